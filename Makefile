@@ -1,0 +1,37 @@
+# Two commands do all set-up on a fresh machine with Python 3.11 and gcc:
+#   make demo   - create .venv, install the pinned requirements, fetch Fashion-MNIST, run the main job
+#   make test   - the same set-up, then the whole test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+FM := data/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: demo test test-fast bench data venv clean
+
+venv: $(STAMP)
+$(STAMP): requirements.txt
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else "zfnet needs Python 3.11 (Theano 1.0.5 imports numpy.distutils, gone in 3.12); found %d.%d at $(PYTHON). Set PYTHON=/path/to/python3.11." % v)'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	rm -f $(VENV)/.installed-*; touch $@
+
+data: $(FM)
+$(FM): | $(STAMP)
+	$(PY) -m zfnet data fetch fashion-mnist
+
+demo: $(STAMP) $(FM)
+	$(PY) -m zfnet demo --out runs/demo
+
+test: $(STAMP) $(FM)
+	$(PY) -m pytest
+
+test-fast: $(STAMP) $(FM)
+	$(PY) -m pytest -m "not slow"
+
+bench: $(STAMP)
+	$(PY) -m zfnet bench
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

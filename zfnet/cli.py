@@ -1,0 +1,217 @@
+"""Command line: ``python -m zfnet <command> --help``."""
+import argparse
+import json
+import os
+import sys
+import textwrap
+
+from . import data as datamod
+
+EPILOGS = {
+    "train": """examples:
+  python -m zfnet train --config small --dataset fashion-mnist --epochs 5 --out runs/fm
+  python -m zfnet train --limit 2000 --epochs 2 --out runs/quick      # a quick subset
+  python -m zfnet train --out runs/fm --epochs 8 --resume             # continue a killed run
+  python -m zfnet train --config zf --dataset path/to/imagenet --batch-size 128 --init gauss""",
+    "evaluate": """examples:
+  python -m zfnet evaluate runs/demo/final
+  python -m zfnet evaluate runs/demo/checkpoints/epoch-002 --split train --limit 5000""",
+    "filters": """examples:
+  python -m zfnet filters runs/demo/final --out conv1.png
+  python -m zfnet filters runs/demo/final --layer conv2 --scale each""",
+    "bench": """examples:
+  python -m zfnet bench                      # zf at 224x224 and small at 28x28
+  python -m zfnet bench model --configs small --batch-size 128 --repeats 5""",
+    "data": """examples:
+  python -m zfnet data fetch fashion-mnist   # from Debian's package, no root needed
+  python -m zfnet data info fashion-mnist""",
+    "demo": """examples:
+  python -m zfnet demo                       # what `make demo` runs
+  python -m zfnet demo --epochs 1 --limit 3000 --out runs/tiny""",
+}
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="python -m zfnet", description=__doc__.split("\n")[0] +
+                                " Zeiler & Fergus (2014) in Theano/Lasagne.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def cmd(name, help):
+        return sub.add_parser(name, help=help, description=help, epilog=EPILOGS.get(name),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    def train_args(t, epochs):
+        t.add_argument("--config", default="small", help="zf, small or a JSON file (default small)")
+        t.add_argument("--dataset", default="fashion-mnist",
+                       help="fashion-mnist, a CIFAR batch folder or an image-folder tree")
+        t.add_argument("--epochs", type=int, default=epochs)
+        t.add_argument("--batch-size", type=int, default=128)
+        t.add_argument("--lr", type=float, default=0.01)
+        t.add_argument("--momentum", type=float, default=0.9)
+        t.add_argument("--weight-decay", type=float, default=5e-4)
+        t.add_argument("--init", choices=["he", "gauss"], default="he",
+                       help="He-uniform or the paper's N(0, 0.01^2)")
+        t.add_argument("--clip-radius", type=float, default=0.1,
+                       help="feature scale clipping radius for conv filters; 0 turns it off")
+        t.add_argument("--schedule", choices=["none", "step", "plateau"], default="step")
+        t.add_argument("--step-size", type=int, help="epochs between lr drops (default 60%% of epochs)")
+        t.add_argument("--gamma", type=float, default=0.1, help="lr factor of a step")
+        t.add_argument("--patience", type=int, default=1, help="plateau: epochs without improvement")
+        t.add_argument("--crop-pad", type=int, default=2, help="zero padding before random crops")
+        t.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
+        t.add_argument("--val-size", type=int, default=5000)
+        t.add_argument("--seed", type=int, default=1)
+        t.add_argument("--limit", type=int, help="use only the first N train and N test images")
+        t.add_argument("--keep", default="1,2,5,10,20,30,40,64",
+                       help="epochs whose checkpoints are kept (default: the paper's Fig. 4 epochs)")
+        t.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    t = cmd("train", "Train a network with SGD + Nesterov momentum.")
+    train_args(t, 5)
+    t.add_argument("--out", default="runs/train", help="run folder (default runs/train)")
+    t.add_argument("--resume", action="store_true", help="continue from the last complete epoch in --out")
+
+    e = cmd("evaluate", "Loss, top-1 and top-5 error of a checkpoint.")
+    e.add_argument("checkpoint")
+    e.add_argument("--dataset", help="default: the one the checkpoint was trained on")
+    e.add_argument("--split", choices=["test", "train"], default="test")
+    e.add_argument("--limit", type=int)
+    e.add_argument("--json", help="also write the result to this JSON file")
+
+    f = cmd("filters", "Draw a layer's filters as a PNG grid.")
+    f.add_argument("checkpoint")
+    f.add_argument("--layer", default="conv1")
+    f.add_argument("--out", help="PNG path (default <checkpoint>/<layer>_filters.png)")
+    f.add_argument("--scale", choices=["common", "each"], default="common",
+                   help="one factor for all filters (keeps relative strength) or one per filter")
+
+    b = cmd("bench", "Measure throughput and GFLOP/s against the matrix-multiply peak.")
+    b.add_argument("what", nargs="?", default="model", choices=["model"])
+    b.add_argument("--configs", nargs="+", default=["zf", "small"])
+    b.add_argument("--batch-size", type=int, help="default: 32 for zf, 128 for small")
+    b.add_argument("--repeats", type=int, default=3)
+    b.add_argument("--json", help="also write the results to this JSON file")
+
+    d = cmd("data", "Obtain and inspect datasets.")
+    d.add_argument("action", choices=["fetch", "info"])
+    d.add_argument("name", nargs="?", default="fashion-mnist")
+
+    m = cmd("demo", "The main job: fetch data, train the small net, evaluate, draw.")
+    train_args(m, 5)
+    m.add_argument("--out", default="runs/demo")
+    m.add_argument("--resume", action="store_true")
+    return p
+
+
+def main(argv=None):
+    p = _parser()
+    args = p.parse_args(argv)
+    if not args.command:
+        p.print_help()
+        return 0
+    try:
+        return globals()["cmd_" + args.command](args) or 0
+    except (datamod.DataError, ValueError, FileNotFoundError) as e:
+        print("error: %s" % e, file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("\ninterrupted; finished epochs are saved (use --resume to continue)", file=sys.stderr)
+        sys.exit(130)
+
+
+def _settings(args):
+    from .train import TrainSettings
+    keep = [int(k) for k in args.keep.split(",") if k.strip()]
+    return TrainSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         momentum=args.momentum, weight_decay=args.weight_decay, init=args.init,
+                         clip_radius=args.clip_radius, schedule=args.schedule,
+                         step_size=args.step_size, gamma=args.gamma,
+                         plateau_patience=args.patience, crop_pad=args.crop_pad,
+                         flip=not args.no_flip, val_size=args.val_size, seed=args.seed,
+                         limit=args.limit, keep=keep)
+
+
+def _train(args):
+    from . import configs, train
+    ds = datamod.load_dataset(args.dataset)
+    cfg = configs.get_config(args.config, num_classes=len(ds.class_names))
+    if args.config == "small" and ds.image_shape[0] != 1:
+        cfg["input_shape"][0] = ds.image_shape[0]
+    return train.train(cfg, ds, _settings(args), args.out, resume=args.resume,
+                       progress=not args.quiet)
+
+
+def cmd_train(args):
+    r = _train(args)
+    h = r["history"][-1] if r["history"] else None
+    if h:
+        print("test top-1 error %.4f (accuracy %.2f%%), top-5 error %.4f; checkpoint %s"
+              % (h["test_top1"], 100 * (1 - h["test_top1"]), h["test_top5"], r["checkpoint"]))
+
+
+def cmd_evaluate(args):
+    from .evaluate import evaluate_checkpoint
+    r = evaluate_checkpoint(args.checkpoint, args.dataset, args.split, args.limit)
+    print("%s %s (%d images): loss %.4f  top-1 error %.4f  top-5 error %.4f  (accuracy %.2f%%)"
+          % (r["dataset"], r["split"], r["images"], r["loss"], r["top1"], r["top5"],
+             100 * (1 - r["top1"])))
+    if args.json:
+        from .checkpoint import atomic_write_json
+        atomic_write_json(args.json, r)
+
+
+def cmd_filters(args):
+    from .checkpoint import read_checkpoint
+    from .plots import save_filters_png
+    doc, arrays = read_checkpoint(args.checkpoint)
+    key = args.layer + ".W"
+    if key not in arrays:
+        raise ValueError("Checkpoint %s has no layer %r with weights; layers: %s" % (
+            args.checkpoint, args.layer, ", ".join(k[:-2] for k in arrays if k.endswith(".W"))))
+    out = args.out or os.path.join(args.checkpoint, "%s_filters.png" % args.layer)
+    save_filters_png(arrays[key], out, scale=args.scale)
+    print("wrote %s (%d filters of shape %s)" % (out, arrays[key].shape[0], arrays[key].shape[1:]))
+
+
+def cmd_bench(args):
+    from . import bench
+    bench.run_model_bench(args.configs, args.batch_size, args.repeats, args.json)
+
+
+def cmd_data(args):
+    if args.name not in ("fashion-mnist",):
+        raise ValueError("Only 'fashion-mnist' can be fetched (got %r); CIFAR and image folders "
+                         "are read from a path given to --dataset" % args.name)
+    if args.action == "fetch":
+        datamod.fetch_fashion_mnist()
+    else:
+        print(datamod.load_fashion_mnist())
+
+
+def cmd_demo(args):
+    from .evaluate import evaluate_checkpoint
+    from .checkpoint import read_checkpoint, atomic_write_json
+    from .plots import save_filters_png
+    datamod.fetch_fashion_mnist(verbose=False)
+    r = _train(args)
+    final = r["checkpoint"]
+    ev = evaluate_checkpoint(final, progress=not args.quiet)
+    doc, arrays = read_checkpoint(final)
+    fpng = save_filters_png(arrays["conv1.W"], os.path.join(args.out, "conv1_filters.png"))
+    summary = {"test_accuracy": 1 - ev["top1"], "test_top1_error": ev["top1"],
+               "test_top5_error": ev["top5"], "test_loss": ev["loss"], "epochs": args.epochs,
+               "checkpoint": final, "log": os.path.join(args.out, "log.csv"),
+               "curves": os.path.join(args.out, "curves.png"), "filters": fpng,
+               "train_seconds": sum(h["seconds"] for h in r["history"])}
+    atomic_write_json(os.path.join(args.out, "summary.json"), summary)
+    print(textwrap.dedent("""
+        ==== zfnet demo: small ZF network on Fashion-MNIST ====
+        test accuracy   %.2f%%  (top-5 error %.2f%%, %d test images)
+        training time   %.0f s for %d epochs
+        checkpoint      %s
+        log / curves    %s, %s
+        conv1 filters   %s
+        summary         %s
+        """ % (100 * summary["test_accuracy"], 100 * ev["top5"], ev["images"],
+               summary["train_seconds"], args.epochs, final, summary["log"], summary["curves"],
+               fpng, os.path.join(args.out, "summary.json"))))

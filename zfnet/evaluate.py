@@ -1,0 +1,44 @@
+"""Evaluate a checkpoint on a dataset split: loss, top-1 and top-5 error."""
+import os
+
+import numpy as np
+
+from . import checkpoint as ckpt
+from . import data as datamod
+from .backend import T, lasagne, theano
+
+
+def logits_function(net):
+    """Compiled ``x (B, C, H, W) -> logits (B, K)`` at the net's input size (deterministic)."""
+    names = list(net)
+    fc_last = [n for n in names if n not in ("prob",)][-1]
+    out = lasagne.layers.get_output(net[fc_last], deterministic=True)
+    return theano.function([net["input"].input_var], out.flatten(2))
+
+
+def evaluate_checkpoint(path, dataset=None, split="test", limit=None, batch_size=256,
+                        progress=True):
+    """Return ``{'loss', 'top1', 'top5', 'images', 'split', 'dataset'}`` of a checkpoint.
+
+    ``dataset``: a :class:`zfnet.data.Dataset`, a name/path, or None for the
+    dataset recorded in the checkpoint.
+    """
+    from tqdm import tqdm
+    from .train import evaluate_logits
+    net, doc = ckpt.load_model(path)
+    if dataset is None or isinstance(dataset, str):
+        dataset = datamod.load_dataset(dataset or doc.get("dataset", "fashion-mnist"))
+    if split not in ("train", "test"):
+        raise ValueError("split %r: expected 'train' or 'test'" % (split,))
+    x, y = (dataset.x_test, dataset.y_test) if split == "test" else (dataset.x_train, dataset.y_train)
+    if limit:
+        x, y = x[:limit], y[:limit]
+    in_shape = doc["config"]["input_shape"]
+    datamod.check_channels(x.shape, in_shape, "%s images" % dataset.name)
+    pre = doc["preprocessing"]
+    bar = tqdm(total=len(x), desc="evaluate", unit="img", disable=not progress, leave=False)
+    loss, top1, top5 = evaluate_logits(logits_function(net), x, y, pre["mean"], pre["std"],
+                                       tuple(in_shape[1:]), batch_size, progress=bar)
+    bar.close()
+    return {"dataset": dataset.name, "split": split, "images": int(len(x)), "loss": loss,
+            "top1": top1, "top5": top5, "checkpoint": os.path.abspath(path)}

@@ -1,0 +1,279 @@
+"""Training: SGD with Nesterov momentum, as Zeiler & Fergus (with options).
+
+* Nesterov momentum (Lasagne's ``nesterov_momentum``), weight decay (L2 on
+  weights, not biases), dropout as configured.
+* Initialisation: He-uniform (default) or the paper's N(0, 0.01^2).
+* Feature scale clipping (the paper's Sec. 3): after every update, each conv
+  filter (not fc) whose RMS exceeds ``clip_radius`` (0.1) is rescaled to it.
+* Learning-rate schedule: ``none``, ``step`` (x ``gamma`` every ``step_size``
+  epochs) or ``plateau`` (x ``factor`` when validation loss has not improved
+  for ``patience`` epochs: the paper's "annealed by hand on plateau", automated).
+* Random crops (after zero-padding) and horizontal flips.
+
+Each epoch: a progress bar, a log row (CSV and JSON), a checkpoint written
+atomically. Epochs in ``keep`` are kept; the others are replaced by the next.
+``resume=True`` continues from the last complete epoch and ends with the same
+weights as an uninterrupted run with the same seed (every epoch's shuffling,
+augmentation and dropout are seeded from ``(seed, epoch)``; the optimizer
+velocities are in the checkpoint).
+"""
+import csv
+import json
+import os
+import shutil
+import time
+from collections import OrderedDict
+
+import numpy as np
+
+from . import checkpoint as ckpt
+from . import data as datamod
+from . import model as modelmod
+from .backend import T, lasagne, theano, floatX
+from .layers import log_softmax_channels
+
+PAPER_EPOCHS = (1, 2, 5, 10, 20, 30, 40, 64)
+LOG_FIELDS = ["epoch", "lr", "train_loss", "train_err", "val_loss", "val_top1", "val_top5",
+              "test_loss", "test_top1", "test_top5", "seconds"]
+
+
+class TrainSettings(object):
+    """All training hyper-parameters, recorded in the run folder."""
+
+    def __init__(self, epochs=5, batch_size=128, lr=0.01, momentum=0.9, weight_decay=5e-4,
+                 init="he", clip_radius=0.1, schedule="step", step_size=None, gamma=0.1,
+                 plateau_factor=0.1, plateau_patience=1, crop_pad=2, flip=True,
+                 val_size=5000, seed=1, limit=None, keep=PAPER_EPOCHS):
+        self.epochs = int(epochs); self.batch_size = int(batch_size)
+        self.lr = float(lr); self.momentum = float(momentum)
+        self.weight_decay = float(weight_decay); self.init = init
+        self.clip_radius = None if clip_radius in (None, 0, "none") else float(clip_radius)
+        if schedule not in ("none", "step", "plateau"):
+            raise ValueError("schedule %r: expected 'none', 'step' or 'plateau'" % (schedule,))
+        self.schedule = schedule
+        self.step_size = int(step_size) if step_size else max(1, int(round(self.epochs * 0.6)))
+        self.gamma = float(gamma); self.plateau_factor = float(plateau_factor)
+        self.plateau_patience = int(plateau_patience)
+        self.crop_pad = int(crop_pad); self.flip = bool(flip)
+        self.val_size = int(val_size); self.seed = int(seed)
+        self.limit = int(limit) if limit else None
+        self.keep = sorted(set(int(e) for e in keep))
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError("%s must be >= 1, got %r" % (name, getattr(self, name)))
+        if self.lr <= 0:
+            raise ValueError("lr must be > 0, got %r" % self.lr)
+
+    def to_dict(self):
+        return dict(self.__dict__)
+
+
+def clip_filter_scale(updates, layers, radius):
+    """Feature scale clipping: rescale filters of ``layers`` whose RMS exceeds ``radius``.
+
+    Modifies ``updates`` (an OrderedDict from Lasagne) in place: for each conv
+    layer's ``W``, ``W_new * min(1, radius / rms(W_new[o]))`` per output filter ``o``.
+    """
+    for layer in layers:
+        W = layer.W
+        new = updates[W]
+        rms = T.sqrt(T.mean(T.sqr(new), axis=(1, 2, 3)))
+        scale = T.minimum(np.float32(1.0), np.float32(radius) / T.maximum(rms, np.float32(1e-12)))
+        updates[W] = new * scale.dimshuffle(0, "x", "x", "x")
+    return updates
+
+
+class Trainer(object):
+    """Compiles the training and evaluation functions of a network.
+
+    Parameters
+    ----------
+    cfg : configuration dict
+    settings : TrainSettings
+    """
+
+    def __init__(self, cfg, settings):
+        self.cfg, self.s = cfg, settings
+        lasagne.random.set_rng(np.random.RandomState(settings.seed))
+        x = T.tensor4("x"); y = T.ivector("y")
+        self.net = modelmod.build(cfg, input_var=x, init=settings.init)
+        fc8 = self.net[modelmod.param_layers(self.net)[-1]]
+        logits = lasagne.layers.get_output(fc8)[:, :, 0, 0]
+        logp = log_softmax_channels(logits.dimshuffle(0, 1, "x", "x"))[:, :, 0, 0]
+        loss = -logp[T.arange(y.shape[0]), y].mean()
+        err = T.neq(T.argmax(logits, axis=1), y).sum()
+        params = lasagne.layers.get_all_params(fc8, trainable=True)
+        reg = lasagne.regularization.regularize_network_params(fc8, lasagne.regularization.l2)
+        cost = loss + np.float32(settings.weight_decay / 2.0) * reg
+        self.lr = theano.shared(np.float32(settings.lr), name="lr")
+        updates = lasagne.updates.nesterov_momentum(cost, params, self.lr, settings.momentum)
+        if settings.clip_radius:
+            convs = [self.net[s["name"]] for s in cfg["layers"] if s["type"] == "conv"]
+            clip_filter_scale(updates, convs, settings.clip_radius)
+        # Optimizer state: the update targets that are not parameters (velocities).
+        pset = set(params)
+        vel = [v for v in updates if v not in pset]
+        self.velocities = OrderedDict(("velocity_%02d" % i, v) for i, v in enumerate(vel))
+        self.train_fn = theano.function([x, y], [loss, err], updates=updates)
+        test_logits = lasagne.layers.get_output(fc8, deterministic=True)[:, :, 0, 0]
+        self.logits_fn = theano.function([x], test_logits)
+        self.srngs = [l._srng for l in self.net.values() if hasattr(l, "_srng")]
+
+    def reseed(self, epoch):
+        """Seed shuffling, augmentation and dropout for ``epoch`` from (seed, epoch)."""
+        for i, srng in enumerate(self.srngs):
+            srng.seed(int((self.s.seed * 1000003 + epoch * 7919 + i) % (2 ** 30)))
+        return np.random.RandomState((self.s.seed * 1000003 + epoch) % (2 ** 32))
+
+    def optimizer_state(self):
+        return {k: v.get_value() for k, v in self.velocities.items()}
+
+    def set_optimizer_state(self, arrays):
+        for k, v in self.velocities.items():
+            v.set_value(arrays[k])
+
+
+def evaluate_logits(logits_fn, x, y, mean, std, in_hw, batch_size=256, progress=None):
+    """Loss, top-1 and top-5 error (fractions) of a logits function on (x, y)."""
+    n = len(x)
+    losses, top1, top5 = 0.0, 0, 0
+    for i in range(0, n, batch_size):
+        xb = datamod.normalize(datamod.crop_batch(x[i:i + batch_size], in_hw), mean, std)
+        lg = logits_fn(xb).astype(np.float64)
+        yb = y[i:i + batch_size]
+        lg -= lg.max(axis=1, keepdims=True)
+        logp = lg - np.log(np.exp(lg).sum(axis=1, keepdims=True))
+        losses += -logp[np.arange(len(yb)), yb].sum()
+        rank = (lg > lg[np.arange(len(yb)), yb][:, None]).sum(axis=1)
+        top1 += int((rank >= 1).sum()); top5 += int((rank >= 5).sum())
+        if progress is not None:
+            progress.update(len(yb))
+    return losses / max(n, 1), top1 / float(max(n, 1)), top5 / float(max(n, 1))
+
+
+def _latest_epoch(ckdir):
+    latest = os.path.join(ckdir, "latest.json")
+    if os.path.exists(latest):
+        with open(latest) as f:
+            e = json.load(f)["epoch"]
+        if os.path.isdir(os.path.join(ckdir, "epoch-%03d" % e)):
+            return e
+    epochs = [int(d[6:]) for d in os.listdir(ckdir) if d.startswith("epoch-") and d[6:].isdigit()] \
+        if os.path.isdir(ckdir) else []
+    return max(epochs) if epochs else 0
+
+
+def _write_logs(out, history):
+    with open(os.path.join(out, "log.csv.tmp"), "w", newline="") as f:
+        w = csv.DictWriter(f, LOG_FIELDS)
+        w.writeheader()
+        for row in history:
+            w.writerow({k: row.get(k) for k in LOG_FIELDS})
+    os.replace(os.path.join(out, "log.csv.tmp"), os.path.join(out, "log.csv"))
+    ckpt.atomic_write_json(os.path.join(out, "log.json"), history)
+
+
+def train(cfg, dataset, settings, out, resume=False, progress=True, log=print):
+    """Train ``cfg`` on ``dataset`` with ``settings``; write the run folder ``out``.
+
+    Returns a dict with the history and the final checkpoint path. Files in
+    ``out``: ``settings.json``, ``log.csv``, ``log.json``, ``curves.png``,
+    ``checkpoints/epoch-NNN/`` and ``model.json``/``model.npz`` (the last epoch).
+    """
+    from tqdm import tqdm
+    s = settings
+    dataset = dataset.limit(s.limit)
+    in_shape = tuple(cfg["input_shape"])
+    datamod.check_channels(dataset.x_train.shape, in_shape, "%s images" % dataset.name)
+    n_val = min(s.val_size, len(dataset.x_train) // 10) if s.limit else s.val_size
+    x_tr, y_tr, x_val, y_val = dataset.split_validation(n_val, seed=0)
+    mean, std = datamod.channel_stats(x_tr)
+    std = [max(v, 1e-3) for v in std]
+    pre = {"mean": mean, "std": std, "units": "pixel values 0-255",
+           "crop": list(in_shape[1:]), "stored_size": list(dataset.image_shape[1:])}
+    os.makedirs(out, exist_ok=True)
+    ckdir = os.path.join(out, "checkpoints")
+    run_info = {"config": cfg, "settings": s.to_dict(), "dataset": dataset.name,
+                "train_images": len(x_tr), "val_images": len(x_val),
+                "test_images": len(dataset.x_test)}
+    trainer = Trainer(cfg, s)
+    start, history = 0, []
+    if resume:
+        start = _latest_epoch(ckdir)
+        if start:
+            path = os.path.join(ckdir, "epoch-%03d" % start)
+            doc, arrays = ckpt.read_checkpoint(path)
+            modelmod.set_weights(trainer.net, arrays, source=path)
+            with np.load(os.path.join(path, "state.npz")) as z:
+                trainer.set_optimizer_state({k: z[k] for k in z.files})
+            with open(os.path.join(path, "state.json")) as f:
+                state = json.load(f)
+            history = state["history"]
+            trainer.lr.set_value(np.float32(state["lr"]))
+            log("Resuming %s from epoch %d (lr %g)" % (out, start, state["lr"]))
+        else:
+            log("Nothing to resume in %s; starting from epoch 1" % out)
+    ckpt.atomic_write_json(os.path.join(out, "settings.json"), run_info)
+    in_hw = in_shape[1:]
+    nb = int(np.ceil(len(x_tr) / float(s.batch_size)))
+    bad_epochs = 0 if not history else history[-1].get("bad_epochs", 0)
+    best_val = min([h["val_loss"] for h in history], default=np.inf)
+    for epoch in range(start + 1, s.epochs + 1):
+        rng = trainer.reseed(epoch)
+        t0 = time.time()
+        order = rng.permutation(len(x_tr))
+        tl, te, seen = 0.0, 0, 0
+        bar = tqdm(total=len(x_tr), desc="epoch %d/%d" % (epoch, s.epochs), unit="img",
+                   disable=not progress, leave=False, dynamic_ncols=True)
+        for b in range(nb):
+            idx = order[b * s.batch_size:(b + 1) * s.batch_size]
+            xb = datamod.crop_batch(x_tr[idx], in_hw, rng, pad=s.crop_pad, flip=s.flip)
+            xb = datamod.normalize(xb, mean, std)
+            loss, err = trainer.train_fn(xb, y_tr[idx])
+            if not np.isfinite(loss):
+                bar.close()
+                raise FloatingPointError("Training diverged at epoch %d batch %d (loss %r); "
+                                         "lower --lr (now %g)" % (epoch, b, loss, s.lr))
+            tl += float(loss) * len(idx); te += int(err); seen += len(idx)
+            bar.update(len(idx)); bar.set_postfix(loss="%.3f" % (tl / seen), err="%.3f" % (te / float(seen)))
+        bar.close()
+        vl, v1, v5 = evaluate_logits(trainer.logits_fn, x_val, y_val, mean, std, in_hw)
+        sl, s1, s5 = evaluate_logits(trainer.logits_fn, dataset.x_test, dataset.y_test, mean, std, in_hw)
+        lr_now = float(trainer.lr.get_value())
+        # schedule for the next epoch
+        if vl < best_val - 1e-4:
+            best_val, bad_epochs = vl, 0
+        else:
+            bad_epochs += 1
+        if s.schedule == "step" and epoch % s.step_size == 0:
+            trainer.lr.set_value(np.float32(lr_now * s.gamma))
+        elif s.schedule == "plateau" and bad_epochs >= s.plateau_patience:
+            trainer.lr.set_value(np.float32(lr_now * s.plateau_factor)); bad_epochs = 0
+        row = OrderedDict(epoch=epoch, lr=lr_now, train_loss=tl / seen, train_err=te / float(seen),
+                          val_loss=vl, val_top1=v1, val_top5=v5, test_loss=sl, test_top1=s1,
+                          test_top5=s5, seconds=round(time.time() - t0, 2), bad_epochs=bad_epochs)
+        history.append(row)
+        log("epoch %d/%d  train loss %.4f err %.4f | val loss %.4f top-1 %.4f top-5 %.4f | "
+            "test top-1 %.4f | %.0fs" % (epoch, s.epochs, row["train_loss"], row["train_err"],
+                                         vl, v1, v5, s1, row["seconds"]))
+        doc = ckpt.model_json(cfg, trainer.net, pre, dataset.class_names, epoch=epoch,
+                              dataset=dataset.name, metrics=row)
+        files = {"model.json": doc, "model.npz": modelmod.get_weights(trainer.net),
+                 "state.json": {"epoch": epoch, "lr": float(trainer.lr.get_value()),
+                                "history": history},
+                 "state.npz": trainer.optimizer_state()}
+        ckpt.write_checkpoint(os.path.join(ckdir, "epoch-%03d" % epoch), files)
+        ckpt.atomic_write_json(os.path.join(ckdir, "latest.json"), {"epoch": epoch})
+        prev = os.path.join(ckdir, "epoch-%03d" % (epoch - 1))
+        if epoch - 1 >= 1 and epoch - 1 not in s.keep and os.path.isdir(prev):
+            shutil.rmtree(prev, ignore_errors=True)
+        _write_logs(out, history)
+        ckpt.write_checkpoint(os.path.join(out, "final"),
+                              {"model.json": doc, "model.npz": files["model.npz"]})
+    if history:
+        try:
+            from .plots import plot_curves
+            plot_curves(history, os.path.join(out, "curves.png"))
+        except ImportError:  # matplotlib missing: curves are in log.csv
+            pass
+    return {"history": history, "checkpoint": os.path.join(out, "final"), "out": out}
