@@ -1,0 +1,118 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from zfnet import checkpoint as ckpt
+from zfnet import train
+from zfnet.backend import T, theano
+from ref import tiny_config, toy_dataset
+
+HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_helper.py")
+
+
+def test_feature_scale_clipping_matches_numpy():
+    from collections import OrderedDict
+
+    class L(object):
+        pass
+    layer = L()
+    W0 = np.random.RandomState(0).randn(5, 2, 3, 3).astype("float32") * 0.1
+    W0[1] *= 10  # RMS ~1: must be clipped
+    W0[2] *= 0.1  # small: untouched
+    layer.W = theano.shared(W0)
+    upd = OrderedDict([(layer.W, layer.W * np.float32(1.5))])
+    train.clip_filter_scale(upd, [layer], 0.1)
+    theano.function([], [], updates=upd)()
+    new = W0.astype(np.float64) * 1.5
+    rms = np.sqrt((new ** 2).reshape(5, -1).mean(axis=1))
+    want = new * np.minimum(1, 0.1 / rms)[:, None, None, None]
+    np.testing.assert_allclose(layer.W.get_value(), want, rtol=1e-5)
+    got_rms = np.sqrt((layer.W.get_value() ** 2).reshape(5, -1).mean(axis=1))
+    assert np.all(got_rms <= 0.1 + 1e-6) and abs(got_rms[2] - rms[2]) < 1e-7
+
+
+def test_loss_falls_and_accuracy_rises(tmp_path):
+    s = train.TrainSettings(epochs=4, batch_size=32, lr=0.05, val_size=40, seed=0, schedule="none")
+    r = train.train(tiny_config(), toy_dataset(), s, str(tmp_path), progress=False, log=lambda *a: None)
+    h = r["history"]
+    assert h[-1]["train_loss"] < 0.6 * h[0]["train_loss"]
+    assert h[-1]["test_top1"] < 0.15 < h[0]["train_err"]  # chance is 2/3
+    assert h[-1]["test_top5"] == 0.0  # 3 classes: always in the top 5
+    with open(str(tmp_path / "log.csv")) as f:
+        assert len(f.read().strip().split("\n")) == 5
+    assert os.path.exists(str(tmp_path / "curves.png"))
+    doc, arrays = ckpt.read_checkpoint(str(tmp_path / "final"))
+    assert doc["epoch"] == 4 and doc["dataset"] == "toy"
+    # Kept epochs: 1 and 2 (paper list) and the last one; epoch 3 replaced.
+    assert sorted(os.listdir(str(tmp_path / "checkpoints"))) == \
+        ["epoch-001", "epoch-002", "epoch-004", "latest.json"]
+
+
+def test_step_and_plateau_schedules(tmp_path):
+    s = train.TrainSettings(epochs=3, batch_size=64, lr=0.04, val_size=40, schedule="step",
+                            step_size=1, gamma=0.5)
+    h = train.train(tiny_config(), toy_dataset(n_train=120), s, str(tmp_path / "a"),
+                    progress=False, log=lambda *a: None)["history"]
+    np.testing.assert_allclose([r["lr"] for r in h], [0.04, 0.02, 0.01], rtol=1e-6)
+    s = train.TrainSettings(epochs=3, batch_size=64, lr=1e-9, val_size=40, schedule="plateau",
+                            plateau_patience=1, plateau_factor=0.5)
+    h = train.train(tiny_config(), toy_dataset(n_train=120), s, str(tmp_path / "b"),
+                    progress=False, log=lambda *a: None)["history"]
+    # lr so small that val loss never improves after epoch 1 -> halved each epoch after
+    assert h[2]["lr"] < h[1]["lr"] < h[0]["lr"] * 1.0001
+
+
+def test_divergence_is_reported(tmp_path):
+    s = train.TrainSettings(epochs=1, batch_size=32, lr=1e8, val_size=40, clip_radius=None,
+                            weight_decay=0)
+    with pytest.raises(FloatingPointError, match="lower --lr"):
+        train.train(tiny_config(), toy_dataset(), s, str(tmp_path), progress=False,
+                    log=lambda *a: None)
+
+
+def test_bad_settings():
+    with pytest.raises(ValueError, match="schedule 'cosine'"):
+        train.TrainSettings(schedule="cosine")
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        train.TrainSettings(batch_size=0)
+
+
+def test_wrong_channels_for_model(tmp_path):
+    cfg = tiny_config(channels=3)
+    with pytest.raises(Exception, match="have 1 channel"):
+        train.train(cfg, toy_dataset(), train.TrainSettings(epochs=1), str(tmp_path), progress=False)
+
+
+def _run(*args):
+    env = dict(os.environ)
+    return subprocess.run([sys.executable, HELPER] + [str(a) for a in args], env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_resume_after_kill_gives_the_same_weights(tmp_path):
+    full, killed = str(tmp_path / "full"), str(tmp_path / "killed")
+    r = _run(full, 4)
+    assert r.returncode == 0, r.stderr
+    r = _run(killed, 4, "--kill-at-epoch", 3)
+    assert r.returncode == -9, (r.returncode, r.stderr)  # really killed, mid-checkpoint
+    # epoch 3 never became a checkpoint; epoch 2 is intact
+    assert not os.path.exists(os.path.join(killed, "checkpoints", "epoch-003"))
+    with open(os.path.join(killed, "checkpoints", "latest.json")) as f:
+        assert json.load(f)["epoch"] == 2
+    ckpt.read_checkpoint(os.path.join(killed, "checkpoints", "epoch-002"))
+    r = _run(killed, 4, "--resume")
+    assert r.returncode == 0, r.stderr
+    a = ckpt.read_checkpoint(os.path.join(full, "final"))[1]
+    b = ckpt.read_checkpoint(os.path.join(killed, "final"))[1]
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-6, atol=1e-7, err_msg=k)
+    with open(os.path.join(full, "log.json")) as f:
+        la = json.load(f)
+    with open(os.path.join(killed, "log.json")) as f:
+        lb = json.load(f)
+    assert [r["epoch"] for r in lb] == [1, 2, 3, 4]
+    np.testing.assert_allclose([r["train_loss"] for r in lb], [r["train_loss"] for r in la], rtol=1e-6)
