@@ -118,5 +118,126 @@ def _pair(v, what, minimum=1):
     return v
 
 
-__all__ = ["Conv2DLayer", "ChannelSoftmaxLayer", "log_softmax_channels",
-           "conv_output_length", "theano"]
+
+
+def check_transposed_shapes(name, signal_shape, filter_shape, input_shape, stride, pad):
+    """Raise ValueError (naming the layer, the shapes received and expected) unless a
+    convolution of ``input_shape`` with ``filter_shape`` gives ``signal_shape``.
+
+    Shapes are (B, C, H, W) with None for unknown entries; ``filter_shape`` is
+    (out_channels, in_channels, h, w) of the *forward* convolution.
+    """
+    k, c, fh, fw = filter_shape
+    if signal_shape[1] is not None and signal_shape[1] != k:
+        raise ValueError(
+            "Layer %r: transposed convolution of a signal with %d channels (shape %r) by filters "
+            "of shape %r: the signal must have %d channels (the forward layer's outputs)."
+            % (name, signal_shape[1], tuple(signal_shape), tuple(filter_shape), k))
+    if input_shape[1] is not None and input_shape[1] != c:
+        raise ValueError("Layer %r: output shape %r has %d channels; filters %r make %d."
+                         % (name, tuple(input_shape), input_shape[1], tuple(filter_shape), c))
+    for ax, f in ((2, fh), (3, fw)):
+        i, o = input_shape[ax], signal_shape[ax]
+        if i is None or o is None:
+            continue
+        s, p = stride[ax - 2], pad[ax - 2]
+        if (i + 2 * p - f) // s + 1 != o:
+            lo, hi = s * (o - 1) + f - 2 * p, s * (o - 1) + f - 2 * p + s - 1
+            raise ValueError(
+                "Layer %r: a %s of %d cannot come from a signal %s of %d with filter %d, stride "
+                "%d, pad %d (signal shape %r, requested output shape %r); the output %s must be "
+                "in [%d, %d]." % (name, "height" if ax == 2 else "width", i,
+                                  "height" if ax == 2 else "width", o, f, s, p,
+                                  tuple(signal_shape), tuple(input_shape),
+                                  "height" if ax == 2 else "width", lo, hi))
+
+
+def conv_transpose(signal, W, input_shape, filter_shape, stride=(1, 1), pad=(0, 0), name=None,
+                   signal_shape=None):
+    """Transposed cross-correlation: the adjoint of :class:`Conv2DLayer`'s convolution.
+
+    ``signal`` (B, K, Ho, Wo) -> (B, C, H, W) with ``input_shape`` = (B or None, C, H, W)
+    given explicitly (with a stride, several input sizes give the same output
+    size; seed 001). Built with ``conv2d_grad_wrt_inputs``; no bias.
+    """
+    stride, pad = _pair(stride, "stride"), _pair(pad, "pad", minimum=0)
+    if signal_shape is not None:
+        check_transposed_shapes(name, signal_shape, filter_shape, input_shape, stride, pad)
+    return T.nnet.abstract_conv.conv2d_grad_wrt_inputs(
+        signal, W, input_shape=tuple(input_shape), filter_shape=tuple(filter_shape),
+        border_mode=pad, subsample=stride, filter_flip=False)
+
+
+class DeconvolutionLayer(lasagne.layers.Layer):
+    """A learnable transposed convolution ("deconvolution", FCN upsampling; seed 001).
+
+    Output size per axis: ``stride * (input - 1) + filter_size - 2 * pad``,
+    optionally cropped (centred, FCN's ``crop``) to the spatial size of a
+    reference layer given as ``crop_to``.
+
+    Parameters
+    ----------
+    incoming : Layer or shape (B, K, h, w)
+    num_filters : int, output channels C
+    filter_size, stride, pad : int or pair
+    W : initialiser; shape (K, C, fh, fw), the *forward* convolution's
+        orientation: this layer is the adjoint of a Conv2DLayer with the same W.
+    b : initialiser or False (no bias)
+    crop_to : Layer or None
+    """
+
+    def __init__(self, incoming, num_filters, filter_size, stride=1, pad=0, W=None, b=False,
+                 crop_to=None, nonlinearity=None, **kwargs):
+        super(DeconvolutionLayer, self).__init__(incoming, **kwargs)
+        if len(self.input_shape) != 4:
+            raise ValueError("Tried to create a deconvolution layer %r with input shape %r. "
+                             "Expected 4 input dimensions (batch, channels, height, width)."
+                             % (self.name, self.input_shape))
+        self.num_filters = int(num_filters)
+        self.filter_size = _pair(filter_size, "filter_size")
+        self.stride = _pair(stride, "stride")
+        self.pad = _pair(pad, "pad", minimum=0)
+        self.crop_to = crop_to
+        self.nonlinearity = nonlinearity or (lambda x: x)
+        k = self.input_shape[1]
+        self.W = self.add_param(W if W is not None else lasagne.init.GlorotUniform(),
+                                (k, self.num_filters) + self.filter_size, name="W")
+        self.b = None if b is False else self.add_param(
+            b if b is not None else lasagne.init.Constant(0.0), (self.num_filters,), name="b",
+            regularizable=False)
+        for ax in (0, 1):
+            n = self.input_shape[2 + ax]
+            if n is not None and self.stride[ax] * (n - 1) + self.filter_size[ax] - 2 * self.pad[ax] < 1:
+                raise ValueError("Layer %r: input shape %r with filter %r, stride %r, pad %r gives "
+                                 "an empty output" % (self.name, self.input_shape,
+                                                      self.filter_size, self.stride, self.pad))
+        self.get_output_shape_for(self.input_shape)  # fail now on an impossible crop
+
+    def full_size(self, input_shape=None):
+        shape = input_shape or self.input_shape
+        return tuple(None if n is None else s * (n - 1) + f - 2 * p for n, s, f, p in
+                     zip(shape[2:], self.stride, self.filter_size, self.pad))
+
+    def get_output_shape_for(self, input_shape):
+        hw = self.full_size(input_shape)
+        if self.crop_to is not None:
+            ref = self.crop_to.output_shape[2:]
+            for full, want in zip(hw, ref):
+                if full is not None and want is not None and want > full:
+                    raise ValueError("Layer %r: cannot crop a %r output to the larger %r of %r"
+                                     % (self.name, hw, tuple(ref), self.crop_to.name))
+            hw = tuple(ref)
+        return (input_shape[0], self.num_filters) + tuple(hw)
+
+    def get_output_for(self, input, **kwargs):
+        full = self.full_size()
+        out = conv_transpose(input, self.W, (None, self.num_filters) + full,
+                             (self.input_shape[1], self.num_filters) + self.filter_size,
+                             self.stride, self.pad, self.name, self.input_shape)
+        if self.crop_to is not None:
+            ref = self.crop_to.output_shape[2:]
+            t, l = (full[0] - ref[0]) // 2, (full[1] - ref[1]) // 2
+            out = out[:, :, t:t + ref[0], l:l + ref[1]]
+        if self.b is not None:
+            out = out + self.b.dimshuffle("x", 0, "x", "x")
+        return self.nonlinearity(out)

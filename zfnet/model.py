@@ -15,10 +15,14 @@ from .configs import validate
 from .layers import ChannelSoftmaxLayer, Conv2DLayer
 
 
-def initializer(name):
-    """``he`` (He-uniform, gain for ReLU) or ``gauss`` (N(0, 0.01^2), the paper's)."""
+def initializer(name, relu_follows=True):
+    """``he`` (He-uniform) or ``gauss`` (N(0, 0.01^2), the paper's).
+
+    He's gain sqrt(2) compensates for a following ReLU; a layer with no ReLU
+    after it (fc8, the logits) gets gain 1.
+    """
     if name == "he":
-        return lasagne.init.HeUniform(gain="relu")
+        return lasagne.init.HeUniform(gain="relu" if relu_follows else 1.0)
     if name in ("gauss", "gaussian", "normal"):
         return lasagne.init.Normal(std=0.01)
     raise ValueError("Unknown init %r: expected 'he' or 'gauss'" % (name,))
@@ -46,14 +50,16 @@ def build(cfg, input_shape=None, batch_size=None, input_var=None, init="he"):
     if shape[0] != train_shape[0]:
         raise ValueError("Model %r takes %d-channel input, got input shape %r"
                          % (cfg["name"], train_shape[0], shape))
-    W_init = initializer(init)
+    initializer(init)  # fail early on an unknown name
+    kinds = [spec["type"] for spec in cfg["layers"]]
     # fc filter sizes are fixed by the training size; trace it alongside.
     train_hw = train_shape[1:]
     net = OrderedDict()
     layer = net["input"] = lasagne.layers.InputLayer((batch_size,) + shape, input_var,
                                                      name="input")
-    for spec in cfg["layers"]:
+    for i, spec in enumerate(cfg["layers"]):
         kind, name = spec["type"], spec["name"]
+        W_init = initializer(init, relu_follows=kinds[i + 1:i + 2] == ["relu"])
         if kind == "conv":
             layer = Conv2DLayer(layer, spec["num_filters"], spec["filter_size"],
                                 spec["stride"], spec["pad"], W=W_init, name=name)
