@@ -8,7 +8,7 @@ import pytest
 from zfnet import data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COMMANDS = ["train", "evaluate", "filters", "bench", "data", "demo"]
+COMMANDS = ["train", "evaluate", "filters", "bench", "data", "demo", "visualize", "topk"]
 
 
 def zfnet(*args, timeout=900):

@@ -236,6 +236,19 @@ def test_single_pass_equals_per_layer_loop(method, mode):
     assert len(p._cache) == 1 + len(layers)
 
 
+@pytest.mark.parametrize("method", ["deconvnet", "gradient"])
+def test_direct_first_step_equals_dense_transposed_conv(method):
+    net, _ = _tiny_net(5)
+    x = np.random.RandomState(11).rand(2, 1, 12, 12).astype("float32")
+    p = Projector(net, method)
+    layers = ["fc6", "relu2", "conv2", "conv1"]
+    fast = p.project(x, layers, top=3)
+    p.analytic_first_step = False
+    dense = p.project(x, layers, top=3)
+    for n in layers:
+        np.testing.assert_allclose(fast[n].reconstructions, dense[n].reconstructions, rtol=1e-5, atol=1e-6)
+
+
 def test_selection_units_and_ranking():
     net, _ = _tiny_net(2)
     x = np.random.RandomState(8).rand(1, 1, 12, 12).astype("float32")

@@ -95,3 +95,52 @@ def run_model_bench(config_names=("zf", "small"), batch_size=None, repeats=3, js
         with open(json_path, "w") as f:
             json.dump(result, f, indent=1)
     return result
+
+
+def deconv_flops(net, layers, k):
+    """Dense-equivalent FLOPs of projecting ``k`` units from each of ``layers`` with one
+    forward pass and one transposed convolution per conv layer below per projection."""
+    f = layer_flops(net)
+    names = list(net)
+    fwd = sum(v for n, v in f.items() if names.index(n) <= max(names.index(l) for l in layers))
+    back = sum(k * v for l in layers for n, v in f.items() if names.index(n) <= names.index(l))
+    return fwd + back
+
+
+def run_deconv_bench(repeats=3, json_path=None, layers=("conv1", "conv2", "conv3", "conv4", "conv5"),
+                     k=9, log=print):
+    """Time the top-``k`` 'max' projections of every conv layer of ``zf`` (224x224, random He
+    weights, one image): single pass vs one compiled function per layer."""
+    import os
+    from . import configs, model
+    from .deconv import Projector
+    peak = matmul_peak()
+    lasagne.random.set_rng(np.random.RandomState(0))
+    net = model.build(configs.get_config("zf"), batch_size=None)
+    x = np.random.RandomState(0).randn(1, 3, 224, 224).astype(floatX)
+    proj = Projector(net, "deconvnet")
+    layers = list(layers)
+    t0 = time.perf_counter(); proj.project(x, layers, top=k)
+    compile_single = time.perf_counter() - t0
+    t0 = time.perf_counter(); proj.project_loop(x, layers, top=k)
+    compile_loop = time.perf_counter() - t0
+    single = min(_timeit(lambda: proj.project(x, layers, top=k)) for _ in range(repeats))
+    loop = min(_timeit(lambda: proj.project_loop(x, layers, top=k)) for _ in range(repeats))
+    flops = deconv_flops(net, layers, k)
+    loop_flops = sum(deconv_flops(net, [l], k) for l in layers)
+    r = {"config": "zf", "input": [3, 224, 224], "layers": layers, "top": k, "mode": "max",
+         "single_pass_s": single, "loop_s": loop, "speedup": loop / single,
+         "single_pass_gflops": flops / single / 1e9, "loop_gflops": loop_flops / loop / 1e9,
+         "dense_equivalent_gflop_single": flops / 1e9, "dense_equivalent_gflop_loop": loop_flops / 1e9,
+         "first_call_s": {"single": compile_single, "loop": compile_loop},
+         "matmul_peak_gflops": peak, "cores": os.cpu_count()}
+    log("float32 matrix-multiply peak: %.0f GFLOP/s" % peak)
+    log("zf 224x224, top-%d 'max' deconvnet projections of %s for one image:" % (k, ", ".join(layers)))
+    log("  single pass   %.3f s  (%.1f dense-equivalent GFLOP/s, %.1f%% of peak)"
+        % (single, r["single_pass_gflops"], 100 * r["single_pass_gflops"] / peak))
+    log("  per-layer loop %.3f s  (%.1f GFLOP/s)  -> single pass is %.2fx faster"
+        % (loop, r["loop_gflops"], r["speedup"]))
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(r, f, indent=1)
+    return r

@@ -25,6 +25,15 @@ EPILOGS = {
     "data": """examples:
   python -m zfnet data fetch fashion-mnist   # from Debian's package, no root needed
   python -m zfnet data info fashion-mnist""",
+    "visualize": """examples:
+  python -m zfnet visualize runs/demo/final image.png --layer conv5 --top 9
+  python -m zfnet visualize runs/demo/final a.png b.png --layer conv1 --layer conv3 --layer fc6 \\
+      --method guided --mode map --out figs/
+  python -m zfnet visualize CKPT photo.jpg --layer conv2 --channels 3 17 --scale each""",
+    "topk": """examples:
+  python -m zfnet topk runs/demo/final --layer conv5 --top 9           # Fig. 2 for conv5, 8 random maps
+  python -m zfnet topk runs/demo/final --layer conv1 --layer conv3 --maps 4 --split train --limit 10000
+  python -m zfnet topk CKPT --dataset path/to/imagenet --layer conv2 --channels 5 9 11""",
     "demo": """examples:
   python -m zfnet demo                       # what `make demo` runs
   python -m zfnet demo --epochs 1 --limit 3000 --out runs/tiny""",
@@ -86,11 +95,37 @@ def _parser():
                    help="one factor for all filters (keeps relative strength) or one per filter")
 
     b = cmd("bench", "Measure throughput and GFLOP/s against the matrix-multiply peak.")
-    b.add_argument("what", nargs="?", default="model", choices=["model"])
+    b.add_argument("what", nargs="?", default="model", choices=["model", "deconv"],
+                   help="model: forward/train throughput; deconv: top-9 projections of conv1-5")
     b.add_argument("--configs", nargs="+", default=["zf", "small"])
     b.add_argument("--batch-size", type=int, help="default: 32 for zf, 128 for small")
     b.add_argument("--repeats", type=int, default=3)
     b.add_argument("--json", help="also write the results to this JSON file")
+
+    v = cmd("visualize", "Project feature maps of images back to pixel space (deconvnet & co).")
+    v.add_argument("checkpoint")
+    v.add_argument("images", nargs="+", help="PNG/JPEG files; resized to the model's input")
+    _projection_args(v)
+    v.add_argument("--top", type=int, default=9, help="feature maps per layer (default 9)")
+    v.add_argument("--mode", choices=["max", "map"], default="max",
+                   help="max: the strongest activation only (the paper); map: the whole feature map")
+    v.add_argument("--rank", choices=["max", "l2"], default="max",
+                   help="rank feature maps by maximum activation or by L2 norm")
+    v.add_argument("--scale", choices=["common", "each", "image"], default="common",
+                   help="rendering: one factor for all channels (keeps colour), per channel, or as pixels")
+    v.add_argument("--out", default="runs/visualize")
+
+    k = cmd("topk", "Fig. 2: the 9 strongest activations of feature maps over a dataset, projected.")
+    k.add_argument("checkpoint")
+    _projection_args(k)
+    k.add_argument("--dataset", help="default: the one the checkpoint was trained on")
+    k.add_argument("--split", choices=["test", "train"], default="test")
+    k.add_argument("--top", type=int, default=9)
+    k.add_argument("--maps", type=int, default=8, help="random feature maps per layer (default 8)")
+    k.add_argument("--limit", type=int, help="scan only the first N images")
+    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--quiet", action="store_true")
+    k.add_argument("--out", default="runs/topk")
 
     d = cmd("data", "Obtain and inspect datasets.")
     d.add_argument("action", choices=["fetch", "info"])
@@ -117,6 +152,27 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\ninterrupted; finished epochs are saved (use --resume to continue)", file=sys.stderr)
         sys.exit(130)
+
+
+def _projection_args(p):
+    p.add_argument("--layer", action="append", required=True, dest="layers",
+                   help="layer to project (repeat for several): conv1 ... conv5, relu5, pool5, fc6 ...")
+    p.add_argument("--method", choices=["deconvnet", "guided", "gradient", "smoothgrad"],
+                   default="deconvnet")
+    p.add_argument("--channels", type=int, nargs="+", help="explicit feature maps instead of the top ones")
+
+
+def cmd_visualize(args):
+    from .visualize import visualize
+    visualize(args.checkpoint, args.images, args.layers, args.out, top=args.top, method=args.method,
+              mode=args.mode, rank=args.rank, channels=args.channels, scale=args.scale)
+
+
+def cmd_topk(args):
+    from .visualize import topk
+    topk(args.checkpoint, args.layers, args.out, dataset=args.dataset, split=args.split,
+         maps=args.maps, channels=args.channels, k=args.top, method=args.method, limit=args.limit,
+         seed=args.seed, progress=not args.quiet)
 
 
 def _settings(args):
@@ -175,7 +231,10 @@ def cmd_filters(args):
 
 def cmd_bench(args):
     from . import bench
-    bench.run_model_bench(args.configs, args.batch_size, args.repeats, args.json)
+    if args.what == "deconv":
+        bench.run_deconv_bench(args.repeats, args.json)
+    else:
+        bench.run_model_bench(args.configs, args.batch_size, args.repeats, args.json)
 
 
 def cmd_data(args):

@@ -123,6 +123,9 @@ class Projector(object):
         self.names = list(net)
         self.kinds = OrderedDict((n, _layer_kind(l)) for n, l in net.items())
         self.input_shape = tuple(net["input"].shape[1:])
+        # 'max' projections of conv layers start with v * W[c] placed directly
+        # (False: the dense transposed convolution of the one-hot map; same numbers)
+        self.analytic_first_step = True
         self._cache = {}
 
     # ------------------------------------------------------------ checking
@@ -183,36 +186,48 @@ class Projector(object):
             return g * (g > 0) * (a > 0)
         return g * (a > 0)
 
-    def _step_down(self, name, g, outs, switches, rows):
-        """Signal at the output of layer ``name`` -> signal at its input.
-
-        ``rows`` (R,) int: the image each signal row belongs to.
-        """
+    # Signals are 5D, (B, R, C, H, W): R projections per image. Forward
+    # activations and switches (B, C, H, W) broadcast over R, no gathering.
+    def _step_down(self, name, g, outs, switches):
+        """Signal (B, R, C, H, W) at the output of layer ``name`` -> at its input."""
         layer, kind = self.net[name], self.kinds[name]
         below = self.names[self.names.index(name) - 1]
         in_shape = layer.input_shape
+        B, R = g.shape[0], g.shape[1]
         if kind == "conv":
             W = layer.W
             k, c, fh, fw = W.get_value(borrow=True).shape
-            return conv_transpose(g, W, (None, c) + tuple(in_shape[2:]), (k, c, fh, fw),
-                                  layer.stride, layer.pad, name,
-                                  (None,) + tuple(layer.output_shape[1:]))
+            flat = g.reshape((B * R, k) + tuple(layer.output_shape[2:]))
+            x = conv_transpose(flat, W, (None, c) + tuple(in_shape[2:]), (k, c, fh, fw),
+                               layer.stride, layer.pad, name,
+                               (None,) + tuple(layer.output_shape[1:]))
+            return x.reshape((B, R, c) + tuple(in_shape[2:]))
         if kind == "relu":
-            return self._relu_rule(g, outs[below][rows])
+            return self._relu_rule(g, outs[below].dimshuffle(0, "x", 1, 2, 3))
         if kind == "maxpool":
-            return unpool(g, switches[name][rows], in_shape[2:])
+            C, Ho, Wo = layer.output_shape[1:]
+            H, Wd = in_shape[2:]
+            base = (T.arange(B * R * C) * (H * Wd)).reshape((B, R, C, 1, 1))
+            idx = (base + switches[name].dimshuffle(0, "x", 1, 2, 3)).flatten()
+            out = T.zeros((B * R * C * H * Wd,), dtype=floatX)
+            out = T.inc_subtensor(out[idx], g.flatten())
+            return out.reshape((B, R, C, H, Wd))
         if kind == "lrn":
             if self.lrn == "identity":
                 return g
-            a = outs[below][rows]
-            return theano.gradient.grad(None, wrt=a, known_grads={layer.get_output_for(a): g})
+            a = outs[below]
+            shape = (B * R,) + tuple(in_shape[1:])
+            a_rep = T.repeat(a.dimshuffle(0, "x", 1, 2, 3), R, axis=1).reshape(shape)
+            gin = theano.gradient.grad(None, wrt=a_rep,
+                                       known_grads={layer.get_output_for(a_rep): g.reshape(shape)})
+            return gin.reshape(g.shape)
         if kind == "dropout":
             return g
         raise ValueError("Layer %r (%s) has no deconvnet rule" % (name, kind))
 
-    def _select(self, act, top, mode, rank, channels):
-        """Signals (B*k, C, H, W), units (B, k, 3), activations (B, k) for one layer."""
-        B, C = act.shape[0], act.shape[1]
+    def _choose(self, act, top, rank, channels):
+        """Channels (B, k), flat maps (B, k, H*W), argmax positions and values (B, k)."""
+        B = act.shape[0]
         flat = act.flatten(3)  # (B, C, H*W)
         if channels is not None:
             chans = T.as_tensor_variable(np.asarray(channels, "int64")).dimshuffle("x", 0)
@@ -225,45 +240,87 @@ class Projector(object):
         maps = flat[b_idx, chans]  # (B, k, H*W)
         pos = T.argmax(maps, axis=2)  # (B, k), first maximum
         value = T.max(maps, axis=2)
-        Wd = act.shape[3]
-        units = T.stack([chans, pos // Wd, pos % Wd], axis=2)
-        HW = act.shape[2] * act.shape[3]
+        return chans, maps, pos, value
+
+    def _dense_signal(self, act, chans, maps, pos, value, k, mode):
+        """(B, k, C, H, W): one activation (max) or one map (map) kept, all else zero."""
+        B, C, H, Wd = act.shape[0], act.shape[1], act.shape[2], act.shape[3]
         one = self.method in ("gradient", "smoothgrad")
         if mode == "max":
             vals = T.ones_like(value) if one else value
-            spatial = T.zeros((B * k, HW), dtype=floatX)
+            spatial = T.zeros((B * k, H * Wd), dtype=floatX)
             spatial = T.set_subtensor(spatial[T.arange(B * k), pos.flatten()], vals.flatten())
         else:
-            spatial = T.ones_like(maps).reshape((B * k, HW)) if one else maps.reshape((B * k, HW))
-        sig = T.zeros((B * k, C, HW), dtype=floatX)
+            spatial = (T.ones_like(maps) if one else maps).reshape((B * k, H * Wd))
+        sig = T.zeros((B * k, C, H * Wd), dtype=floatX)
         sig = T.set_subtensor(sig[T.arange(B * k), chans.flatten()], spatial)
-        return sig.reshape((B * k, C, act.shape[2], act.shape[3])), units, value
+        return sig.reshape((B, k, C, H, Wd))
+
+    def _onehot_through_conv(self, conv_name, chans, pos, vals, k):
+        """A one-hot signal at conv output (channel c, position p, value v) -> its transposed
+        convolution, computed directly: ``v * W[c]`` placed at the unit's window, cropped
+        to the input. Returns (B, k, Cin, H, W). The same numbers as the dense transposed
+        convolution of the one-hot map, without touching the zeros."""
+        layer = self.net[conv_name]
+        kk, cin, fh, fw = layer.W.get_value(borrow=True).shape
+        (sh, sw), (ph, pw) = layer.stride, layer.pad
+        H, Wd = layer.input_shape[2:]
+        Hp, Wp = H + 2 * ph, Wd + 2 * pw
+        Wo = layer.output_shape[3]
+        B = pos.shape[0]
+        y, x = (pos // Wo).flatten(), (pos % Wo).flatten()  # (B*k,)
+        rows = T.arange(B * k)
+        # flat index into (B*k, cin, Hp, Wp) of every filter tap
+        idx = (((rows.dimshuffle(0, "x", "x", "x") * cin
+                 + T.arange(cin).dimshuffle("x", 0, "x", "x")) * Hp
+                + (y * sh).dimshuffle(0, "x", "x", "x") + T.arange(fh).dimshuffle("x", "x", 0, "x")) * Wp
+               + (x * sw).dimshuffle(0, "x", "x", "x") + T.arange(fw).dimshuffle("x", "x", "x", 0))
+        taps = layer.W[chans.flatten()] * vals.flatten().dimshuffle(0, "x", "x", "x")
+        out = T.zeros((B * k * cin * Hp * Wp,), dtype=floatX)
+        out = T.inc_subtensor(out[idx.flatten()], taps.flatten())
+        out = out.reshape((B, k, cin, Hp, Wp))[:, :, :, ph:ph + H, pw:pw + Wd]
+        return out
 
     def _build(self, layers, top, mode, rank, channels):
         x = T.tensor4("x")
         outs, switches = self._forward(x)
-        top_first = layers
-        g, rows = None, None
-        counts, results = [], []
-        B = x.shape[0]
-        stop = self.names.index(top_first[-1])
-        for name in reversed(self.names[1:self.names.index(top_first[0]) + 1]):
-            if name in top_first:
-                sig, units, value = self._select(outs[name], top, mode, rank, channels)
-                r = T.repeat(T.arange(B), sig.shape[0] // B)
-                g = sig if g is None else T.concatenate([g, sig], axis=0)
-                rows = r if rows is None else T.concatenate([rows, r], axis=0)
-                counts.append(sig.shape[0] // B)
-                results += [units, value]
-            g = self._step_down(name, g, outs, switches, rows)
-        del stop
-        outputs = [g] + results + [outs[n] for n in top_first]
+        k = len(channels) if channels is not None else top
+        pending = {}  # layer name -> signals living at that layer's output
+        results, order = {}, []
+        for name in layers:
+            act = outs[name]
+            chans, maps, pos, value = self._choose(act, top, rank, channels)
+            results[name] = (T.stack([chans, pos // act.shape[3], pos % act.shape[3]], axis=2), value)
+            kind = self.kinds[name]
+            below = self.names[self.names.index(name) - 1]
+            conv = name if kind == "conv" else (below if kind == "relu" and self.kinds[below] == "conv"
+                                                else None)
+            if mode == "max" and conv is not None and self.analytic_first_step:
+                one = self.method in ("gradient", "smoothgrad")
+                vals = T.ones_like(value) if one else value
+                if kind == "relu":  # every rule passes a positive one-hot at a live unit
+                    vals = vals * (value > 0)
+                at = self.names[self.names.index(conv) - 1]
+                pending.setdefault(at, []).append((name, self._onehot_through_conv(conv, chans, pos, vals, k)))
+            else:
+                pending.setdefault(name, []).append((name, self._dense_signal(act, chans, maps, pos, value, k, mode)))
+        g = None
+        top_index = max(self.names.index(n) for n in pending)
+        for name in reversed(self.names[:top_index + 1]):
+            for req, sig in pending.get(name, []):
+                g = sig if g is None else T.concatenate([g, sig], axis=1)
+                order.append(req)
+            if name != "input" and g is not None:
+                g = self._step_down(name, g, outs, switches)
+        outputs = [g]
+        for name in order:
+            outputs += list(results[name])
         fn = theano.function([x], outputs, on_unused_input="ignore")
-        return fn
+        return fn, order
 
     def _function(self, layers, top, mode, rank, channels):
         key = (tuple(layers), top, mode, rank, None if channels is None else tuple(channels),
-               self.method, self.lrn)
+               self.method, self.lrn, self.analytic_first_step)
         if key not in self._cache:
             self._cache[key] = self._build(layers, top, mode, rank, channels)
         return self._cache[key]
@@ -298,20 +355,20 @@ class Projector(object):
             if channels is None and not 1 <= int(top) <= n_ch:
                 raise ValueError("top=%r for layer %r: must be between 1 and its %d channels"
                                  % (top, name, n_ch))
-        fn = self._function(order, int(top), mode, rank, channels)
+        fn, order = self._function(order, int(top), mode, rank, channels)
         if self.method == "smoothgrad":
             return self._smoothgrad(fn, images, order, layers)
-        return self._unpack(fn(images), images.shape[0], order, layers)
+        return self._unpack(fn(images), order, layers)
 
-    def _unpack(self, out, B, order, requested, recon=None):
-        recon = out[0] if recon is None else recon
+    def _unpack(self, out, order, requested, recon=None):
+        recon = out[0] if recon is None else recon  # (B, R, C, H, W)
         res, start = OrderedDict(), 0
         for i, name in enumerate(order):
             units, value = out[1 + 2 * i], out[2 + 2 * i]
             k = units.shape[1]
-            r = recon[start:start + B * k].reshape((B, k) + recon.shape[1:])
-            start += B * k
-            res[name] = Projection(name, r.astype(np.float32), units.astype(np.int64),
+            r = recon[:, start:start + k]
+            start += k
+            res[name] = Projection(name, np.ascontiguousarray(r, np.float32), units.astype(np.int64),
                                    value.astype(np.float32))
         names = [requested] if isinstance(requested, str) else list(requested)
         return OrderedDict((n, res[n]) for n in names if n in res)
@@ -325,8 +382,7 @@ class Projector(object):
         for _ in range(self.smooth_samples):
             noisy = images + self.rng.normal(0, self.smooth_noise * span, images.shape).astype(floatX)
             acc += units_fn(noisy, *[clean[1 + 2 * i] for i in range(len(order))])
-        return self._unpack(clean, images.shape[0], order, requested,
-                            (acc / self.smooth_samples).astype(np.float32))
+        return self._unpack(clean, order, requested, (acc / self.smooth_samples).astype(np.float32))
 
     def _units_function(self, order):
         """Compiled gradient of given units (B, k, 3) per layer w.r.t. the input (for SmoothGrad)."""
@@ -336,9 +392,10 @@ class Projector(object):
         x = T.tensor4("x")
         outs, switches = self._forward(x)
         unit_vars = [T.tensor3("units_%s" % n, dtype="int64") for n in order]
-        g, rows = None, None
+        g = None
         B = x.shape[0]
-        for name in reversed(self.names[1:self.names.index(order[0]) + 1]):
+        top_index = max(self.names.index(n) for n in order)
+        for name in reversed(self.names[1:top_index + 1]):
             if name in order:
                 u = unit_vars[order.index(name)]
                 act = outs[name]
@@ -347,11 +404,9 @@ class Projector(object):
                 sig = T.zeros((B * k, C * H * Wd), dtype=floatX)
                 flat_pos = (u[:, :, 0] * H + u[:, :, 1]) * Wd + u[:, :, 2]
                 sig = T.set_subtensor(sig[T.arange(B * k), flat_pos.flatten()], np.float32(1))
-                sig = sig.reshape((B * k, C, H, Wd))
-                r = T.repeat(T.arange(B), k)
-                g = sig if g is None else T.concatenate([g, sig], axis=0)
-                rows = r if rows is None else T.concatenate([rows, r], axis=0)
-            g = self._step_down(name, g, outs, switches, rows)
+                sig = sig.reshape((B, k, C, H, Wd))
+                g = sig if g is None else T.concatenate([g, sig], axis=1)
+            g = self._step_down(name, g, outs, switches)
         fn = theano.function([x] + unit_vars, g)
         self._cache[key] = fn
         return fn

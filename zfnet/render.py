@@ -62,10 +62,12 @@ def image_to_rgb(x, mean=None, std=None):
 
 
 def to_uint8(img):
-    """[0, 1] float image -> uint8, grey images made RGB."""
+    """[0, 1] float image (or uint8, kept as is) -> uint8 RGB; grey images made RGB."""
     img = np.asarray(img)
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
+    if img.dtype == np.uint8:
+        return img
     return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
 
 
@@ -109,10 +111,7 @@ def tile(images, cols=None, pad=2, background=1.0, size=None):
 def save_png(img, path, zoom=1):
     """Save an (H, W[, 3]) image ([0, 1] float or uint8) as PNG, enlarged ``zoom`` times."""
     from PIL import Image
-    a = img if np.asarray(img).dtype == np.uint8 else to_uint8(img)
-    if a.ndim == 2:
-        a = np.repeat(a[:, :, None], 3, axis=2)
-    im = Image.fromarray(a)
+    im = Image.fromarray(to_uint8(img))
     if zoom != 1:
         im = im.resize((im.width * zoom, im.height * zoom), Image.NEAREST)
     im.save(path)
