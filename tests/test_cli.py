@@ -62,3 +62,35 @@ def test_train_evaluate_filters_end_to_end(tmp_path):
     assert im.shape[0] > 40 and im.std() > 0  # 32 filters drawn, not blank
     r = zfnet("filters", out / "final", "--layer", "pool1")
     assert r.returncode == 2 and "no layer 'pool1' with weights" in r.stderr
+
+
+@pytest.mark.slow
+def test_visualize_and_topk_end_to_end(tmp_path):
+    """Train a tiny checkpoint, then the deconvnet commands on it."""
+    if not _have_fashion():
+        pytest.skip("Fashion-MNIST not fetched")
+    out = tmp_path / "run"
+    r = zfnet("train", "--limit", "300", "--epochs", "1", "--batch-size", "50", "--quiet", "--out", out)
+    assert r.returncode == 0, r.stderr
+    from zfnet import render
+    ds = data.load_fashion_mnist()
+    img = str(tmp_path / "shoe.png")
+    render.save_png(ds.x_test[0, 0].astype("float32") / 255, img)
+    r = zfnet("visualize", out / "final", img, "--layer", "conv1", "--layer", "conv5", "--layer", "fc6",
+              "--top", "3", "--method", "guided", "--out", tmp_path / "vis")
+    assert r.returncode == 0, r.stderr
+    z = np.load(str(tmp_path / "vis" / "projections.npz"))
+    assert z["conv5.reconstructions"].shape == (3, 1, 28, 28) and z["conv5.reconstructions"].dtype == np.float32
+    assert z["conv5.units"].shape == (3, 3) and z["fc6.activations"].shape == (3,)
+    assert (tmp_path / "vis" / "shoe_conv5.png").exists()
+    r = zfnet("topk", out / "final", "--layer", "conv2", "--maps", "2", "--limit", "200", "--quiet",
+              "--out", tmp_path / "tk")
+    assert r.returncode == 0, r.stderr
+    z = np.load(str(tmp_path / "tk" / "topk.npz"))
+    assert z["conv2.images"].shape == (2, 9) and z["conv2.reconstructions"].shape == (2, 9, 1, 28, 28)
+    acts = z["conv2.activations"]
+    assert np.all(np.diff(acts, axis=1) <= 0)  # sorted, strongest first
+    r = zfnet("visualize", out / "final", img, "--layer", "conv9", "--out", tmp_path / "x")
+    assert r.returncode == 2 and "Cannot project layer 'conv9'" in r.stderr
+    r = zfnet("visualize", out / "final", tmp_path / "missing.png", "--layer", "conv1")
+    assert r.returncode == 2 and "missing.png does not exist" in r.stderr

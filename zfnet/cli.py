@@ -262,6 +262,8 @@ def cmd_demo(args):
                "checkpoint": final, "log": os.path.join(args.out, "log.csv"),
                "curves": os.path.join(args.out, "curves.png"), "filters": fpng,
                "train_seconds": sum(h["seconds"] for h in r["history"])}
+    figures = _demo_figures(final, args)
+    summary.update(figures)
     atomic_write_json(os.path.join(args.out, "summary.json"), summary)
     print(textwrap.dedent("""
         ==== zfnet demo: small ZF network on Fashion-MNIST ====
@@ -270,7 +272,32 @@ def cmd_demo(args):
         checkpoint      %s
         log / curves    %s, %s
         conv1 filters   %s
+        deconvnet       %s (projections of 2 test images, conv1-conv5)
+        top-9 (Fig. 2)  %s
         summary         %s
         """ % (100 * summary["test_accuracy"], 100 * ev["top5"], ev["images"],
                summary["train_seconds"], args.epochs, final, summary["log"], summary["curves"],
-               fpng, os.path.join(args.out, "summary.json"))))
+               fpng, figures["visualize"], figures["topk"], os.path.join(args.out, "summary.json"))))
+
+
+DEMO_LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
+
+
+def _demo_figures(checkpoint, args):
+    """Deconvnet projections of two test images and the Fig. 2 top-9 grids."""
+    from .render import save_png
+    from .visualize import topk, visualize
+    ds = datamod.load_dataset(args.dataset)
+    img_dir = os.path.join(args.out, "images")
+    os.makedirs(img_dir, exist_ok=True)
+    paths = []
+    for i in (0, 1):
+        p = os.path.join(img_dir, "test%d_%s.png" % (i, ds.class_names[ds.y_test[i]].split("/")[0].replace(" ", "_")))
+        save_png(ds.x_test[i].transpose(1, 2, 0)[:, :, 0] if ds.x_test.shape[1] == 1
+                 else ds.x_test[i].transpose(1, 2, 0), p)
+        paths.append(p)
+    vis = os.path.join(args.out, "visualize")
+    visualize(checkpoint, paths, DEMO_LAYERS, vis, top=9)
+    tk = os.path.join(args.out, "topk")
+    topk(checkpoint, DEMO_LAYERS, tk, dataset=ds, split="test", maps=4, progress=not args.quiet)
+    return {"visualize": vis, "topk": tk}

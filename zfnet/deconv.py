@@ -207,8 +207,9 @@ class Projector(object):
         if kind == "maxpool":
             C, Ho, Wo = layer.output_shape[1:]
             H, Wd = in_shape[2:]
-            base = (T.arange(B * R * C) * (H * Wd)).reshape((B, R, C, 1, 1))
-            idx = (base + switches[name].dimshuffle(0, "x", 1, 2, 3)).flatten()
+            # int32 indices: half the memory traffic of int64 (maps < 2**31 entries)
+            base = (T.arange(B * R * C, dtype="int32") * np.int32(H * Wd)).reshape((B, R, C, 1, 1))
+            idx = (base + T.cast(switches[name], "int32").dimshuffle(0, "x", 1, 2, 3)).flatten()
             out = T.zeros((B * R * C * H * Wd,), dtype=floatX)
             out = T.inc_subtensor(out[idx], g.flatten())
             return out.reshape((B, R, C, H, Wd))
@@ -229,9 +230,8 @@ class Projector(object):
         """Channels (B, k), flat maps (B, k, H*W), argmax positions and values (B, k)."""
         B = act.shape[0]
         flat = act.flatten(3)  # (B, C, H*W)
-        if channels is not None:
-            chans = T.as_tensor_variable(np.asarray(channels, "int64")).dimshuffle("x", 0)
-            chans = T.repeat(chans, B, axis=0)
+        if channels is not None:  # a symbolic int vector: one compiled function for any maps
+            chans = T.repeat(channels.dimshuffle("x", 0), B, axis=0)
         else:
             score = flat.max(axis=2) if rank == "max" else T.sqrt(T.sqr(flat).sum(axis=2))
             chans = T.argsort(-score, axis=1)[:, :top]  # (B, k)
@@ -281,10 +281,12 @@ class Projector(object):
         out = out.reshape((B, k, cin, Hp, Wp))[:, :, :, ph:ph + H, pw:pw + Wd]
         return out
 
-    def _build(self, layers, top, mode, rank, channels):
+    def _build(self, layers, top, mode, rank, explicit):
         x = T.tensor4("x")
+        ch_var = T.lvector("channels")
+        channels = ch_var if explicit else None
         outs, switches = self._forward(x)
-        k = len(channels) if channels is not None else top
+        k = ch_var.shape[0] if explicit else top
         pending = {}  # layer name -> signals living at that layer's output
         results, order = {}, []
         for name in layers:
@@ -315,14 +317,14 @@ class Projector(object):
         outputs = [g]
         for name in order:
             outputs += list(results[name])
-        fn = theano.function([x], outputs, on_unused_input="ignore")
+        fn = theano.function([x, ch_var], outputs, on_unused_input="ignore")
         return fn, order
 
-    def _function(self, layers, top, mode, rank, channels):
-        key = (tuple(layers), top, mode, rank, None if channels is None else tuple(channels),
-               self.method, self.lrn, self.analytic_first_step)
+    def _function(self, layers, top, mode, rank, explicit):
+        key = (tuple(layers), None if explicit else top, mode, None if explicit else rank,
+               explicit, self.method, self.lrn, self.analytic_first_step)
         if key not in self._cache:
-            self._cache[key] = self._build(layers, top, mode, rank, channels)
+            self._cache[key] = self._build(layers, top, mode, rank, explicit)
         return self._cache[key]
 
     # ----------------------------------------------------------- public API
@@ -355,10 +357,12 @@ class Projector(object):
             if channels is None and not 1 <= int(top) <= n_ch:
                 raise ValueError("top=%r for layer %r: must be between 1 and its %d channels"
                                  % (top, name, n_ch))
-        fn, order = self._function(order, int(top), mode, rank, channels)
+        fn, order = self._function(order, int(top), mode, rank, channels is not None)
+        ch = np.asarray(channels if channels is not None else [], "int64")
+        call = lambda imgs: fn(imgs, ch)
         if self.method == "smoothgrad":
-            return self._smoothgrad(fn, images, order, layers)
-        return self._unpack(fn(images), order, layers)
+            return self._smoothgrad(call, images, order, layers)
+        return self._unpack(call(images), order, layers)
 
     def _unpack(self, out, order, requested, recon=None):
         recon = out[0] if recon is None else recon  # (B, R, C, H, W)
