@@ -160,19 +160,23 @@ def _projection_args(p):
     p.add_argument("--method", choices=["deconvnet", "guided", "gradient", "smoothgrad"],
                    default="deconvnet")
     p.add_argument("--channels", type=int, nargs="+", help="explicit feature maps instead of the top ones")
+    p.add_argument("--samples", type=int, default=16, help="smoothgrad: noisy copies (default 16)")
+    p.add_argument("--noise", type=float, default=0.15,
+                   help="smoothgrad: noise std as a fraction of the input range (default 0.15)")
 
 
 def cmd_visualize(args):
     from .visualize import visualize
     visualize(args.checkpoint, args.images, args.layers, args.out, top=args.top, method=args.method,
-              mode=args.mode, rank=args.rank, channels=args.channels, scale=args.scale)
+              mode=args.mode, rank=args.rank, channels=args.channels, scale=args.scale,
+              smooth_samples=args.samples, smooth_noise=args.noise)
 
 
 def cmd_topk(args):
     from .visualize import topk
     topk(args.checkpoint, args.layers, args.out, dataset=args.dataset, split=args.split,
          maps=args.maps, channels=args.channels, k=args.top, method=args.method, limit=args.limit,
-         seed=args.seed, progress=not args.quiet)
+         seed=args.seed, progress=not args.quiet, smooth_samples=args.samples, smooth_noise=args.noise)
 
 
 def _settings(args):

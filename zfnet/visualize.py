@@ -70,7 +70,8 @@ def write_projections(out_dir, stem, net, doc, image_u8, results, scale="common"
 
 
 def visualize(checkpoint, images, layers, out, top=9, method="deconvnet", mode="max",
-              rank="max", channels=None, scale="common", log=print, projector=None):
+              rank="max", channels=None, scale="common", log=print, projector=None,
+              smooth_samples=16, smooth_noise=0.15):
     """Project the top feature maps of ``layers`` for each image file; write PNGs and npz.
 
     One image: ``out/projections.npz`` and ``out/<stem>_<layer>.png``. Several:
@@ -78,7 +79,7 @@ def visualize(checkpoint, images, layers, out, top=9, method="deconvnet", mode="
     """
     from tqdm import tqdm
     net, doc = ckpt.load_model(checkpoint)
-    proj = projector or Projector(net, method)
+    proj = projector or Projector(net, method, smooth_samples=smooth_samples, smooth_noise=smooth_noise)
     x_u8 = load_images(images, doc)
     x = preprocess(x_u8, doc)
     written = []
@@ -132,7 +133,8 @@ def scan_topk(net, doc, x_u8, layers, channels, k=9, batch_size=256, progress=Tr
 
 
 def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=None, k=9,
-         method="deconvnet", limit=None, seed=0, progress=True, log=print):
+         method="deconvnet", limit=None, seed=0, progress=True, log=print, smooth_samples=16,
+         smooth_noise=0.15):
     """The paper's Fig. 2 for ``layers``: top-``k`` dataset activations of ``maps`` feature
     maps each (random ones unless ``channels``), projected, next to their patches.
 
@@ -148,7 +150,7 @@ def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=N
     datamod.check_channels(x.shape, doc["config"]["input_shape"], "%s images" % ds.name)
     x = datamod.crop_batch(x, (h, w))
     layers = [layers] if isinstance(layers, str) else list(layers)
-    proj = Projector(net, method)
+    proj = Projector(net, method, smooth_samples=smooth_samples, smooth_noise=smooth_noise)
     valid = proj.projectable_layers()
     rng = np.random.RandomState(seed)
     chans = {}
