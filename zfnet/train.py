@@ -40,7 +40,7 @@ LOG_FIELDS = ["epoch", "lr", "train_loss", "train_err", "val_loss", "val_top1", 
 class TrainSettings(object):
     """All training hyper-parameters, recorded in the run folder."""
 
-    def __init__(self, epochs=5, batch_size=128, lr=0.01, momentum=0.9, weight_decay=5e-4,
+    def __init__(self, epochs=5, batch_size=32, lr=0.01, momentum=0.9, weight_decay=5e-4,
                  init="he", clip_radius=0.1, schedule="step", step_size=None, gamma=0.1,
                  plateau_factor=0.1, plateau_patience=1, crop_pad=2, flip=True,
                  val_size=5000, seed=1, limit=None, keep=PAPER_EPOCHS):
