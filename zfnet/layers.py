@@ -76,11 +76,22 @@ class Conv2DLayer(lasagne.layers.Layer):
                 conv_output_length(h, self.filter_size[0], self.stride[0], self.pad[0]),
                 conv_output_length(w, self.filter_size[1], self.stride[1], self.pad[1]))
 
+    def covers_input(self):
+        """True when the filter spans the whole unpadded input, giving a 1x1 output
+        (fc layers at the training size): then the layer is a plain matrix product."""
+        return (tuple(self.input_shape[2:]) == self.filter_size and self.pad == (0, 0))
+
     def get_output_for(self, input, **kwargs):
-        conved = T.nnet.conv2d(
-            input, self.W, input_shape=self.input_shape,
-            filter_shape=(self.num_filters, self.input_shape[1]) + self.filter_size,
-            border_mode=self.pad, subsample=self.stride, filter_flip=False)
+        if self.covers_input():
+            # (B, C*h*w) . (C*h*w, K): one GEMM over the batch. CorrMM would do B
+            # rank-1 updates for the weight gradient (measured: fc6 of zf, batch 32,
+            # 1.28 s per step that way).
+            conved = T.dot(input.flatten(2), self.W.flatten(2).T).dimshuffle(0, 1, "x", "x")
+        else:
+            conved = T.nnet.conv2d(
+                input, self.W, input_shape=self.input_shape,
+                filter_shape=(self.num_filters, self.input_shape[1]) + self.filter_size,
+                border_mode=self.pad, subsample=self.stride, filter_flip=False)
         if self.b is not None:
             conved = conved + self.b.dimshuffle("x", 0, "x", "x")
         return self.nonlinearity(conved)
