@@ -116,3 +116,18 @@ def test_resume_after_kill_gives_the_same_weights(tmp_path):
         lb = json.load(f)
     assert [r["epoch"] for r in lb] == [1, 2, 3, 4]
     np.testing.assert_allclose([r["train_loss"] for r in lb], [r["train_loss"] for r in la], rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_one_real_fashion_mnist_epoch(tmp_path):
+    """A whole epoch of the small network on the 55,000 Fashion-MNIST training images
+    (demo settings): measured 15.38% test error; chance is 90%."""
+    from zfnet import configs, data
+    root = os.path.join(data.DATA_DIR, "fashion-mnist")
+    if not os.path.exists(os.path.join(root, "t10k-labels-idx1-ubyte.gz")):
+        pytest.skip("Fashion-MNIST not fetched (make test fetches it)")
+    s = train.TrainSettings(epochs=1, batch_size=32, lr=0.01, crop_pad=0, flip=False)
+    h = train.train(configs.get_config("small"), data.load_fashion_mnist(root), s, str(tmp_path),
+                    progress=False, log=lambda *a: None)["history"]
+    assert h[0]["test_top1"] < 0.18 and h[0]["val_top1"] < 0.18
+    assert h[0]["test_top5"] < 0.01

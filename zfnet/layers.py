@@ -41,16 +41,8 @@ class Conv2DLayer(lasagne.layers.Layer):
     def __init__(self, incoming, num_filters, filter_size, stride=1, pad=0,
                  W=None, b=None, nonlinearity=None, **kwargs):
         super(Conv2DLayer, self).__init__(incoming, **kwargs)
-        if len(self.input_shape) != 4:
-            raise ValueError(
-                "Tried to create a 2D convolution layer %r with input shape %r. "
-                "Expected 4 input dimensions (batch, channels, height, width)."
-                % (self.name, self.input_shape))
-        self.num_filters = int(num_filters)
-        self.filter_size = _pair(filter_size, "filter_size")
-        self.stride = _pair(stride, "stride")
-        self.pad = _pair(pad, "pad", minimum=0)
-        self.nonlinearity = nonlinearity or (lambda x: x)
+        _set_conv_hyperparameters(self, "2D convolution", num_filters, filter_size, stride, pad,
+                                  nonlinearity)
         c = self.input_shape[1]
         self.W = self.add_param(
             W if W is not None else lasagne.init.HeUniform(gain="relu"),
@@ -114,6 +106,19 @@ def log_softmax_channels(x):
     """Numerically stable log-softmax over axis 1 of a 4D tensor."""
     m = x.max(axis=1, keepdims=True)
     return x - m - T.log(T.exp(x - m).sum(axis=1, keepdims=True))
+
+
+def _set_conv_hyperparameters(layer, what, num_filters, filter_size, stride, pad, nonlinearity):
+    """Check the input is 4D and store the (parsed) hyper-parameters on ``layer``."""
+    if len(layer.input_shape) != 4:
+        raise ValueError("Tried to create a %s layer %r with input shape %r. Expected 4 input "
+                         "dimensions (batch, channels, height, width)."
+                         % (what, layer.name, layer.input_shape))
+    layer.num_filters = int(num_filters)
+    layer.filter_size = _pair(filter_size, "filter_size")
+    layer.stride = _pair(stride, "stride")
+    layer.pad = _pair(pad, "pad", minimum=0)
+    layer.nonlinearity = nonlinearity or (lambda x: x)
 
 
 def _pair(v, what, minimum=1):
@@ -200,16 +205,9 @@ class DeconvolutionLayer(lasagne.layers.Layer):
     def __init__(self, incoming, num_filters, filter_size, stride=1, pad=0, W=None, b=False,
                  crop_to=None, nonlinearity=None, **kwargs):
         super(DeconvolutionLayer, self).__init__(incoming, **kwargs)
-        if len(self.input_shape) != 4:
-            raise ValueError("Tried to create a deconvolution layer %r with input shape %r. "
-                             "Expected 4 input dimensions (batch, channels, height, width)."
-                             % (self.name, self.input_shape))
-        self.num_filters = int(num_filters)
-        self.filter_size = _pair(filter_size, "filter_size")
-        self.stride = _pair(stride, "stride")
-        self.pad = _pair(pad, "pad", minimum=0)
+        _set_conv_hyperparameters(self, "deconvolution", num_filters, filter_size, stride, pad,
+                                  nonlinearity)
         self.crop_to = crop_to
-        self.nonlinearity = nonlinearity or (lambda x: x)
         k = self.input_shape[1]
         self.W = self.add_param(W if W is not None else lasagne.init.GlorotUniform(),
                                 (k, self.num_filters) + self.filter_size, name="W")
