@@ -32,6 +32,7 @@ test-fast: $(STAMP) $(FM)
 
 bench: $(STAMP)
 	$(PY) -m zfnet bench
+	$(PY) -m zfnet bench deconv
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
