@@ -5,7 +5,7 @@ from zfnet import model
 from zfnet.backend import T, lasagne, theano
 from zfnet.deconv import Projector, input_patch_box
 from zfnet.layers import Conv2DLayer, DeconvolutionLayer, conv_transpose
-from zfnet.switches import max_pool_switches, unpool
+from zfnet.pool_ops import max_pool_switches, unpool
 from ref import forward, tiny_config, xcorr2d
 
 
@@ -133,7 +133,7 @@ def test_switches_and_unpooling_against_numpy_with_ties(ceil):
     x = rng.randint(0, 3, (2, 3, 9, 8)).astype("float32")  # many ties
     x[0, 0] = 0  # a map of zeros, as after a ReLU
     xs = T.tensor4(); gs = T.tensor4()
-    pooled, sw = max_pool_switches(xs, (9, 8), 3, 2, not ceil)
+    pooled, sw = max_pool_switches(xs, 3, 2, not ceil)
     f = theano.function([xs], [pooled, sw])
     P, S = f(x)
     S_ref = switches_ref(x, 3, 2, ceil)
@@ -145,7 +145,7 @@ def test_switches_and_unpooling_against_numpy_with_ties(ceil):
     np.testing.assert_array_equal(P, theano.function([xs], pool_2d(xs, (3, 3), ignore_border=not ceil,
                                                                    stride=(2, 2)))(x))
     g = rng.randn(*P.shape).astype("float32")
-    U = theano.function([gs, xs], unpool(gs, max_pool_switches(xs, (9, 8), 3, 2, not ceil)[1], (9, 8)))(g, x)
+    U = theano.function([gs, xs], unpool(gs, max_pool_switches(xs, 3, 2, not ceil)[1], (9, 8)))(g, x)
     np.testing.assert_allclose(U, unpool_ref(g, S_ref, (9, 8)), rtol=1e-6, atol=1e-6)
     # exactly one location per window, and overlapping windows sharing it add up
     assert (np.abs(U) > 0).sum() <= P.size
@@ -159,8 +159,8 @@ def test_theano_pool_gradient_is_not_switch_unpooling():
     from theano.tensor.signal.pool import pool_2d
     grad = theano.function([xs], theano.grad(pool_2d(xs, (3, 3), ignore_border=True).sum(), xs))(x)
     assert grad.sum() == 9  # all nine tied zeros receive the signal
-    U = theano.function([xs], unpool(T.ones((1, 1, 1, 1)), max_pool_switches(xs, (3, 3), 3, 3, True)[1],
-                                     (3, 3)))(x)
+    U = theano.function([xs], unpool(T.ones((1, 1, 1, 1), dtype="float32"),
+                                     max_pool_switches(xs, 3, 3, True)[1], (3, 3)))(x)
     assert U.sum() == 1 and U[0, 0, 0, 0] == 1
 
 

@@ -4,7 +4,7 @@ Zeiler & Fergus (2014), Sec. 2: to examine one activation, set all others of
 its layer to zero and pass the map down a *deconvnet* attached to the convnet:
 
 * max-pooling -> **unpooling** with the forward pass's switches (one location
-  per window: the first maximum in row-major order; see :mod:`zfnet.switches`);
+  per window: the first maximum in row-major order; see :mod:`zfnet.pool_ops`);
 * ReLU -> the rule of the method (below);
 * convolution (and the fully-convolutional fc layers) -> **transposed
   convolution** with the same filters, stride and padding, built with
@@ -48,7 +48,7 @@ import numpy as np
 
 from .backend import T, lasagne, theano, floatX
 from .layers import Conv2DLayer, conv_transpose
-from .switches import max_pool_switches, unpool
+from .pool_ops import max_pool_switches, unpool
 
 METHODS = ("deconvnet", "guided", "gradient", "smoothgrad")
 MODES = ("max", "map")
@@ -172,8 +172,8 @@ class Projector(object):
                     raise ValueError("Layer %r: unpooling supports square windows and strides "
                                      "without padding, got pool %r stride %r pad %r"
                                      % (name, layer.pool_size, layer.stride, layer.pad))
-                h, switches[name] = max_pool_switches(h, layer.input_shape[2:], layer.pool_size[0],
-                                                      layer.stride[0], layer.ignore_border)
+                h, switches[name] = max_pool_switches(h, layer.pool_size[0], layer.stride[0],
+                                                      layer.ignore_border)
             else:
                 h = layer.get_output_for(h, deterministic=True)
             outs[name] = h
@@ -205,13 +205,10 @@ class Projector(object):
         if kind == "relu":
             return self._relu_rule(g, outs[below].dimshuffle(0, "x", 1, 2, 3))
         if kind == "maxpool":
+            # rows n = b * R + r use the switches of image b (the C op's N = M * R rule)
             C, Ho, Wo = layer.output_shape[1:]
             H, Wd = in_shape[2:]
-            # int32 indices: half the memory traffic of int64 (maps < 2**31 entries)
-            base = (T.arange(B * R * C, dtype="int32") * np.int32(H * Wd)).reshape((B, R, C, 1, 1))
-            idx = (base + T.cast(switches[name], "int32").dimshuffle(0, "x", 1, 2, 3)).flatten()
-            out = T.zeros((B * R * C * H * Wd,), dtype=floatX)
-            out = T.inc_subtensor(out[idx], g.flatten())
+            out = unpool(g.reshape((B * R, C, Ho, Wo)), switches[name], (H, Wd))
             return out.reshape((B, R, C, H, Wd))
         if kind == "lrn":
             if self.lrn == "identity":

@@ -136,6 +136,26 @@ def _pair(v, what, minimum=1):
 
 
 
+class MaxPool2DLayer(lasagne.layers.MaxPool2DLayer):
+    """Lasagne's max-pooling layer computed by :class:`zfnet.pool_ops.MaxPoolSwitches`.
+
+    Same output as Lasagne's (square windows, no padding); runs in parallel, and
+    its gradient goes to the first maximum of each window (Caffe/PyTorch) instead
+    of to every tied maximum. ``ignore_border=False`` is ceil mode.
+    """
+
+    def __init__(self, incoming, pool_size, stride=None, ignore_border=True, **kwargs):
+        super(MaxPool2DLayer, self).__init__(incoming, pool_size, stride=stride,
+                                             ignore_border=ignore_border, **kwargs)
+        if self.pool_size[0] != self.pool_size[1] or self.stride[0] != self.stride[1]:
+            raise ValueError("Layer %r: pool_size %r and stride %r must be square"
+                             % (self.name, self.pool_size, self.stride))
+
+    def get_output_for(self, input, **kwargs):
+        from .pool_ops import max_pool_switches
+        return max_pool_switches(input, self.pool_size[0], self.stride[0], self.ignore_border)[0]
+
+
 def check_transposed_shapes(name, signal_shape, filter_shape, input_shape, stride, pad):
     """Raise ValueError (naming the layer, the shapes received and expected) unless a
     convolution of ``input_shape`` with ``filter_shape`` gives ``signal_shape``.

@@ -12,7 +12,7 @@ import numpy as np
 
 from .backend import T, lasagne, floatX
 from .configs import validate
-from .layers import ChannelSoftmaxLayer, Conv2DLayer
+from .layers import ChannelSoftmaxLayer, Conv2DLayer, MaxPool2DLayer
 
 
 def initializer(name, relu_follows=True):
@@ -72,7 +72,7 @@ def build(cfg, input_shape=None, batch_size=None, input_var=None, init="he"):
             layer = lasagne.layers.NonlinearityLayer(
                 layer, lasagne.nonlinearities.rectify, name=name)
         elif kind == "maxpool":
-            layer = lasagne.layers.MaxPool2DLayer(
+            layer = MaxPool2DLayer(
                 layer, spec["pool_size"], stride=spec["stride"],
                 ignore_border=spec["ignore_border"], name=name)
             train_hw = tuple(lasagne.layers.pool.pool_output_length(
