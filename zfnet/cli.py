@@ -136,8 +136,9 @@ def _parser():
 
     m = cmd("demo", "The main job: fetch data, train the small net, evaluate, draw.")
     train_args(m, 6)
-    # A 6-epoch run underfits: crops/flips cost more accuracy than they give (measured:
-    # test error after epoch 1 15.4% without, 20.0% with). One lr drop after epoch 4.
+    # A 6-epoch run underfits: crops/flips cost more accuracy than they give (measured with
+    # Theano's pooling gradient: test error after epoch 1 15.4% without, 20.0% with). One lr drop
+    # after epoch 4.
     m.set_defaults(step_size=4, crop_pad=0, no_flip=True)
     m.add_argument("--out", default="runs/demo")
     m.add_argument("--resume", action="store_true")
