@@ -69,7 +69,7 @@ def test_step_and_plateau_schedules(tmp_path):
 def test_divergence_is_reported(tmp_path):
     s = train.TrainSettings(epochs=1, batch_size=32, lr=1e8, val_size=40, clip_radius=None,
                             weight_decay=0)
-    with pytest.raises(FloatingPointError, match="lower --lr"):
+    with pytest.raises(FloatingPointError, match=r"diverged at epoch 1 batch \d+: loss .*\(chance level is 1.10\); lower --lr"):
         train.train(tiny_config(), toy_dataset(), s, str(tmp_path), progress=False,
                     log=lambda *a: None)
 
@@ -79,6 +79,16 @@ def test_bad_settings():
         train.TrainSettings(schedule="cosine")
     with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         train.TrainSettings(batch_size=0)
+
+
+def test_small_dataset_gets_a_validation_split_that_fits(tmp_path):
+    from ref import toy_dataset
+    ds = toy_dataset(n_train=30, n_test=10)
+    s = train.TrainSettings(epochs=1, batch_size=8)  # default val_size 5000 > 30 images
+    r = train.train(tiny_config(), ds, s, str(tmp_path), progress=False, log=lambda *a: None)
+    with open(str(tmp_path / "settings.json")) as f:
+        info = json.load(f)
+    assert info["val_images"] == 3 and info["train_images"] == 27 and len(r["history"]) == 1
 
 
 def test_wrong_channels_for_model(tmp_path):

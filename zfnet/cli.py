@@ -153,7 +153,7 @@ def main(argv=None):
         return 0
     try:
         return globals()["cmd_" + args.command](args) or 0
-    except (datamod.DataError, ValueError, FileNotFoundError) as e:
+    except (datamod.DataError, ValueError, FileNotFoundError, FloatingPointError) as e:
         print("error: %s" % e, file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

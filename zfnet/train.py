@@ -185,7 +185,10 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=print):
     dataset = dataset.limit(s.limit)
     in_shape = tuple(cfg["input_shape"])
     datamod.check_channels(dataset.x_train.shape, in_shape, "%s images" % dataset.name)
-    n_val = min(s.val_size, len(dataset.x_train) // 10) if s.limit else s.val_size
+    n_val = s.val_size
+    if s.limit or n_val >= len(dataset.x_train) // 2:
+        # a quick subset or a small dataset: hold out at most a tenth of it
+        n_val = min(n_val, len(dataset.x_train) // 10)
     x_tr, y_tr, x_val, y_val = dataset.split_validation(n_val, seed=0)
     mean, std = datamod.channel_stats(x_tr)
     std = [max(v, 1e-3) for v in std]
@@ -218,6 +221,8 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=print):
     nb = int(np.ceil(len(x_tr) / float(s.batch_size)))
     bad_epochs = 0 if not history else history[-1].get("bad_epochs", 0)
     best_val = min([h["val_loss"] for h in history], default=np.inf)
+    # a loss this far above chance (ln K) only comes from a diverging run
+    diverged = 100.0 * np.log(max(cfg["num_classes"], 2))
     for epoch in range(start + 1, s.epochs + 1):
         rng = trainer.reseed(epoch)
         t0 = time.time()
@@ -230,10 +235,12 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=print):
             xb = datamod.crop_batch(x_tr[idx], in_hw, rng, pad=s.crop_pad, flip=s.flip)
             xb = datamod.normalize(xb, mean, std)
             loss, err = trainer.train_fn(xb, y_tr[idx])
-            if not np.isfinite(loss):
+            if not np.isfinite(loss) or loss > diverged:
                 bar.close()
-                raise FloatingPointError("Training diverged at epoch %d batch %d (loss %r); "
-                                         "lower --lr (now %g)" % (epoch, b, loss, s.lr))
+                raise FloatingPointError(
+                    "Training diverged at epoch %d batch %d: loss %r (chance level is %.2f); "
+                    "lower --lr (now %g) or use --init gauss" % (epoch, b, float(loss),
+                                                                np.log(cfg["num_classes"]), s.lr))
             tl += float(loss) * len(idx); te += int(err); seen += len(idx)
             bar.update(len(idx)); bar.set_postfix(loss="%.3f" % (tl / seen), err="%.3f" % (te / float(seen)))
         bar.close()
