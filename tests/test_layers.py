@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from zfnet.backend import T, lasagne, theano
+from zfnet.backend import lasagne, theano
 from zfnet.layers import ChannelSoftmaxLayer, Conv2DLayer, log_softmax_channels
 from ref import lrn, softmax, xcorr2d
 

@@ -8,7 +8,7 @@ import pytest
 
 from zfnet import checkpoint as ckpt
 from zfnet import train
-from zfnet.backend import T, theano
+from zfnet.backend import theano
 from ref import tiny_config, toy_dataset
 
 HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_helper.py")

@@ -48,7 +48,7 @@ def flops_per_image(net):
 
 
 def bench_config(name, batch_size, repeats=3, log=print):
-    from . import configs, model
+    from . import configs
     from .train import TrainSettings, Trainer
     cfg = configs.get_config(name)
     trainer = Trainer(cfg, TrainSettings(epochs=1, batch_size=batch_size, clip_radius=0.1))

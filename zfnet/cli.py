@@ -1,6 +1,5 @@
 """Command line: ``python -m zfnet <command> --help``."""
 import argparse
-import json
 import os
 import sys
 import textwrap

@@ -1,11 +1,9 @@
 """Evaluate a checkpoint on a dataset split: loss, top-1 and top-5 error."""
 import os
 
-import numpy as np
-
 from . import checkpoint as ckpt
 from . import data as datamod
-from .backend import T, lasagne, theano
+from .backend import lasagne, theano
 
 
 def logits_function(net):

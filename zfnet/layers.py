@@ -8,7 +8,7 @@ so ``W`` is stored as Caffe/PyTorch/Keras-th store it:
 """
 import numpy as np
 
-from .backend import T, lasagne, theano
+from .backend import T, lasagne
 
 
 def conv_output_length(length, filter_size, stride, pad):

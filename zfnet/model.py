@@ -10,7 +10,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .backend import T, lasagne, floatX
+from .backend import lasagne, floatX
 from .configs import validate
 from .layers import ChannelSoftmaxLayer, Conv2DLayer, MaxPool2DLayer
 

@@ -29,7 +29,7 @@ import numpy as np
 from . import checkpoint as ckpt
 from . import data as datamod
 from . import model as modelmod
-from .backend import T, lasagne, theano, floatX
+from .backend import T, lasagne, theano
 from .layers import log_softmax_channels
 
 PAPER_EPOCHS = (1, 2, 5, 10, 20, 30, 40, 64)
