@@ -278,6 +278,21 @@ class Projector(object):
         out = out.reshape((B, k, cin, Hp, Wp))[:, :, :, ph:ph + H, pw:pw + Wd]
         return out
 
+    def _walk_down(self, pending, outs, switches):
+        """One walk from the top to the input: at each layer's output the signals
+        ``pending[name]`` (a list of (requested layer, (B, k, C, H, W))) join the batch,
+        then everything steps down. Returns the (B, R, C, H, W) input-space signal and
+        the requested layers in the order of their rows."""
+        g, order = None, []
+        top_index = max(self.names.index(n) for n in pending)
+        for name in reversed(self.names[:top_index + 1]):
+            for req, sig in pending.get(name, []):
+                g = sig if g is None else T.concatenate([g, sig], axis=1)
+                order.append(req)
+            if name != "input" and g is not None:
+                g = self._step_down(name, g, outs, switches)
+        return g, order
+
     def _build(self, layers, top, mode, rank, explicit):
         x = T.tensor4("x")
         ch_var = T.lvector("channels")
@@ -285,7 +300,7 @@ class Projector(object):
         outs, switches = self._forward(x)
         k = ch_var.shape[0] if explicit else top
         pending = {}  # layer name -> signals living at that layer's output
-        results, order = {}, []
+        results = {}
         for name in layers:
             act = outs[name]
             chans, maps, pos, value = self._choose(act, top, rank, channels)
@@ -303,14 +318,7 @@ class Projector(object):
                 pending.setdefault(at, []).append((name, self._onehot_through_conv(conv, chans, pos, vals, k)))
             else:
                 pending.setdefault(name, []).append((name, self._dense_signal(act, chans, maps, pos, value, k, mode)))
-        g = None
-        top_index = max(self.names.index(n) for n in pending)
-        for name in reversed(self.names[:top_index + 1]):
-            for req, sig in pending.get(name, []):
-                g = sig if g is None else T.concatenate([g, sig], axis=1)
-                order.append(req)
-            if name != "input" and g is not None:
-                g = self._step_down(name, g, outs, switches)
+        g, order = self._walk_down(pending, outs, switches)
         outputs = [g]
         for name in order:
             outputs += list(results[name])
@@ -393,21 +401,15 @@ class Projector(object):
         x = T.tensor4("x")
         outs, switches = self._forward(x)
         unit_vars = [T.tensor3("units_%s" % n, dtype="int64") for n in order]
-        g = None
-        B = x.shape[0]
-        top_index = max(self.names.index(n) for n in order)
-        for name in reversed(self.names[1:top_index + 1]):
-            if name in order:
-                u = unit_vars[order.index(name)]
-                act = outs[name]
-                k = u.shape[1]
-                C, H, Wd = act.shape[1], act.shape[2], act.shape[3]
-                sig = T.zeros((B * k, C * H * Wd), dtype=floatX)
-                flat_pos = (u[:, :, 0] * H + u[:, :, 1]) * Wd + u[:, :, 2]
-                sig = T.set_subtensor(sig[T.arange(B * k), flat_pos.flatten()], np.float32(1))
-                sig = sig.reshape((B, k, C, H, Wd))
-                g = sig if g is None else T.concatenate([g, sig], axis=1)
-            g = self._step_down(name, g, outs, switches)
+        pending = {}
+        for name, u in zip(order, unit_vars):
+            act = outs[name]
+            pos = u[:, :, 1] * act.shape[3] + u[:, :, 2]
+            ones = T.ones(pos.shape, dtype=floatX)  # the gradient methods start from 1
+            pending[name] = [(name, self._dense_signal(act, u[:, :, 0], None, pos, ones,
+                                                       u.shape[1], "max"))]
+        g, walked = self._walk_down(pending, outs, switches)
+        assert walked == list(order), (walked, order)  # rows in the order of the clean pass
         fn = theano.function([x] + unit_vars, g)
         self._cache[key] = fn
         return fn
