@@ -18,18 +18,12 @@ Both ops run in C, in parallel over the (image, channel) planes with OpenMP;
 """
 import numpy as np
 
-from .backend import T, theano
+from .backend import T, lasagne, theano
 from theano.gof import Apply, OpenMPOp
+
+# Lasagne's output-size rule, the same as Theano's pooling (and the C code below)
+pool_output_length = lasagne.layers.pool.pool_output_length
 from theano.gradient import DisconnectedType, grad_not_implemented
-
-
-def pool_output_size(n, size, stride, ignore_border):
-    """Pooled length of an axis of length ``n`` (Theano's rule; ceil mode unless ignore_border)."""
-    if ignore_border:
-        return (n - size) // stride + 1
-    if stride >= size:
-        return (n - 1) // stride + 1
-    return max(0, (n - 1 - size + stride) // stride) + 1
 
 
 class MaxPoolSwitches(OpenMPOp):
@@ -51,8 +45,8 @@ class MaxPoolSwitches(OpenMPOp):
         x, = inputs
         B, C, H, W = x.shape
         ws, s = self.ws, self.stride
-        ho = pool_output_size(H, ws, s, self.ignore_border)
-        wo = pool_output_size(W, ws, s, self.ignore_border)
+        ho = pool_output_length(H, ws, s, 0, self.ignore_border)
+        wo = pool_output_length(W, ws, s, 0, self.ignore_border)
         z = np.empty((B, C, ho, wo), x.dtype)
         sw = np.empty((B, C, ho, wo), np.int32)
         for i in range(ho):
