@@ -62,3 +62,11 @@ def test_tile_and_uint8_passthrough():
     assert render.to_uint8(a) is a or np.array_equal(render.to_uint8(a), a)
     g = render.tile([a, np.zeros((2, 2))], cols=2, pad=1)
     assert g.shape == (4, 7, 3) and g[1, 1, 0] == 200 and g[1, 4, 0] == 0
+
+
+def test_pixels_to_rgb():
+    x = np.arange(12, dtype=np.uint8).reshape(3, 2, 2) * 20
+    rgb = render.pixels_to_rgb(x)
+    assert rgb.shape == (2, 2, 3) and rgb[1, 0, 2] == x[2, 1, 0] / 255.0
+    assert render.pixels_to_rgb(x[:1]).shape == (2, 2)
+    np.testing.assert_array_equal(render.to_uint8(render.pixels_to_rgb(x)), x.transpose(1, 2, 0))

@@ -295,7 +295,7 @@ DEMO_LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 
 def _demo_figures(checkpoint, args):
     """Deconvnet projections of two test images and the Fig. 2 top-9 grids."""
-    from .render import save_png
+    from .render import pixels_to_rgb, save_png
     from .visualize import topk, visualize
     ds = datamod.load_dataset(args.dataset)
     img_dir = os.path.join(args.out, "images")
@@ -303,8 +303,7 @@ def _demo_figures(checkpoint, args):
     paths = []
     for i in (0, 1):
         p = os.path.join(img_dir, "test%d_%s.png" % (i, ds.class_names[ds.y_test[i]].split("/")[0].replace(" ", "_")))
-        save_png(ds.x_test[i].transpose(1, 2, 0)[:, :, 0] if ds.x_test.shape[1] == 1
-                 else ds.x_test[i].transpose(1, 2, 0), p)
+        save_png(pixels_to_rgb(ds.x_test[i]), p)
         paths.append(p)
     vis = os.path.join(args.out, "visualize")
     visualize(checkpoint, paths, DEMO_LAYERS, vis, top=9)

@@ -51,14 +51,10 @@ def reconstruction_to_rgb(recon, mean=None, std=None, scale="common", percentile
     return out[:, :, 0] if c == 1 else out
 
 
-def image_to_rgb(x, mean=None, std=None):
-    """Preprocessed image (C, H, W) -> (H, W[, 3]) in [0, 1] (undo std, then mean)."""
-    x = np.asarray(x, np.float64)
-    c = x.shape[0]
-    std = np.ones(c) if std is None else np.asarray(std, np.float64)
-    mean = np.zeros(c) if mean is None else np.asarray(mean, np.float64)
-    out = np.clip((x * std[:, None, None] + mean[:, None, None]) / 255.0, 0, 1).transpose(1, 2, 0)
-    return out[:, :, 0] if c == 1 else out
+def pixels_to_rgb(x):
+    """Stored uint8 image (C, H, W) -> (H, W) or (H, W, 3) float in [0, 1]."""
+    out = np.asarray(x, np.float64).transpose(1, 2, 0) / 255.0
+    return out[:, :, 0] if out.shape[2] == 1 else out
 
 
 def to_uint8(img):
@@ -69,25 +65,6 @@ def to_uint8(img):
     if img.dtype == np.uint8:
         return img
     return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
-
-
-def crop_box(img, box, pad_to=None):
-    """Crop ``img`` (H, W[, 3]) to ``box`` (top, left, bottom, right)."""
-    t, l, b, r = box
-    return img[t:b, l:r]
-
-
-def overlay(img, act, alpha=0.55):
-    """Show activation map ``act`` (h, w), upsampled, as a red heat over ``img`` (H, W[, 3])."""
-    from PIL import Image
-    base = to_uint8(img).astype(np.float64) / 255.0
-    a = np.asarray(act, np.float64)
-    a = a / a.max() if a.max() > 0 else a * 0
-    H, W = base.shape[:2]
-    a = np.asarray(Image.fromarray((a * 255).astype(np.uint8)).resize((W, H), Image.BILINEAR)) / 255.0
-    heat = np.stack([np.ones_like(a), 0.2 * (1 - a), 0.2 * (1 - a)], axis=2)
-    grey = base.mean(axis=2, keepdims=True) * np.ones((1, 1, 3))
-    return (1 - alpha * a[:, :, None]) * grey * 0.8 + alpha * a[:, :, None] * heat
 
 
 def tile(images, cols=None, pad=2, background=1.0, size=None):

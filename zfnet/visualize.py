@@ -52,9 +52,7 @@ def write_projections(out_dir, stem, net, doc, image_u8, results, scale="common"
     """Write ``<stem>_<layer>.png`` grids and ``projections.npz`` for one image."""
     os.makedirs(out_dir, exist_ok=True)
     pre = doc["preprocessing"]
-    img_rgb = image_u8.transpose(1, 2, 0).astype(np.float64) / 255.0
-    if img_rgb.shape[2] == 1:
-        img_rgb = img_rgb[:, :, 0]
+    img_rgb = render.pixels_to_rgb(image_u8)
     fn = lambda r: render.reconstruction_to_rgb(r, pre["mean"], pre["std"], scale=scale)
     arrays, pngs = OrderedDict(), []
     for layer, proj in results.items():
@@ -178,8 +176,7 @@ def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=N
             patches, projections = [], []
             for j, ii in enumerate(idx):
                 t, le, b, r = input_patch_box(net, l, int(units[m, j, 1]), int(units[m, j, 2]))
-                img = x[ii].transpose(1, 2, 0).astype(np.float64) / 255.0
-                img = img[:, :, 0] if c == 1 else img
+                img = render.pixels_to_rgb(x[ii])
                 rec = render.reconstruction_to_rgb(recs[m, j], pre["mean"], pre["std"])
                 patches.append(img[t:b, le:r]); projections.append(rec[t:b, le:r])
             rows.append((render.tile(projections, cols=3, size=(32, 32)),
