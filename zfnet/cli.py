@@ -197,9 +197,9 @@ def _settings(args):
                          limit=args.limit, keep=keep)
 
 
-def _train(args):
+def _train(args, ds=None):
     from . import configs, train
-    ds = datamod.load_dataset(args.dataset)
+    ds = ds if ds is not None else datamod.load_dataset(args.dataset)
     cfg = configs.get_config(args.config, num_classes=len(ds.class_names))
     if args.config == "small" and ds.image_shape[0] != 1:
         cfg["input_shape"][0] = ds.image_shape[0]
@@ -262,9 +262,10 @@ def cmd_demo(args):
     from .checkpoint import read_checkpoint, atomic_write_json
     from .plots import save_filters_png
     datamod.fetch_fashion_mnist(verbose=False)
-    r = _train(args)
+    ds = datamod.load_dataset(args.dataset)  # once, for training, evaluation and figures
+    r = _train(args, ds)
     final = r["checkpoint"]
-    ev = evaluate_checkpoint(final, progress=not args.quiet)
+    ev = evaluate_checkpoint(final, ds, progress=not args.quiet)
     doc, arrays = read_checkpoint(final)
     fpng = save_filters_png(arrays["conv1.W"], os.path.join(args.out, "conv1_filters.png"))
     summary = {"test_accuracy": 1 - ev["top1"], "test_top1_error": ev["top1"],
@@ -272,7 +273,7 @@ def cmd_demo(args):
                "checkpoint": final, "log": os.path.join(args.out, "log.csv"),
                "curves": os.path.join(args.out, "curves.png"), "filters": fpng,
                "train_seconds": sum(h["seconds"] for h in r["history"])}
-    figures = _demo_figures(final, args)
+    figures = _demo_figures(final, args, ds)
     summary.update(figures)
     atomic_write_json(os.path.join(args.out, "summary.json"), summary)
     print(textwrap.dedent("""
@@ -293,11 +294,10 @@ def cmd_demo(args):
 DEMO_LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 
 
-def _demo_figures(checkpoint, args):
+def _demo_figures(checkpoint, args, ds):
     """Deconvnet projections of two test images and the Fig. 2 top-9 grids."""
     from .render import pixels_to_rgb, save_png
     from .visualize import topk, visualize
-    ds = datamod.load_dataset(args.dataset)
     img_dir = os.path.join(args.out, "images")
     os.makedirs(img_dir, exist_ok=True)
     paths = []
