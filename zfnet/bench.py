@@ -4,12 +4,12 @@ Speed is measured here and reported, never asserted in a test. The peak is
 the best of a few float32 4096x4096 matrix products through Theano's own BLAS
 (the same library its convolutions call).
 """
-import json
 import time
 
 import numpy as np
 
 from .backend import T, lasagne, theano, floatX
+from .checkpoint import atomic_write_json
 
 
 def matmul_peak(n=4096, repeats=3):
@@ -92,8 +92,7 @@ def run_model_bench(config_names=("zf", "small"), batch_size=None, repeats=3, js
     result = {"matmul_peak_gflops": peak, "machine": platform.processor() or platform.machine(),
               "cores": os.cpu_count(), "results": rows}
     if json_path:
-        with open(json_path, "w") as f:
-            json.dump(result, f, indent=1)
+        atomic_write_json(json_path, result)
     return result
 
 
@@ -141,6 +140,5 @@ def run_deconv_bench(repeats=3, json_path=None, layers=("conv1", "conv2", "conv3
     log("  per-layer loop %.3f s  (%.1f GFLOP/s)  -> single pass is %.2fx faster"
         % (loop, r["loop_gflops"], r["speedup"]))
     if json_path:
-        with open(json_path, "w") as f:
-            json.dump(r, f, indent=1)
+        atomic_write_json(json_path, r)
     return r

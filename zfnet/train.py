@@ -18,6 +18,7 @@ augmentation and dropout are seeded from ``(seed, epoch)``; the optimizer
 velocities are in the checkpoint).
 """
 import csv
+import io
 import json
 import os
 import shutil
@@ -164,12 +165,12 @@ def _latest_epoch(ckdir):
 
 
 def _write_logs(out, history):
-    with open(os.path.join(out, "log.csv.tmp"), "w", newline="") as f:
-        w = csv.DictWriter(f, LOG_FIELDS)
-        w.writeheader()
-        for row in history:
-            w.writerow({k: row.get(k) for k in LOG_FIELDS})
-    os.replace(os.path.join(out, "log.csv.tmp"), os.path.join(out, "log.csv"))
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, LOG_FIELDS)
+    w.writeheader()
+    for row in history:
+        w.writerow({k: row.get(k) for k in LOG_FIELDS})
+    ckpt.atomic_write_bytes(os.path.join(out, "log.csv"), buf.getvalue().encode())
     ckpt.atomic_write_json(os.path.join(out, "log.json"), history)
 
 
