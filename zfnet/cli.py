@@ -33,6 +33,11 @@ EPILOGS = {
   python -m zfnet topk runs/demo/final --layer conv5 --top 9           # Fig. 2 for conv5, 8 random maps
   python -m zfnet topk runs/demo/final --layer conv1 --layer conv3 --maps 4 --split train --limit 10000
   python -m zfnet topk CKPT --dataset path/to/imagenet --layer conv2 --channels 5 9 11""",
+    "reproduce": """examples:
+  python -m zfnet reproduce --list             # the experiments and whether they have results
+  python -m zfnet reproduce fig7_occlusion     # one experiment, results into experiments/<name>/results
+  python -m zfnet reproduce all                # every experiment (trains the shared models once)
+  python -m zfnet reproduce tab3_ablation --quick --out /tmp/q   # tiny smoke run""",
     "demo": """examples:
   python -m zfnet demo                       # what `make demo` runs
   python -m zfnet demo --epochs 1 --limit 3000 --out runs/tiny""",
@@ -133,6 +138,16 @@ def _parser():
     d.add_argument("action", choices=["fetch", "info"])
     d.add_argument("name", nargs="?", default="fashion-mnist")
 
+    r = cmd("reproduce", "Reproduce a figure or table of the paper (see experiments/README.md).")
+    r.add_argument("name", nargs="?", help="an experiment folder name, or 'all'")
+    r.add_argument("--quick", action="store_true",
+                   help="tiny settings (minutes); results go to runs/quick/<name> unless --out")
+    r.add_argument("--out", help="results folder (default experiments/<name>/results)")
+    r.add_argument("--list", action="store_true", help="list the experiments")
+    r.add_argument("--table", action="store_true",
+                   help="only rewrite the comparison table of experiments/README.md")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+
     m = cmd("demo", "The main job: fetch data, train the small net, evaluate, draw.")
     train_args(m, 6)
     # A 6-epoch run underfits: crops/flips cost more accuracy than they give (measured with
@@ -169,6 +184,27 @@ def _projection_args(p):
     p.add_argument("--samples", type=int, default=16, help="smoothgrad: noisy copies (default 16)")
     p.add_argument("--noise", type=float, default=0.15,
                    help="smoothgrad: noise std as a fraction of the input range (default 0.15)")
+
+
+def cmd_reproduce(args):
+    from . import reproduce as rep
+    names = rep.experiment_names()
+    if args.list or (not args.name and not args.table):
+        for n in names:
+            done = os.path.exists(os.path.join(rep.experiments_dir(), n, "results", "results.json"))
+            print("%-22s %s" % (n, "results committed" if done else "no results yet"))
+        return 0
+    if args.table:
+        print("wrote", rep.write_summary_table())
+        return 0
+    todo = names if args.name == "all" else [args.name]
+    if args.name != "all" and args.name not in names:
+        raise ValueError("Unknown experiment %r: expected one of %s or 'all'" % (args.name, ", ".join(names)))
+    if args.out and len(todo) > 1:
+        raise ValueError("--out takes one experiment; with 'all' each writes to its own folder")
+    for n in todo:
+        rep.reproduce(n, quick=args.quick, out=args.out, progress=not args.quiet)
+    return 0
 
 
 def cmd_visualize(args):

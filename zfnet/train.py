@@ -174,6 +174,16 @@ def _write_logs(out, history):
     ckpt.atomic_write_json(os.path.join(out, "log.json"), history)
 
 
+def holdout(dataset, settings):
+    """The (train x, train y, validation x, validation y) split a run of ``settings`` uses
+    (``dataset`` already limited): ``val_size`` images, or at most a tenth of a quick
+    subset or small dataset."""
+    n_val = settings.val_size
+    if settings.limit or n_val >= len(dataset.x_train) // 2:
+        n_val = min(n_val, len(dataset.x_train) // 10)
+    return dataset.split_validation(n_val, seed=0)
+
+
 def train(cfg, dataset, settings, out, resume=False, progress=True, log=print):
     """Train ``cfg`` on ``dataset`` with ``settings``; write the run folder ``out``.
 
@@ -186,11 +196,7 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=print):
     dataset = dataset.limit(s.limit)
     in_shape = tuple(cfg["input_shape"])
     datamod.check_channels(dataset.x_train.shape, in_shape, "%s images" % dataset.name)
-    n_val = s.val_size
-    if s.limit or n_val >= len(dataset.x_train) // 2:
-        # a quick subset or a small dataset: hold out at most a tenth of it
-        n_val = min(n_val, len(dataset.x_train) // 10)
-    x_tr, y_tr, x_val, y_val = dataset.split_validation(n_val, seed=0)
+    x_tr, y_tr, x_val, y_val = holdout(dataset, s)
     mean, std = datamod.channel_stats(x_tr)
     std = [max(v, 1e-3) for v in std]
     pre = {"mean": mean, "std": std, "units": "pixel values 0-255",

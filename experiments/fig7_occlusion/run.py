@@ -1,0 +1,101 @@
+"""Fig. 7: a grey square swept over 3 images.
+
+For each occluder position: (b) the total activation of the layer-5 feature map
+that is strongest on the unoccluded image, (c) that map's strongest activation
+projected to pixels (deconvnet, unoccluded image), (d) the probability of the
+correct class and (e) the most probable label.
+
+Measured: how far the correct-class probability falls when the item is covered
+(the minimum over positions) against when only background is covered (positions
+whose square holds no item pixel), and the correlation between (b) and (d).
+"""
+import numpy as np
+
+from zfnet import analysis
+from zfnet import checkpoint as ckpt
+from zfnet import plots, render
+from zfnet import reproduce as rep
+from zfnet.deconv import Projector
+from zfnet.evaluate import logits_function
+from zfnet.visualize import preprocess
+
+SIZE, STRIDE = 7, 1          # a quarter of the 28-pixel side; the paper's square is unstated
+BACKGROUND = 10              # pixel values <= this count as background
+
+
+def run(ctx):
+    run_dir, final = rep.base_model(ctx)
+    ds = ctx.fashion_mnist()
+    net, doc = ckpt.load_model(final)
+    pre = doc["preprocessing"]
+    grey = int(round(pre["mean"][0]))
+    logits = logits_function(net)
+    feat = analysis.features_function(net, ["relu5"])
+    n5 = net["relu5"].output_shape[1]
+    rng = np.random.RandomState(1)
+    classes = sorted(rng.choice(len(ds.class_names), 3, replace=False).tolist())
+    idx = [int(np.flatnonzero(ds.y_test == c)[0]) for c in classes]
+    ctx.params.update(checkpoint=rep.os.path.relpath(final, rep.REPO), images=idx, occluder_size=SIZE,
+                      stride=STRIDE, grey_value=grey, background_threshold=BACKGROUND,
+                      layer5="relu5 (conv5 after ReLU, before pooling)")
+    proj = Projector(net, "deconvnet")
+    plt = plots._plt()
+    fig, axes = plt.subplots(3, 5, figsize=(14, 8.4))
+    per_image = {}
+    for r, i in enumerate(idx):
+        img, y = ds.x_test[i], int(ds.y_test[i])
+        batch, (rows, cols) = analysis.occlusion_batch(img, SIZE, STRIDE, grey)
+        x = preprocess(batch, doc)
+        x0 = preprocess(img[None], doc)
+        f0 = feat(x0)[0].reshape(n5, -1)
+        ch = int(f0.max(axis=1).argmax())
+        p0 = float(analysis.softmax(logits(x0))[0, y])
+        probs = analysis.batched(lambda b: analysis.softmax(logits(b)), x)[0]
+        act = analysis.batched(feat, x)[0].reshape(len(x), n5, -1)[:, ch].sum(axis=1)
+        shape = (len(rows), len(cols))
+        pmap, lmap, amap = probs[:, y].reshape(shape), probs.argmax(1).reshape(shape), act.reshape(shape)
+        rec = proj.project(x0, ["relu5"], channels=[ch])["relu5"].reconstructions[0, 0]
+        bg = np.array([(img[:, t:t + SIZE, l:l + SIZE] <= BACKGROUND).all() for t in rows for l in cols])
+        per_image[i] = {"class": ds.class_names[y], "map": ch, "p_unoccluded": p0,
+                        "p_min": float(pmap.min()), "p_mean_background": float(pmap.ravel()[bg].mean())
+                        if bg.any() else None, "background_positions": int(bg.sum()),
+                        "labels_seen": sorted(set(ds.class_names[k] for k in np.unique(lmap))),
+                        "corr_activation_probability": analysis.correlation(amap, pmap),
+                        "activation_min_over_unoccluded": float(amap.min() / max(f0[ch].sum(), 1e-9))}
+        ctx.write_csv("occlusion_%d.csv" % i, ["top", "left", "p_true", "label", "map_activation"],
+                      [[t, l, pmap[a, b], ds.class_names[lmap[a, b]], amap[a, b]]
+                       for a, t in enumerate(rows) for b, l in enumerate(cols)])
+        ext = [-0.5 + SIZE / 2.0, cols[-1] + SIZE / 2.0 - 0.5, rows[-1] + SIZE / 2.0 - 0.5, -0.5 + SIZE / 2.0]
+        ax = axes[r]
+        ax[0].imshow(img[0], cmap="gray", vmin=0, vmax=255)
+        ax[0].add_patch(plt.Rectangle((-0.5, -0.5), SIZE, SIZE, ec="r", fc=(0.5, 0.5, 0.5, 0.9)))
+        ax[0].set_title("(a) %s, occluder %dx%d" % (ds.class_names[y], SIZE, SIZE), fontsize=9)
+        im = ax[1].imshow(amap, extent=ext, cmap="viridis"); fig.colorbar(im, ax=ax[1], fraction=.046)
+        ax[1].set_title("(b) total activation, relu5 map %d" % ch, fontsize=9)
+        ax[2].imshow(render.reconstruction_to_rgb(rec, pre["mean"], pre["std"]), cmap="gray", vmin=0, vmax=1)
+        ax[2].set_title("(c) projection of map %d" % ch, fontsize=9)
+        im = ax[3].imshow(pmap, extent=ext, cmap="jet", vmin=0, vmax=1); fig.colorbar(im, ax=ax[3], fraction=.046)
+        ax[3].set_title("(d) P(%s) (unoccluded %.2f)" % (ds.class_names[y], p0), fontsize=9)
+        im = ax[4].imshow(lmap, extent=ext, cmap="tab10", vmin=-0.5, vmax=9.5)
+        cb = fig.colorbar(im, ax=ax[4], fraction=.046, ticks=range(10))
+        cb.ax.set_yticklabels(ds.class_names, fontsize=6)
+        ax[4].set_title("(e) most probable label", fontsize=9)
+        for a in ax:
+            a.set_xticks([]); a.set_yticks([])
+    fig.tight_layout(); fig.savefig(ctx.path("occlusion.png"), dpi=90); plt.close(fig)
+
+    drops = [per_image[i]["p_min"] < 0.5 * per_image[i]["p_unoccluded"] for i in idx]
+    bg_ok = [per_image[i]["p_mean_background"] is None or
+             abs(per_image[i]["p_mean_background"] - per_image[i]["p_unoccluded"]) < 0.05 for i in idx]
+    ours = "; ".join("%s: P %.2f unoccluded, %.2f min, %s over background" % (
+        per_image[i]["class"], per_image[i]["p_unoccluded"], per_image[i]["p_min"],
+        "%.2f" % per_image[i]["p_mean_background"] if per_image[i]["p_mean_background"] is not None
+        else "n/a") for i in idx)
+    return {"images": per_image,
+            "summary": {
+                "paper": "The correct-class probability drops sharply when the object is covered, "
+                         "not the background; the strongest layer-5 map's activation drops with it",
+                "ours": ours,
+                "holds": rep.verdict(all(drops) and all(bg_ok), partly=any(drops)),
+                "deviation": "Fashion-MNIST items fill most of the 28x28 frame, so little pure "
+                             "background exists; square %d px, mean-grey" % SIZE}}

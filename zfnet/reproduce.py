@@ -1,0 +1,306 @@
+"""Run the paper's experiments: ``python -m zfnet reproduce <name> [--quick]``.
+
+Each experiment lives in ``experiments/<name>/run.py`` and defines
+``run(ctx)``, which writes its figures and numbers into ``ctx.out`` and
+returns a results dict. The dict's ``summary`` entry (paper's claim, ours,
+whether the claim holds, the deviation) feeds the comparison table of
+``experiments/README.md``, which :func:`write_summary_table` rewrites from the
+committed ``results.json`` files, so no number in it is typed by hand.
+
+Training runs are expensive, so they are cached and shared: :meth:`Context.trained`
+keys a run folder under ``runs/shared/`` by a hash of its configuration,
+settings and data; a finished run is reused, an interrupted one resumes.
+
+Paths come from this file's location (the repository) and from two
+environment variables, for tests and for users who keep runs elsewhere:
+``ZFNET_RUNS_DIR`` (default ``<repo>/runs``) and ``ZFNET_EXPERIMENTS_DIR``
+(default ``<repo>/experiments``).
+"""
+import hashlib
+import importlib.util
+import json
+import os
+import platform
+import sys
+import time
+from collections import OrderedDict
+
+import numpy as np
+
+from . import checkpoint as ckpt
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def experiments_dir():
+    return os.environ.get("ZFNET_EXPERIMENTS_DIR", os.path.join(REPO, "experiments"))
+
+
+def runs_dir():
+    return os.environ.get("ZFNET_RUNS_DIR", os.path.join(REPO, "runs"))
+
+
+def experiment_names():
+    """The experiments: sub-folders of ``experiments/`` holding a ``run.py``, sorted."""
+    root = experiments_dir()
+    if not os.path.isdir(root):
+        return []
+    return sorted(d for d in os.listdir(root) if os.path.isfile(os.path.join(root, d, "run.py")))
+
+
+def load_experiment(name):
+    names = experiment_names()
+    if name not in names:
+        raise ValueError("Unknown experiment %r: expected one of %s (or 'all')" % (name, names))
+    path = os.path.join(experiments_dir(), name, "run.py")
+    spec = importlib.util.spec_from_file_location("zfnet_experiment_%s" % name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    if not hasattr(mod, "run"):
+        raise ValueError("%s defines no run(ctx)" % path)
+    return mod
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return OrderedDict((str(k), _jsonable(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def run_key(*parts):
+    """A short stable hash of JSON-able parts (configuration, settings, data)."""
+    blob = json.dumps(_jsonable(list(parts)), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:10]
+
+
+class Context(object):
+    """What an experiment gets: where to write, quick or full, and shared helpers.
+
+    Attributes
+    ----------
+    name : experiment name
+    out : folder for this experiment's results (created)
+    quick : tiny settings (a smoke run in minutes, used by the tests)
+    params : dict; everything an experiment records here is written into
+        ``results.json`` next to its numbers.
+    """
+
+    def __init__(self, name, out, quick=False, log=print, progress=True):
+        self.name, self.out, self.quick = name, out, bool(quick)
+        self.log, self.progress = log, progress
+        self.params = OrderedDict(quick=self.quick)
+        self._datasets = {}
+        os.makedirs(out, exist_ok=True)
+
+    # ------------------------------------------------------------ data
+    def fashion_mnist(self):
+        """Fashion-MNIST; with ``quick``, the first 1,200 train and 500 test images."""
+        if "fm" not in self._datasets:
+            from . import data as datamod
+            ds = datamod.load_fashion_mnist()
+            if self.quick:
+                ds = datamod.Dataset(ds.name, ds.x_train[:1200], ds.y_train[:1200],
+                                     ds.x_test[:500], ds.y_test[:500], ds.class_names)
+            self._datasets["fm"] = ds
+        return self._datasets["fm"]
+
+    # ------------------------------------------------------------ training cache
+    def trained(self, key, cfg, settings, dataset):
+        """Train ``cfg`` on ``dataset`` once and share it: returns the run folder.
+
+        The folder is ``runs/shared/<key>-<hash>`` where the hash covers the
+        configuration, the settings, the dataset's name and sizes, and ``quick``.
+        A finished run is reused as it is; an unfinished one resumes where it
+        stopped (training checkpoints are written atomically).
+        """
+        from . import train as trainmod
+        ident = run_key(cfg, settings.to_dict(), dataset.name, len(dataset.x_train),
+                        len(dataset.x_test), self.quick)
+        out = os.path.join(runs_dir(), "shared", "%s-%s" % (key, ident))
+        log_json = os.path.join(out, "log.json")
+        if os.path.exists(log_json):
+            with open(log_json) as f:
+                hist = json.load(f)
+            if hist and hist[-1]["epoch"] >= settings.epochs and \
+                    os.path.isdir(os.path.join(out, "final")):
+                self.log("[%s] reusing trained run %s" % (self.name, out))
+                return out
+        self.log("[%s] training %s -> %s" % (self.name, key, out))
+        trainmod.train(cfg, dataset, settings, out, resume=True, progress=self.progress,
+                       log=self.log)
+        return out
+
+    # ------------------------------------------------------------ output
+    def path(self, *parts):
+        p = os.path.join(self.out, *parts)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        return p
+
+    def write_json(self, filename, obj):
+        ckpt.atomic_write_json(self.path(filename), _jsonable(obj))
+
+    def write_csv(self, filename, header, rows):
+        import csv
+        import io
+        buf = io.StringIO(newline="")
+        w = csv.writer(buf)
+        w.writerow(header)
+        for r in rows:
+            w.writerow([("%.6g" % v) if isinstance(v, (float, np.floating)) else v for v in r])
+        ckpt.atomic_write_bytes(self.path(filename), buf.getvalue().encode())
+
+
+SUMMARY_KEYS = ("paper", "ours", "holds", "deviation")
+
+
+def reproduce(name, quick=False, out=None, log=print, progress=True):
+    """Run one experiment; write ``results.json`` (numbers + parameters) into its folder.
+
+    ``out`` defaults to ``experiments/<name>/results`` (full run) or
+    ``runs/quick/<name>`` (quick run, so a smoke run never replaces committed results).
+    """
+    mod = load_experiment(name)
+    if out is None:
+        out = (os.path.join(runs_dir(), "quick", name) if quick
+               else os.path.join(experiments_dir(), name, "results"))
+    ctx = Context(name, out, quick=quick, log=log, progress=progress)
+    t0 = time.time()
+    results = mod.run(ctx)
+    summary = results.get("summary", {})
+    missing = [k for k in SUMMARY_KEYS if k not in summary]
+    if missing:
+        raise ValueError("experiment %s returned a summary without %s" % (name, missing))
+    doc = OrderedDict()
+    doc["experiment"] = name
+    doc["command"] = "python -m zfnet reproduce %s%s" % (name, " --quick" if quick else "")
+    doc["summary"] = summary
+    doc["results"] = OrderedDict((k, v) for k, v in results.items() if k != "summary")
+    doc["params"] = ctx.params
+    doc["seconds"] = round(time.time() - t0, 1)
+    doc["machine"] = {"python": sys.version.split()[0], "platform": platform.platform(),
+                      "cpus": os.cpu_count()}
+    ctx.write_json("results.json", doc)
+    log("[%s] results in %s (%.0f s)" % (name, out, doc["seconds"]))
+    if not quick and os.path.abspath(out) == os.path.abspath(
+            os.path.join(experiments_dir(), name, "results")):
+        write_summary_table()
+    return doc
+
+
+TABLE_START = "<!-- results table: written by `python -m zfnet reproduce`, do not edit -->"
+TABLE_END = "<!-- end of results table -->"
+
+
+def _cell(text):
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def summary_table(root=None):
+    """Markdown table built from every ``experiments/*/results/results.json``."""
+    root = root or experiments_dir()
+    rows = ["| experiment | command | paper | ours | holds here? | deviation |",
+            "|---|---|---|---|---|---|"]
+    for name in experiment_names():
+        path = os.path.join(root, name, "results", "results.json")
+        if not os.path.exists(path):
+            rows.append("| [%s](%s/) | `python -m zfnet reproduce %s` | | not run yet | | |"
+                        % (name, name, name))
+            continue
+        with open(path) as f:
+            doc = json.load(f)
+        s = doc["summary"]
+        rows.append("| [%s](%s/) | `%s` | %s | %s | %s | %s |" % (
+            name, name, doc["command"], _cell(s["paper"]), _cell(s["ours"]),
+            _cell(s["holds"]), _cell(s["deviation"])))
+    return "\n".join(rows)
+
+
+def write_summary_table(readme=None):
+    """Replace the table between the markers of ``experiments/README.md``."""
+    readme = readme or os.path.join(experiments_dir(), "README.md")
+    with open(readme) as f:
+        text = f.read()
+    if TABLE_START not in text or TABLE_END not in text:
+        raise ValueError("%s has no results-table markers (%s ... %s)" % (readme, TABLE_START, TABLE_END))
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    new = head + TABLE_START + "\n" + summary_table(os.path.dirname(readme)) + "\n" + TABLE_END + tail
+    ckpt.atomic_write_bytes(readme, new.encode())
+    return readme
+
+
+# ------------------------------------------------------------------ shared pieces
+def base_settings(quick, **overrides):
+    """The one training protocol shared by the experiments (recorded in every run).
+
+    Full: 10 epochs of Fashion-MNIST (55,000 train / 5,000 validation), batch
+    32, Nesterov momentum 0.9, lr 0.01 x0.1 after epoch 6, weight decay 5e-4,
+    feature scale clipping 0.1, random 28x28 crops of the 2-padded image and
+    flips. Quick: 2 epochs on 1,200 images. Until the first lr drop, a run with
+    ``schedule='none'`` and fewer epochs gives exactly the base run's weights
+    at that epoch (every epoch is seeded from (seed, epoch)); the short-run
+    experiments use this to reuse the base run's checkpoint as their baseline.
+    """
+    from .train import TrainSettings
+    kw = dict(epochs=10, batch_size=32, lr=0.01, keep=(1, 2, 3, 5, 10), seed=1, step_size=6)
+    if quick:
+        kw.update(epochs=2, keep=(1, 2), step_size=2)
+    kw.update(overrides)
+    return TrainSettings(**kw)
+
+
+SHORT_EPOCHS = {False: 3, True: 2}  # the short protocol of Fig. 6 and Table 3
+
+
+def short_settings(quick, **overrides):
+    """The short protocol: the base settings for 3 epochs (quick: 2) without lr drops."""
+    kw = dict(epochs=SHORT_EPOCHS[quick], schedule="none", keep=(SHORT_EPOCHS[quick],))
+    kw.update(overrides)
+    return base_settings(quick, **kw)
+
+
+def base_model(ctx):
+    """The shared Fashion-MNIST ``small`` model: returns (run folder, final checkpoint)."""
+    from .configs import get_config
+    ds = ctx.fashion_mnist()
+    settings = base_settings(ctx.quick)
+    run = ctx.trained("fm-small", get_config("small"), settings, ds)
+    ctx.params["base_run"] = {"folder": os.path.relpath(run, REPO), "settings": settings.to_dict(),
+                              "config": "small", "dataset": ds.name,
+                              "train_images": len(ds.x_train), "test_images": len(ds.x_test)}
+    return run, os.path.join(run, "final")
+
+
+def base_holdout(ctx):
+    """The base model's training and validation images: (x_train, y_train, x_val, y_val)."""
+    from .train import holdout
+    return holdout(ctx.fashion_mnist(), base_settings(ctx.quick))
+
+
+def checkpoint_at(run, epoch):
+    """``run/checkpoints/epoch-NNN`` (must exist)."""
+    path = os.path.join(run, "checkpoints", "epoch-%03d" % epoch)
+    if not os.path.isdir(path):
+        raise ValueError("run %s has no checkpoint of epoch %d" % (run, epoch))
+    return path
+
+
+def verdict(ok, partly=False):
+    """'yes', 'partly' or 'no' for the summary table, from a computed test."""
+    return "yes" if ok else ("partly" if partly else "no")
+
+
+def fmt_pct(x, digits=1):
+    return ("%." + str(digits) + "f%%") % (100.0 * x)
