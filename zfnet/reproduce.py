@@ -195,8 +195,46 @@ def reproduce(name, quick=False, out=None, log=print, progress=True):
     log("[%s] results in %s (%.0f s)" % (name, out, doc["seconds"]))
     if not quick and os.path.abspath(out) == os.path.abspath(
             os.path.join(experiments_dir(), name, "results")):
+        write_experiment_readme(name, doc)
         write_summary_table()
     return doc
+
+
+def _replace_between(path, start, end, body):
+    with open(path) as f:
+        text = f.read()
+    if start not in text or end not in text:
+        raise ValueError("%s has no results markers (%s ... %s)" % (path, start, end))
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    ckpt.atomic_write_bytes(path, (head + start + "\n" + body + "\n" + end + tail).encode())
+    return path
+
+
+RESULTS_START = "<!-- results: written by `python -m zfnet reproduce`, do not edit -->"
+RESULTS_END = "<!-- end of results -->"
+
+
+def write_experiment_readme(name, doc):
+    """Fill the results section of ``experiments/<name>/README.md`` from ``doc`` (if it
+    has the markers): the summary, the run's time, and the figures."""
+    readme = os.path.join(experiments_dir(), name, "README.md")
+    if not os.path.exists(readme):
+        return None
+    with open(readme) as f:
+        if RESULTS_START not in f.read():
+            return None
+    s = doc["summary"]
+    figs = doc["results"].get("figures") or sorted(
+        f for f in os.listdir(os.path.join(experiments_dir(), name, "results")) if f.endswith(".png"))
+    lines = ["| | |", "|---|---|",
+             "| paper | %s |" % _cell(s["paper"]), "| ours | %s |" % _cell(s["ours"]),
+             "| holds here? | %s |" % _cell(s["holds"]), "| deviation | %s |" % _cell(s["deviation"]),
+             "", "`%s`: %.0f s on %d CPU cores; every parameter is in "
+             "[results/results.json](results/results.json)." % (doc["command"], doc["seconds"],
+                                                                 doc["machine"]["cpus"] or 0), ""]
+    lines += ["![%s](results/%s)" % (f[:-4], f) for f in figs]
+    return _replace_between(readme, RESULTS_START, RESULTS_END, "\n".join(lines))
 
 
 TABLE_START = "<!-- results table: written by `python -m zfnet reproduce`, do not edit -->"
@@ -230,15 +268,7 @@ def summary_table(root=None):
 def write_summary_table(readme=None):
     """Replace the table between the markers of ``experiments/README.md``."""
     readme = readme or os.path.join(experiments_dir(), "README.md")
-    with open(readme) as f:
-        text = f.read()
-    if TABLE_START not in text or TABLE_END not in text:
-        raise ValueError("%s has no results-table markers (%s ... %s)" % (readme, TABLE_START, TABLE_END))
-    head, rest = text.split(TABLE_START, 1)
-    _, tail = rest.split(TABLE_END, 1)
-    new = head + TABLE_START + "\n" + summary_table(os.path.dirname(readme)) + "\n" + TABLE_END + tail
-    ckpt.atomic_write_bytes(readme, new.encode())
-    return readme
+    return _replace_between(readme, TABLE_START, TABLE_END, summary_table(os.path.dirname(readme)))
 
 
 # ------------------------------------------------------------------ shared pieces
