@@ -141,3 +141,26 @@ def test_tab7_layers(runs, tmp_path, monkeypatch):
                     "layer 6": 256, "layer 7": 256}
     # pixels of digits are linearly separable well above chance even with 5 per class
     assert acc["digits"]["pixels"]["mean"] > 0.5
+
+
+def test_experiments_run_on_a_users_training_run(runs, tmp_path, monkeypatch):
+    """--run: the experiments study any run folder of `python -m zfnet train` (here the quick
+    base run, as a user's own run would be) and write outside the committed results."""
+    monkeypatch.setenv("ZFNET_RUNS_DIR", runs)
+    quick = rep.reproduce("fig7_occlusion", quick=True, out=str(tmp_path / "q"), log=lambda *a: None,
+                          progress=False)
+    run_dir = os.path.join(rep.REPO, quick["params"]["base_run"]["folder"]) \
+        if not os.path.isabs(quick["params"]["base_run"]["folder"]) else quick["params"]["base_run"]["folder"]
+    doc = rep.reproduce("fig7_occlusion", run=run_dir, log=lambda *a: None, progress=False)
+    out = os.path.join(runs, "reproduce", os.path.basename(run_dir), "fig7_occlusion")
+    assert os.path.exists(os.path.join(out, "results.json"))
+    assert doc["params"]["user_run"] == os.path.abspath(run_dir)
+    assert doc["command"] == "python -m zfnet reproduce fig7_occlusion --run %s" % run_dir
+    # same checkpoint, same test images: the same probabilities
+    for i, r in doc["results"]["images"].items():
+        if i in quick["results"]["images"]:
+            assert r["p_unoccluded"] == pytest.approx(quick["results"]["images"][i]["p_unoccluded"])
+    with pytest.raises(ValueError, match="Fashion-MNIST protocol only.*PARTS"):
+        rep.reproduce("tab1_correspondence", run=run_dir, log=lambda *a: None, progress=False)
+    with pytest.raises(ValueError, match="not a training run folder"):
+        rep.reproduce("fig7_occlusion", run=str(tmp_path), log=lambda *a: None)

@@ -144,3 +144,11 @@ def test_base_and_short_settings_agree_until_the_lr_drop():
         assert s.epochs in b.keep
         diff = {k for k in b.to_dict() if b.to_dict()[k] != s.to_dict()[k]}
         assert diff <= {"epochs", "schedule", "keep"}, diff
+
+
+def test_error_gap_significance_against_a_hand_computed_bound():
+    # n = 10,000, errors 15% and 14%: se = sqrt(.15*.85/1e4 + .14*.86/1e4) = 0.00497; 2 se = 0.99 points
+    assert not rep.error_gap_significant(0.1499, 0.14, 10000)
+    assert rep.error_gap_significant(0.1501, 0.14, 10000)
+    assert not rep.error_gap_significant(0.14, 0.15, 10000)  # lower is never "higher"
+    assert rep.error_gap_significant(0.30, 0.10, 100, 100)

@@ -37,7 +37,8 @@ EPILOGS = {
   python -m zfnet reproduce --list             # the experiments and whether they have results
   python -m zfnet reproduce fig7_occlusion     # one experiment, results into experiments/<name>/results
   python -m zfnet reproduce all                # every experiment (trains the shared models once)
-  python -m zfnet reproduce tab3_ablation --quick --out /tmp/q   # tiny smoke run""",
+  python -m zfnet reproduce tab3_ablation --quick --out /tmp/q   # tiny smoke run
+  python -m zfnet reproduce fig7_occlusion --run runs/imagenet-zf  # your own trained run (e.g. zf on ImageNet)""",
     "demo": """examples:
   python -m zfnet demo                       # what `make demo` runs
   python -m zfnet demo --epochs 1 --limit 3000 --out runs/tiny""",
@@ -143,6 +144,10 @@ def _parser():
     r.add_argument("--quick", action="store_true",
                    help="tiny settings (minutes); results go to runs/quick/<name> unless --out")
     r.add_argument("--out", help="results folder (default experiments/<name>/results)")
+    r.add_argument("--run", help="a training run folder (python -m zfnet train --out) to study instead "
+                   "of the shared Fashion-MNIST model, e.g. zf trained on ImageNet; results go to "
+                   "runs/reproduce/<run>/<name> unless --out")
+    r.add_argument("--dataset", help="with --run: the dataset to use (default: the run's)")
     r.add_argument("--list", action="store_true", help="list the experiments")
     r.add_argument("--table", action="store_true",
                    help="only rewrite the comparison table of experiments/README.md")
@@ -202,8 +207,12 @@ def cmd_reproduce(args):
         raise ValueError("Unknown experiment %r: expected one of %s or 'all'" % (args.name, ", ".join(names)))
     if args.out and len(todo) > 1:
         raise ValueError("--out takes one experiment; with 'all' each writes to its own folder")
+    if args.dataset and not args.run:
+        raise ValueError("--dataset goes with --run (the experiments' own model is trained on "
+                         "Fashion-MNIST)")
     for n in todo:
-        rep.reproduce(n, quick=args.quick, out=args.out, progress=not args.quiet)
+        rep.reproduce(n, quick=args.quick, out=args.out, progress=not args.quiet, run=args.run,
+                      dataset=args.dataset)
     return 0
 
 

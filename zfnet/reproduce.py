@@ -16,6 +16,7 @@ environment variables, for tests and for users who keep runs elsewhere:
 ``ZFNET_RUNS_DIR`` (default ``<repo>/runs``) and ``ZFNET_EXPERIMENTS_DIR``
 (default ``<repo>/experiments``).
 """
+import copy
 import hashlib
 import importlib.util
 import json
@@ -97,12 +98,49 @@ class Context(object):
         ``results.json`` next to its numbers.
     """
 
-    def __init__(self, name, out, quick=False, log=print, progress=True):
+    def __init__(self, name, out, quick=False, log=print, progress=True, run=None, dataset=None):
         self.name, self.out, self.quick = name, out, bool(quick)
         self.log, self.progress = log, progress
         self.params = OrderedDict(quick=self.quick)
         self._datasets = {}
+        self.user_run, self.user_dataset = run, dataset
+        if run is not None:
+            for f in ("settings.json", os.path.join("final", "model.json")):
+                if not os.path.exists(os.path.join(run, f)):
+                    raise ValueError("--run %s is not a training run folder (no %s); expected the "
+                                     "--out folder of `python -m zfnet train`" % (run, f))
+            with open(os.path.join(run, "settings.json")) as f:
+                self.user_run_info = json.load(f)
+            self.params["user_run"] = os.path.abspath(run)
+        if dataset is not None:
+            self.params["user_dataset"] = dataset
         os.makedirs(out, exist_ok=True)
+
+    @property
+    def default_data(self):
+        """True on the project's own protocol (Fashion-MNIST base model), False with --run/--dataset."""
+        return self.user_run is None and self.user_dataset is None
+
+    def require_default_data(self, why):
+        """Stop an experiment that only makes sense on the project's own data."""
+        if not self.default_data:
+            raise ValueError("%s runs on the project's Fashion-MNIST protocol only: %s"
+                             % (self.name, why))
+
+    def dataset(self):
+        """The experiment's dataset: ``--dataset``, else the one ``--run`` was trained on,
+        else Fashion-MNIST."""
+        if self.user_dataset is None and self.user_run is None:
+            return self.fashion_mnist()
+        if "user" not in self._datasets:
+            from . import data as datamod
+            name = self.user_dataset or self.user_run_info["dataset"]
+            ds = datamod.load_dataset(name)
+            if self.user_run is not None:
+                lim = self.user_run_info["settings"].get("limit")
+                ds = ds.limit(lim)
+            self._datasets["user"] = ds
+        return self._datasets["user"]
 
     # ------------------------------------------------------------ data
     def fashion_mnist(self):
@@ -165,17 +203,28 @@ class Context(object):
 SUMMARY_KEYS = ("paper", "ours", "holds", "deviation")
 
 
-def reproduce(name, quick=False, out=None, log=print, progress=True):
+def reproduce(name, quick=False, out=None, log=print, progress=True, run=None, dataset=None):
     """Run one experiment; write ``results.json`` (numbers + parameters) into its folder.
 
-    ``out`` defaults to ``experiments/<name>/results`` (full run) or
-    ``runs/quick/<name>`` (quick run, so a smoke run never replaces committed results).
+    ``out`` defaults to ``experiments/<name>/results`` (full run),
+    ``runs/quick/<name>`` (quick run) or ``runs/reproduce/<run>/<name>`` (with
+    ``run``/``dataset``), so only the project's own full protocol writes the
+    committed results.
+
+    ``run``: a training run folder (``python -m zfnet train --out``) to use instead
+    of the shared base model, e.g. ``zf`` trained on ImageNet; its configuration,
+    settings and dataset are used for the experiment's variants. ``dataset``: the
+    dataset to use with it (default: the one the run was trained on).
     """
     mod = load_experiment(name)
     if out is None:
-        out = (os.path.join(runs_dir(), "quick", name) if quick
-               else os.path.join(experiments_dir(), name, "results"))
-    ctx = Context(name, out, quick=quick, log=log, progress=progress)
+        if run is not None or dataset is not None:
+            tag = os.path.basename(os.path.normpath(run)) if run else "dataset"
+            out = os.path.join(runs_dir(), "reproduce", tag, name)
+        else:
+            out = (os.path.join(runs_dir(), "quick", name) if quick
+                   else os.path.join(experiments_dir(), name, "results"))
+    ctx = Context(name, out, quick=quick, log=log, progress=progress, run=run, dataset=dataset)
     t0 = time.time()
     results = mod.run(ctx)
     summary = results.get("summary", {})
@@ -184,7 +233,9 @@ def reproduce(name, quick=False, out=None, log=print, progress=True):
         raise ValueError("experiment %s returned a summary without %s" % (name, missing))
     doc = OrderedDict()
     doc["experiment"] = name
-    doc["command"] = "python -m zfnet reproduce %s%s" % (name, " --quick" if quick else "")
+    doc["command"] = "python -m zfnet reproduce %s%s%s%s" % (
+        name, " --quick" if quick else "", " --run %s" % run if run else "",
+        " --dataset %s" % dataset if dataset else "")
     doc["summary"] = summary
     doc["results"] = OrderedDict((k, v) for k, v in results.items() if k != "summary")
     doc["params"] = ctx.params
@@ -301,12 +352,48 @@ def short_settings(quick, **overrides):
     return base_settings(quick, **kw)
 
 
-def base_model(ctx):
-    """The shared Fashion-MNIST ``small`` model: returns (run folder, final checkpoint)."""
+def base_config(ctx):
+    """The configuration the experiments start from: ``small``, or the ``--run``'s."""
     from .configs import get_config
-    ds = ctx.fashion_mnist()
+    if ctx.user_run is not None:
+        return copy.deepcopy(ctx.user_run_info["config"])
+    return get_config("small")
+
+
+def base_settings_for(ctx):
+    """The base run's settings: :func:`base_settings`, or the ``--run``'s."""
+    from .train import TrainSettings
+    if ctx.user_run is not None:
+        return TrainSettings(**ctx.user_run_info["settings"])
+    return base_settings(ctx.quick)
+
+
+def short_settings_for(ctx, **overrides):
+    """The short protocol (3 epochs, quick 2, no lr drop) on top of the base run's settings."""
+    if ctx.user_run is None:
+        return short_settings(ctx.quick, **overrides)
+    from .train import TrainSettings
+    kw = dict(ctx.user_run_info["settings"])
+    kw.update(epochs=SHORT_EPOCHS[ctx.quick], schedule="none", keep=(SHORT_EPOCHS[ctx.quick],))
+    kw.update(overrides)
+    return TrainSettings(**kw)
+
+
+def base_model(ctx):
+    """The model the experiments look at: returns (run folder, final checkpoint).
+
+    The shared Fashion-MNIST ``small`` run (trained here once), or the ``--run`` folder.
+    """
+    if ctx.user_run is not None:
+        run = ctx.user_run
+        info = ctx.user_run_info
+        ctx.params["base_run"] = {"folder": os.path.abspath(run), "settings": info["settings"],
+                                  "config": info["config"]["name"], "dataset": info["dataset"],
+                                  "train_images": info.get("train_images")}
+        return run, os.path.join(run, "final")
+    ds = ctx.dataset()
     settings = base_settings(ctx.quick)
-    run = ctx.trained("fm-small", get_config("small"), settings, ds)
+    run = ctx.trained("fm-small", base_config(ctx), settings, ds)
     ctx.params["base_run"] = {"folder": os.path.relpath(run, REPO), "settings": settings.to_dict(),
                               "config": "small", "dataset": ds.name,
                               "train_images": len(ds.x_train), "test_images": len(ds.x_test)}
@@ -316,7 +403,21 @@ def base_model(ctx):
 def base_holdout(ctx):
     """The base model's training and validation images: (x_train, y_train, x_val, y_val)."""
     from .train import holdout
-    return holdout(ctx.fashion_mnist(), base_settings(ctx.quick))
+    return holdout(ctx.dataset(), base_settings_for(ctx))
+
+
+def short_run_checkpoint(ctx, run_dir):
+    """The short protocol's run of the base configuration: the base run's checkpoint at the
+    short protocol's last epoch when the two agree up to it (the project's base run), else
+    a short run trained (and cached) here."""
+    E = SHORT_EPOCHS[ctx.quick]
+    base = base_settings_for(ctx)
+    path = os.path.join(run_dir, "checkpoints", "epoch-%03d" % E)
+    agree = base.schedule == "none" or (base.schedule == "step" and base.step_size >= E)
+    if agree and base.epochs >= E and os.path.isdir(path):
+        return path
+    return os.path.join(ctx.trained("short-base", base_config(ctx), short_settings_for(ctx),
+                                    ctx.dataset()), "final")
 
 
 def checkpoint_at(run, epoch):
@@ -334,3 +435,12 @@ def verdict(ok, partly=False):
 
 def fmt_pct(x, digits=1):
     return ("%." + str(digits) + "f%%") % (100.0 * x)
+
+
+def error_gap_significant(err_a, err_b, n_a, n_b=None):
+    """True when error rate ``err_a`` exceeds ``err_b`` by more than two standard errors of
+    the difference (binomial, independent test sets of ``n_a`` and ``n_b`` images): the
+    smallest gap the verdicts count as real."""
+    n_b = n_b or n_a
+    se = np.sqrt(err_a * (1 - err_a) / float(n_a) + err_b * (1 - err_b) / float(n_b))
+    return bool(err_a - err_b > 2 * se)

@@ -21,7 +21,7 @@ LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 
 def run(ctx):
     run_dir, final = rep.base_model(ctx)
-    ds = ctx.fashion_mnist()
+    ds = ctx.dataset()
     x_tr, y_tr, x_val, y_val = rep.base_holdout(ctx)
     maps = 6
     val = datamod.Dataset(ds.name + " validation", x_tr[:1], y_tr[:1], x_val, y_val, ds.class_names)

@@ -22,7 +22,8 @@ from zfnet.train import PAPER_EPOCHS
 from zfnet.visualize import preprocess, scan_topk
 
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
-MAPS = 4
+MAPS = 16   # measured per layer (4 of them are drawn)
+SHOWN = 4
 
 
 def run(ctx):
@@ -30,7 +31,7 @@ def run(ctx):
     x_tr, y_tr, _, _ = rep.base_holdout(ctx)
     epochs = [e for e in PAPER_EPOCHS
               if os.path.isdir(os.path.join(run_dir, "checkpoints", "epoch-%03d" % e))]
-    ctx.params.update(epochs=epochs, maps_per_layer=MAPS, images="training split (%d)" % len(x_tr),
+    ctx.params.update(epochs=epochs, maps_per_layer=MAPS, maps_drawn=SHOWN, images="training split (%d)" % len(x_tr),
                       map_choice="random, seed 0", method="deconvnet, strongest activation")
     rng = np.random.RandomState(0)
     weights, chans, recs, tops = {}, {}, {}, {}
@@ -52,12 +53,22 @@ def run(ctx):
         ctx.log("[fig4] epoch %d scanned" % e)
 
     # the figure: one block per layer, rows = maps, columns = epochs
-    blocks = []
-    for l in LAYERS:
-        tiles = [render.reconstruction_to_rgb(recs[(l, m, e)], pre["mean"], pre["std"])
-                 for m in range(MAPS) for e in epochs]
-        blocks.append(render.tile(tiles, cols=len(epochs), size=(56, 56)))
-    render.save_png(render.tile(blocks, cols=len(LAYERS), pad=8), ctx.path("evolution.png"))
+    plt = plots._plt()
+    ne = len(epochs)
+    fig, axes = plt.subplots(SHOWN, len(LAYERS) * (ne + 1) - 1,
+                             figsize=(0.62 * (len(LAYERS) * (ne + 1) - 1), 0.75 * SHOWN + 0.5),
+                             gridspec_kw=dict(wspace=0.05, hspace=0.05))
+    for j, l in enumerate(LAYERS):
+        for m in range(SHOWN):
+            for k, e in enumerate(epochs):
+                ax = axes[m, j * (ne + 1) + k]
+                ax.imshow(render.reconstruction_to_rgb(recs[(l, m, e)], pre["mean"], pre["std"]),
+                          cmap="gray", vmin=0, vmax=1)
+                if m == 0:
+                    ax.set_title("%s\ne%d" % (l, e) if k == 0 else "e%d" % e, fontsize=7)
+    for ax in axes.ravel():
+        ax.axis("off")
+    fig.savefig(ctx.path("evolution.png"), dpi=100, bbox_inches="tight"); plt.close(fig)
 
     # measurements
     trans = list(zip(epochs[:-1], epochs[1:]))
@@ -73,7 +84,6 @@ def run(ctx):
     rows = [[l, "%d->%d" % t, c, s] for l in LAYERS for t, c, s in zip(trans, corr[l], same[l])]
     ctx.write_csv("stability.csv", ["layer", "epochs", "projection_correlation", "same_top_image"], rows)
 
-    plt = plots._plt()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
     for l in LAYERS:
         a.plot(range(len(trans)), corr[l], "o-", label=l)

@@ -21,34 +21,48 @@ from zfnet import analysis
 from zfnet import checkpoint as ckpt
 from zfnet import plots
 from zfnet import reproduce as rep
-from zfnet.configs import get_config
 from zfnet.evaluate import evaluate_checkpoint
 from zfnet.visualize import preprocess
 
 
+def conv1_spec(cfg):
+    return [l for l in cfg["layers"] if l["name"] == "conv1"][0]
+
+
 def large_first_layer(cfg):
+    """conv1 with twice the stride and a larger filter: 3x3/1 -> 5x5/2 (pad 2) here; on
+    ``zf`` 7x7/2 -> 11x11/4 (Krizhevsky's first layer, pad 5)."""
     cfg = copy.deepcopy(cfg)
-    conv1 = [l for l in cfg["layers"] if l["name"] == "conv1"][0]
-    conv1.update(filter_size=5, stride=2, pad=2)
-    cfg["name"] = cfg["name"] + "-conv1-5x5s2"
+    conv1 = conv1_spec(cfg)
+    f = conv1["filter_size"]
+    f = 2 * f - 1 if f <= 3 else f + 4
+    conv1.update(filter_size=f, stride=2 * conv1["stride"], pad=f // 2)
+    cfg["name"] = cfg["name"] + "-conv1-%dx%ds%d" % (f, f, conv1["stride"])
     return cfg
+
+
+def label(cfg, clip):
+    c = conv1_spec(cfg)
+    return "%dx%d/%d, %s" % (c["filter_size"], c["filter_size"], c["stride"],
+                             "clipping" if clip else "no clipping")
 
 
 def run(ctx):
     run_dir, _ = rep.base_model(ctx)
-    ds = ctx.fashion_mnist()
+    ds = ctx.dataset()
     _, _, x_val, _ = rep.base_holdout(ctx)
-    E = rep.SHORT_EPOCHS[ctx.quick]
-    small = get_config("small")
+    base = rep.base_config(ctx)
+    large = large_first_layer(base)
+    key = "fm-small" if ctx.default_data else base["name"]
     variants = [
-        ("3x3/1, clipping", rep.checkpoint_at(run_dir, E)),
-        ("3x3/1, no clipping", os.path.join(ctx.trained(
-            "fm-small-noclip", small, rep.short_settings(ctx.quick, clip_radius=0), ds), "final")),
-        ("5x5/2, clipping", os.path.join(ctx.trained(
-            "fm-small-conv1-5x5s2", large_first_layer(small), rep.short_settings(ctx.quick), ds),
+        (label(base, True), rep.short_run_checkpoint(ctx, run_dir)),
+        (label(base, False), os.path.join(ctx.trained(
+            key + "-noclip", base, rep.short_settings_for(ctx, clip_radius=0), ds), "final")),
+        (label(large, True), os.path.join(ctx.trained(
+            key + "-" + large["name"].split("-", 1)[1], large, rep.short_settings_for(ctx), ds),
             "final")),
     ]
-    ctx.params.update(protocol=rep.short_settings(ctx.quick).to_dict(),
+    ctx.params.update(protocol=rep.short_settings_for(ctx).to_dict(),
                       variants={n: os.path.relpath(p, rep.REPO) for n, p in variants},
                       health="dominating: RMS > 2x median; dead: RMS < 0.1x median or no positive "
                              "activation on %d validation images" % min(1000, len(x_val)))
@@ -84,15 +98,17 @@ def run(ctx):
     axes[0].set_ylabel("filter RMS")
     fig.tight_layout(); fig.savefig(ctx.path("conv1_rms.png"), dpi=100); plt.close(fig)
 
-    c, n, L = out["3x3/1, clipping"], out["3x3/1, no clipping"], out["5x5/2, clipping"]
+    (c_name, _), (n_name, _), (l_name, _) = variants
+    c, n, L = out[c_name], out[n_name], out[l_name]
     clip_holds = n["conv1"]["top10pct_norm_share"] > c["conv1"]["top10pct_norm_share"] and \
         n["conv1"]["dominating"] > c["conv1"]["dominating"]
     stride_holds = (L["conv1"]["dead"] + L["conv2"]["dead"] > c["conv1"]["dead"] + c["conv2"]["dead"]) \
-        or L["test_top1"] > c["test_top1"]
+        or rep.error_gap_significant(L["test_top1"], c["test_top1"], len(ds.x_test))
     ours = ("no clipping: %d dominating conv1 filters, top-10%% norm share %.2f (clipping: %d, %.2f); "
-            "dead conv1+conv2 maps 5x5/2 %d vs 3x3/1 %d, test error %s vs %s" % (
+            "dead conv1+conv2 maps %s %d vs %s %d, test error %s vs %s" % (
                 n["conv1"]["dominating"], n["conv1"]["top10pct_norm_share"], c["conv1"]["dominating"],
-                c["conv1"]["top10pct_norm_share"], L["conv1"]["dead"] + L["conv2"]["dead"],
+                c["conv1"]["top10pct_norm_share"], l_name.split(",")[0],
+                L["conv1"]["dead"] + L["conv2"]["dead"], c_name.split(",")[0],
                 c["conv1"]["dead"] + c["conv2"]["dead"], rep.fmt_pct(L["test_top1"]),
                 rep.fmt_pct(c["test_top1"])))
     return {"variants": out,

@@ -19,14 +19,17 @@ from zfnet.deconv import Projector
 from zfnet.evaluate import logits_function
 from zfnet.visualize import preprocess
 
-SIZE, STRIDE = 7, 1          # a quarter of the 28-pixel side; the paper's square is unstated
+# The square is a quarter of the image side (7 px at 28x28; the paper's size is unstated),
+# swept in steps of 1/28 of the side (1 px at 28x28): 22x22 positions at any input size.
 BACKGROUND = 10              # pixel values <= this count as background
 
 
 def run(ctx):
     run_dir, final = rep.base_model(ctx)
-    ds = ctx.fashion_mnist()
+    ds = ctx.dataset()
     net, doc = ckpt.load_model(final)
+    H = doc["config"]["input_shape"][1]
+    SIZE, STRIDE = max(1, int(round(H / 4.0))), max(1, int(round(H / 28.0)))
     pre = doc["preprocessing"]
     grey = int(round(pre["mean"][0]))
     logits = logits_function(net)

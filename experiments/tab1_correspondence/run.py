@@ -31,8 +31,11 @@ PAPER = {"layer 5": {"part means": [0.067, 0.069, 0.079], "random": 0.107},
 
 
 def run(ctx):
+    ctx.require_default_data("its parts are fixed regions of centred 28x28 Fashion-MNIST T-shirts "
+                             "(PARTS in experiments/tab1_correspondence/run.py); for aligned images "
+                             "of your own, set CLASS and PARTS there")
     run_dir, final = rep.base_model(ctx)
-    ds = ctx.fashion_mnist()
+    ds = ctx.dataset()
     net, doc = ckpt.load_model(final)
     grey = int(round(doc["preprocessing"]["mean"][0]))
     c = ds.class_names.index(CLASS)

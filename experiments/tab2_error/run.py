@@ -23,7 +23,7 @@ PAPER = [("Krizhevsky et al. 1 convnet", 40.7, 18.2),
 
 def run(ctx):
     run_dir, final = rep.base_model(ctx)
-    ds = ctx.fashion_mnist()
+    ds = ctx.dataset()
     x_tr, y_tr, x_val, y_val = rep.base_holdout(ctx)
     test = evaluate_checkpoint(final, ds, "test", progress=ctx.progress)
     val_ds = datamod.Dataset(ds.name, x_tr[:1], y_tr[:1], x_val, y_val, ds.class_names)
@@ -47,8 +47,8 @@ def run(ctx):
                        for h in hist],
             "summary": {
                 "paper": "ZF 1 net 38.4% / 16.5% top-1/top-5 (Krizhevsky 40.7 / 18.2), ImageNet val",
-                "ours": "Fashion-MNIST test %s / %s, validation %s / %s" % (
-                    rep.fmt_pct(test["top1"], 2), rep.fmt_pct(test["top5"], 2),
+                "ours": "%s test %s / %s, validation %s / %s" % (
+                    ds.name, rep.fmt_pct(test["top1"], 2), rep.fmt_pct(test["top5"], 2),
                     rep.fmt_pct(val["top1"], 2), rep.fmt_pct(val["top5"], 2)),
                 "holds": "n/a (other dataset)",
                 "deviation": "10 classes of 28x28 grey items vs 1,000 ImageNet classes: the numbers "

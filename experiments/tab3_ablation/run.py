@@ -13,7 +13,6 @@ import os
 from zfnet import data as datamod
 from zfnet import plots
 from zfnet import reproduce as rep
-from zfnet.configs import get_config
 from zfnet.evaluate import evaluate_checkpoint
 
 PAPER = {  # train top-1, val top-1, val top-5 (ImageNet)
@@ -48,12 +47,16 @@ FC7 = ("fc7", "relu7", "drop7")
 FC67 = ("fc6", "relu6", "drop6") + FC7
 
 
-def variants():
-    base = get_config("small")
+def variants(base):
+    """The paper's variants applied to ``base`` (``small``, or a --run's configuration):
+    fc6-7 halved and doubled, conv3-5 widened by the paper's factors (x4/3, x8/3, x2:
+    ZF's 384/384/256 -> 512/1024/512; ``small``'s 96/96/64 -> 128/256/128), removals."""
+    w = {l["name"]: l.get("num_filters", l.get("num_units")) for l in base["layers"]}
     return [("ZF model (ours: small)", None),
-            ("fc6, fc7 halved", _set(base, fc6=128, fc7=128)),
-            ("fc6, fc7 doubled", _set(base, fc6=512, fc7=512)),
-            ("conv3-5 widened", _set(base, conv3=128, conv4=256, conv5=128)),
+            ("fc6, fc7 halved", _set(base, fc6=w["fc6"] // 2, fc7=w["fc7"] // 2)),
+            ("fc6, fc7 doubled", _set(base, fc6=w["fc6"] * 2, fc7=w["fc7"] * 2)),
+            ("conv3-5 widened", _set(base, conv3=w["conv3"] * 4 // 3, conv4=w["conv4"] * 8 // 3,
+                                     conv5=w["conv5"] * 2)),
             ("- conv3, conv4", _drop(base, CONV34)),
             ("- fc7", _drop(base, FC7)),
             ("- fc6, fc7", _drop(base, FC67)),
@@ -62,18 +65,20 @@ def variants():
 
 def run(ctx):
     run_dir, _ = rep.base_model(ctx)
-    ds = ctx.fashion_mnist()
+    ds = ctx.dataset()
     x_tr, y_tr, _, _ = rep.base_holdout(ctx)
-    settings = rep.short_settings(ctx.quick)
+    settings = rep.short_settings_for(ctx)
+    base_cfg = rep.base_config(ctx)
+    key = "fm" if ctx.default_data else base_cfg["name"]
     E = settings.epochs
     train_eval = datamod.Dataset(ds.name, x_tr[:1], y_tr[:1], x_tr[:10000], y_tr[:10000], ds.class_names)
     res, rows = {}, []
-    for i, (name, cfg) in enumerate(variants()):
+    for i, (name, cfg) in enumerate(variants(base_cfg)):
         if cfg is None:
-            path = rep.checkpoint_at(run_dir, E)  # identical to a short-protocol run of `small`
+            path = rep.short_run_checkpoint(ctx, run_dir)  # the base run's epoch 3 here
         else:
-            cfg["name"] = "small-ablation-%d" % i
-            path = os.path.join(ctx.trained("fm-ablation-%d" % i, cfg, settings, ds), "final")
+            cfg["name"] = "%s-ablation-%d" % (base_cfg["name"], i)
+            path = os.path.join(ctx.trained("%s-ablation-%d" % (key, i), cfg, settings, ds), "final")
         from zfnet import checkpoint as ckpt
         from zfnet import model as modelmod
         net, _ = ckpt.load_model(path)
@@ -103,8 +108,10 @@ def run(ctx):
 
     base = res[names[0]]["test_top1"]
     d = {n: res[n]["test_top1"] - base for n in names}
-    conv_worse = d["- conv3, conv4"] > d["- fc7"]
-    both_worst = d["- conv3, conv4, fc6, fc7"] == max(d.values())
+    e, n = {k: res[k]["test_top1"] for k in names}, len(ds.x_test)
+    conv_worse = rep.error_gap_significant(e["- conv3, conv4"], e["- fc7"], n)
+    both_worst = d["- conv3, conv4, fc6, fc7"] == max(d.values()) and \
+        rep.error_gap_significant(e["- conv3, conv4, fc6, fc7"], base, n)
     ours = ("test error change vs the full model: -conv3,4 %+.2f, -fc7 %+.2f, -fc6,7 %+.2f, "
             "-conv3,4,fc6,7 %+.2f points; fc halved %+.2f, doubled %+.2f, conv3-5 wide %+.2f" % tuple(
                 100 * d[n] for n in ["- conv3, conv4", "- fc7", "- fc6, fc7", "- conv3, conv4, fc6, fc7",
