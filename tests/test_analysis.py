@@ -148,3 +148,15 @@ def test_features_function_matches_the_numpy_forward():
 def test_softmax_rows_sum_to_one():
     p = analysis.softmax(np.array([[1000.0, 1000.0], [0.0, np.log(3.0)]]))
     np.testing.assert_allclose(p, [[0.5, 0.5], [0.25, 0.75]])
+
+
+def test_svm_probe_equals_libsvm_on_the_raw_kernel():
+    """The dual with a precomputed kernel gives what libsvm computes from the vectors itself."""
+    from sklearn.svm import SVC
+    rng = np.random.RandomState(3)
+    x = rng.randn(60, 40) + np.repeat(rng.randn(3, 40), 20, axis=0)
+    y = np.repeat(np.arange(3), 20)
+    tr, te = np.arange(0, 60, 2), np.arange(1, 60, 2)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    want = (SVC(C=0.5, kernel="linear").fit(unit[tr], y[tr]).predict(unit[te]) == y[te]).mean()
+    assert analysis.linear_probe(x[tr], y[tr], x[te], y[te], C=0.5, kind="svm") == pytest.approx(want)

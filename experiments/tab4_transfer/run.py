@@ -17,7 +17,6 @@ from zfnet import data as datamod
 from zfnet import model as modelmod
 from zfnet import plots
 from zfnet import reproduce as rep
-from zfnet.configs import get_config
 from zfnet.train import Trainer, TrainSettings
 from zfnet.visualize import preprocess
 
@@ -30,8 +29,8 @@ PAPER = {"Caltech-101 (15 / 30 per class)": {"pretrained": [83.8, 86.5], "scratc
 
 
 def train_scratch(trainer, init, x, y, updates, seed):
-    """Train ``trainer``'s net from ``init`` on (x, y); return the logits function's test accuracy
-    closure inputs (mean, std)."""
+    """Train ``trainer``'s net from the weights ``init`` on (x, y) for ``updates`` SGD steps
+    (fresh velocities and lr); return the (mean, std) it normalised the images with."""
     modelmod.set_weights(trainer.net, init)
     trainer.set_optimizer_state({k: np.zeros_like(v.get_value()) for k, v in trainer.velocities.items()})
     trainer.lr.set_value(np.float32(trainer.s.lr))
@@ -54,12 +53,15 @@ def run(ctx):
     run_dir, final = rep.base_model(ctx)
     x, y = analysis.digits_as_fashion_mnist()
     net, doc = ckpt.load_model(final)
+    if list(doc["config"]["input_shape"]) != [1, 28, 28]:
+        raise ValueError("tab4_transfer transfers to scikit-learn's digits drawn as 1x28x28 images; "
+                         "the model takes %r" % (doc["config"]["input_shape"],))
     feats = analysis.batched(analysis.features_function(net, ["relu7"]), preprocess(x, doc))[0]
     sizes = SIZES if not ctx.quick else [1, 10]
     splits = SPLITS if not ctx.quick else 2
     updates = UPDATES if not ctx.quick else 30
     settings = TrainSettings(batch_size=32, lr=0.01, clip_radius=0.1, seed=7)
-    trainer = Trainer(get_config("small"), settings)
+    trainer = Trainer(rep.base_config(ctx), settings)
     init = modelmod.get_weights(trainer.net)
     ctx.params.update(checkpoint=rep.os.path.relpath(final, rep.REPO), sizes=sizes, splits=splits,
                       scratch_updates=updates, scratch_settings=settings.to_dict(),
