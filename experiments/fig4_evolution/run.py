@@ -100,11 +100,11 @@ def run(ctx):
     w_low = np.mean([early_w["conv1"], early_w["conv2"]])
     w_high = np.mean([early_w["conv4"], early_w["conv5"]])
     holds = bool(low > high)
-    ours = ("projection correlation between checkpoints, mean conv1..conv5: %s; filters at epoch "
-            "%d are %s of the way from final (conv1..5: %s)" % (
+    ours = ("projection correlation between checkpoints, mean conv1..conv5: %s; relative distance "
+            "of epoch-%d filters from final, conv1..conv5: %s (conv1-2 %s conv4-5)" % (
                 " / ".join("%.2f" % mean_corr[l] for l in LAYERS), epochs[0],
-                "lower" if w_low < w_high else "not lower",
-                " / ".join("%.2f" % early_w[l] for l in LAYERS)))
+                " / ".join("%.2f" % early_w[l] for l in LAYERS),
+                "closer than" if w_low < w_high else "not closer than"))
     return {"epochs": epochs, "channels": chans, "projection_correlation": corr,
             "same_top_image": same, "weight_distance_to_final": wdist,
             "mean_projection_correlation": mean_corr,
