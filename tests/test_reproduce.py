@@ -58,6 +58,12 @@ def test_reproduce_writes_results_and_the_table(tmp_path, monkeypatch):
     assert rows[0] == ("| [alpha](alpha/) | `python -m zfnet reproduce alpha` | x is 1.0 | "
                        "x is 0.9 \\| close | partly | toy data |")
     assert "not run yet" in rows[1]  # beta has no results
+    # --table: both READMEs rebuilt from results.json alone, nothing run
+    (root / "alpha" / "README.md").write_text(own.replace("x is 0.9", "edited by hand"))
+    (root / "README.md").write_text(README)
+    rep.refresh_readmes()
+    assert (root / "alpha" / "README.md").read_text() == own
+    assert "| [alpha](alpha/) |" in (root / "README.md").read_text()
 
 
 def test_quick_runs_never_touch_committed_results(tmp_path, monkeypatch):

@@ -150,7 +150,8 @@ def _parser():
     r.add_argument("--dataset", help="with --run: the dataset to use (default: the run's)")
     r.add_argument("--list", action="store_true", help="list the experiments")
     r.add_argument("--table", action="store_true",
-                   help="only rewrite the comparison table of experiments/README.md")
+                   help="only rewrite the READMEs' results sections and the comparison table from "
+                        "the committed results.json files")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
 
     m = cmd("demo", "The main job: fetch data, train the small net, evaluate, draw.")
@@ -200,7 +201,7 @@ def cmd_reproduce(args):
             print("%-22s %s" % (n, "results committed" if done else "no results yet"))
         return 0
     if args.table:
-        print("wrote", rep.write_summary_table())
+        print("wrote", rep.refresh_readmes())
         return 0
     todo = names if args.name == "all" else [args.name]
     if args.name != "all" and args.name not in names:
