@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 FM := data/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: demo test test-fast bench data venv clean
+.PHONY: demo test test-fast bench data venv clean browser
 
 venv: $(STAMP)
 $(STAMP): requirements.txt
@@ -24,8 +24,22 @@ $(FM): | $(STAMP)
 demo: $(STAMP) $(FM)
 	$(PY) -m zfnet demo --out runs/demo
 
-test: $(STAMP) $(FM)
+test: $(STAMP) $(FM) browser
 	$(PY) -m pytest
+
+# The explorer's end-to-end test drives Debian's chromium + chromium-driver; install them
+# when we may (root or password-less sudo), else that one test is skipped and says why.
+APT_BROWSER = apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; }
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium and chromium-driver for the browser test"; \
+	  ( $(APT_BROWSER) ) || echo "could not install chromium; the browser test will be skipped"; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then \
+	  echo "installing chromium and chromium-driver for the browser test (sudo)"; \
+	  sudo sh -c '$(APT_BROWSER)' || echo "could not install chromium; the browser test will be skipped"; \
+	else echo "chromium/chromedriver missing and no root: the browser test will be skipped"; fi
 
 test-fast: $(STAMP) $(FM)
 	$(PY) -m pytest -m "not slow"

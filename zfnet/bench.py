@@ -5,6 +5,7 @@ the best of a few float32 4096x4096 matrix products through Theano's own BLAS
 (the same library its convolutions call).
 """
 import time
+from collections import OrderedDict
 
 import numpy as np
 
@@ -142,3 +143,40 @@ def run_deconv_bench(repeats=3, json_path=None, layers=("conv1", "conv2", "conv3
     if json_path:
         atomic_write_json(json_path, r)
     return r
+
+
+def run_serve_bench(checkpoint, repeats=20, json_path=None, log=print,
+                    layers=("conv1", "conv3", "conv5")):
+    """Latency of the explorer's API on ``checkpoint`` (in process, Flask's test client):
+    after one warm-up call per (layer, method), the median over ``repeats`` calls of a
+    projection of the strongest map, and of predict, features and occlusion."""
+    from .server import METHODS, create_app
+    app = create_app(checkpoint)
+    c = app.test_client()
+    samples = c.get("/api/samples").json["samples"]
+    if not samples:
+        raise ValueError("%s: no sample images (its dataset is not available here)" % checkpoint)
+    iid = samples[0]["id"]
+    valid = [l for l in layers if l in app.explorer.layers]
+    urls = OrderedDict()
+    for l in valid:
+        for m in METHODS:
+            urls["project %s %s" % (l, m)] = "/api/project?image=%s&layer=%s&channel=0&method=%s" % (iid, l, m)
+    urls["predict"] = "/api/predict?image=" + iid
+    urls["features %s" % valid[-1]] = "/api/features?image=%s&layer=%s" % (iid, valid[-1])
+    urls["occlusion"] = "/api/occlusion?image=" + iid
+    res = OrderedDict()
+    for name, u in urls.items():
+        t0 = time.time(); r = c.get(u); first = time.time() - t0
+        if r.status_code != 200:
+            raise RuntimeError("%s -> %d %s" % (u, r.status_code, r.data[:200]))
+        times = []
+        for _ in range(repeats):
+            t0 = time.time(); c.get(u); times.append(time.time() - t0)
+        res[name] = {"first_s": first, "median_ms": 1000 * float(np.median(times)),
+                     "max_ms": 1000 * float(np.max(times))}
+        log("%-28s first call %6.2f s   then median %7.1f ms (max %.1f)" % (
+            name, first, res[name]["median_ms"], res[name]["max_ms"]))
+    if json_path:
+        atomic_write_json(json_path, {"checkpoint": checkpoint, "repeats": repeats, "results": res})
+    return res

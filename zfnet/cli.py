@@ -20,7 +20,8 @@ EPILOGS = {
   python -m zfnet filters runs/demo/final --layer conv2 --scale each""",
     "bench": """examples:
   python -m zfnet bench                      # zf at 224x224 and small at 28x28
-  python -m zfnet bench model --configs small --batch-size 128 --repeats 5""",
+  python -m zfnet bench model --configs small --batch-size 128 --repeats 5
+  python -m zfnet bench serve --checkpoint runs/demo/final   # the explorer's request latency""",
     "data": """examples:
   python -m zfnet data fetch fashion-mnist   # from Debian's package, no root needed
   python -m zfnet data info fashion-mnist""",
@@ -39,6 +40,9 @@ EPILOGS = {
   python -m zfnet reproduce all                # every experiment (trains the shared models once)
   python -m zfnet reproduce tab3_ablation --quick --out /tmp/q   # tiny smoke run
   python -m zfnet reproduce fig7_occlusion --run runs/imagenet-zf  # your own trained run (e.g. zf on ImageNet)""",
+    "serve": """examples:
+  python -m zfnet serve runs/demo/final                  # then open http://127.0.0.1:8000/
+  python -m zfnet serve runs/demo/final --port 8080""",
     "demo": """examples:
   python -m zfnet demo                       # what `make demo` runs
   python -m zfnet demo --epochs 1 --limit 3000 --out runs/tiny""",
@@ -103,8 +107,10 @@ def _parser():
                    help="one factor for all filters (keeps relative strength) or one per filter")
 
     b = cmd("bench", "Measure throughput and GFLOP/s against the matrix-multiply peak.")
-    b.add_argument("what", nargs="?", default="model", choices=["model", "deconv"],
-                   help="model: forward/train throughput; deconv: top-9 projections of conv1-5")
+    b.add_argument("what", nargs="?", default="model", choices=["model", "deconv", "serve"],
+                   help="model: forward/train throughput; deconv: top-9 projections of conv1-5; "
+                        "serve: the explorer API's latency (needs --checkpoint)")
+    b.add_argument("--checkpoint", help="bench serve: the checkpoint to serve")
     b.add_argument("--configs", nargs="+", default=["zf", "small"])
     b.add_argument("--batch-size", type=int, help="default: 32 for zf, 128 for small")
     b.add_argument("--repeats", type=int, default=3)
@@ -134,6 +140,11 @@ def _parser():
     k.add_argument("--seed", type=int, default=0)
     k.add_argument("--quiet", action="store_true")
     k.add_argument("--out", default="runs/topk")
+
+    sv = cmd("serve", "A local web page to explore a checkpoint (feature maps, projections, occlusion).")
+    sv.add_argument("checkpoint")
+    sv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    sv.add_argument("--port", type=int, default=8000)
 
     d = cmd("data", "Obtain and inspect datasets.")
     d.add_argument("action", choices=["fetch", "info"])
@@ -217,6 +228,13 @@ def cmd_reproduce(args):
     return 0
 
 
+def cmd_serve(args):
+    from .server import serve
+    if not os.path.exists(os.path.join(args.checkpoint, "model.json")):
+        raise ValueError("%s is not a checkpoint (no model.json): pass e.g. runs/demo/final" % args.checkpoint)
+    return serve(args.checkpoint, args.host, args.port)
+
+
 def cmd_visualize(args):
     from .visualize import visualize
     visualize(args.checkpoint, args.images, args.layers, args.out, top=args.top, method=args.method,
@@ -289,6 +307,10 @@ def cmd_bench(args):
     from . import bench
     if args.what == "deconv":
         bench.run_deconv_bench(args.repeats, args.json)
+    elif args.what == "serve":
+        if not args.checkpoint:
+            raise ValueError("bench serve needs --checkpoint (e.g. runs/demo/final)")
+        bench.run_serve_bench(args.checkpoint, max(args.repeats, 10), args.json)
     else:
         bench.run_model_bench(args.configs, args.batch_size, args.repeats, args.json)
 
