@@ -216,3 +216,21 @@ def test_serve_defaults_to_localhost_and_checks_the_checkpoint(tmp_path):
     assert args.host == "127.0.0.1" and args.port == 8000
     r = subprocess.run([sys.executable, "-m", "zfnet", "serve", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 2 and "is not a checkpoint" in r.stderr
+
+
+def test_a_colour_model_without_its_dataset_offers_natural_photos(tmp_path):
+    from zfnet.server import create_app
+    cfg = tiny_config(channels=3, size=16)
+    net = modelmod.build(cfg)
+    pre = {"mean": [120.0, 110.0, 100.0], "std": [60.0, 60.0, 60.0], "units": "pixel values 0-255"}
+    path = str(tmp_path / "final")
+    ckpt.write_checkpoint(path, {"model.json": ckpt.model_json(cfg, net, pre, ["a", "b", "c"]),
+                                 "model.npz": modelmod.get_weights(net)})
+    c = create_app(path).test_client()
+    s = c.get("/api/samples").json["samples"]
+    assert {x["id"] for x in s} == {"photo-china", "photo-flower", "photo-grace_hopper"}
+    img = Image.open(io.BytesIO(c.get("/api/image/photo-china").data))
+    assert img.size == (16, 16) and img.mode == "RGB"
+    arr = np.asarray(img, np.float64)
+    assert arr.std(axis=(0, 1)).min() > 5 and abs(arr[..., 0] - arr[..., 2]).mean() > 2  # a colour photo
+    assert c.get("/api/predict?image=photo-flower").status_code == 200

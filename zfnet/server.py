@@ -119,6 +119,8 @@ class Explorer(object):
         self.sample_ids = []
         if self.dataset is not None:
             self._add_samples(samples)
+        if not self.sample_ids and self.input_shape[0] == 3:
+            self._add_photos()
         self._topk = self._load_topk()
 
     # ------------------------------------------------------------ images
@@ -139,8 +141,41 @@ class Explorer(object):
             self.images[sid] = {"pixels": x, "label": ds.class_names[int(ds.y_test[i])], "note": ""}
             self.sample_ids.append(sid)
 
+    def _add_photos(self):
+        """Natural photos bundled with installed packages, for a colour model without its
+        dataset here: scikit-learn's china.jpg and flower.jpg, matplotlib's grace_hopper.jpg."""
+        paths = []
+        try:
+            from sklearn.datasets import load_sample_images
+            paths += list(load_sample_images().filenames)
+        except ImportError:
+            pass
+        try:
+            from matplotlib import cbook
+            paths.append(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+        except (ImportError, OSError, ValueError):
+            pass
+        for path in paths:
+            if not os.path.isfile(path):
+                continue
+            with open(path, "rb") as f:
+                pixels, note = self._decode(f.read())
+            sid = "photo-" + os.path.splitext(os.path.basename(path))[0]
+            self.images[sid] = {"pixels": pixels, "label": "photo " + os.path.basename(path), "note": note}
+            self.sample_ids.append(sid)
+
     def add_upload(self, raw):
         """Decode an uploaded PNG/JPEG; resize and convert it to the model's input; return its id."""
+        pixels, note = self._decode(raw)
+        uid = "upload-" + secrets.token_hex(8)
+        self.images[uid] = {"pixels": pixels, "label": None, "note": note}
+        uploads = [k for k in self.images if k.startswith("upload-")]
+        for old in uploads[:-MAX_UPLOADS_KEPT]:
+            del self.images[old]
+        return uid
+
+    def _decode(self, raw):
+        """PNG/JPEG bytes -> (uint8 (C, H, W) at the model's input, note on what was changed)."""
         from PIL import Image, UnidentifiedImageError
         if not raw:
             raise ApiError(400, "empty upload: send a PNG or JPEG file in the form field 'image'")
@@ -170,13 +205,7 @@ class Explorer(object):
             note.append("resized from %dx%d to %dx%d (short side, centre crop)" % (w0, h0, w, h))
         if (c == 1 and mode != "L") or (c == 3 and mode != "RGB"):
             note.append("converted from %s to %s" % (mode, "grey" if c == 1 else "RGB"))
-        uid = "upload-" + secrets.token_hex(8)
-        self.images[uid] = {"pixels": pixels, "label": None,
-                            "note": "; ".join(note) or "used as it is"}
-        uploads = [k for k in self.images if k.startswith("upload-")]
-        for old in uploads[:-MAX_UPLOADS_KEPT]:
-            del self.images[old]
-        return uid
+        return pixels, "; ".join(note) or "used as it is"
 
     def image(self, iid):
         if iid not in self.images:
