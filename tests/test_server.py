@@ -1,4 +1,5 @@
 """The explorer's JSON API, with Flask's test client, against numpy references."""
+import base64
 import io
 import json
 import threading
@@ -124,6 +125,13 @@ def test_dataset_topk_when_computed(setup):
     c = setup["client"]
     t = c.get("/api/topk?layer=conv2&channel=4").json
     assert len(t["items"]) == 9 and all("image" in it and "projection" in it for it in t["items"])
+    # each top image is the test image whose conv2 channel 4 peaks at that activation
+    ds = setup["ds"]
+    for it in t["items"][:3]:
+        act = _ref(setup, ds.x_test[it["image_index"]])["conv2"][0, 4]
+        assert act.max() == pytest.approx(it["activation"], rel=1e-4)
+        shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(it["image"].split(",")[1]))).convert("L"))
+        np.testing.assert_array_equal(shown[::3, ::3], ds.x_test[it["image_index"], 0])
     acts = [it["activation"] for it in t["items"]]
     assert acts == sorted(acts, reverse=True)
     r = c.get("/api/topk?layer=conv2&channel=2")

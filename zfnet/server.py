@@ -327,9 +327,12 @@ class Explorer(object):
                                                pre["mean"], pre["std"])
             item = {"image_index": int(i), "activation": float(self._topk[layer + ".activations"][m, j]),
                     "projection": _data_url(rec, zoom=3)}
-            if self.dataset is not None and i < len(self.dataset.x_test):
+            split = str(self._topk["split"]) if "split" in self._topk else "test"
+            xs = self.dataset.x_train if (self.dataset is not None and split == "train") else \
+                (self.dataset.x_test if self.dataset is not None else None)
+            if xs is not None and i < len(xs):
                 c, h, w = self.input_shape
-                px = datamod.crop_batch(self.dataset.x_test[i:i + 1], (h, w))[0]
+                px = datamod.crop_batch(xs[i:i + 1], (h, w))[0]
                 item["image"] = _data_url(render.pixels_to_rgb(px), zoom=3)
             items.append(item)
         return {"layer": layer, "channel": ch, "items": items}

@@ -191,6 +191,7 @@ def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=N
         arrays[l + ".reconstructions"] = recs
         log("%s: top-%d of %d feature maps over %d %s images -> %s" % (l, k, len(chans[l]), len(x),
                                                                         split, path))
+    arrays["split"] = np.array(split)  # the images are indices into this split of the dataset
     npz = os.path.join(out, "topk.npz")
     ckpt.atomic_write_npz(npz, arrays)
     return npz
