@@ -106,3 +106,22 @@ def toy_dataset(n_train=240, n_test=60, size=12, classes=3, seed=0):
         return np.clip(x, 0, 255).astype(np.uint8), y.astype(np.int32)
     xtr, ytr = make(n_train); xte, yte = make(n_test)
     return Dataset("toy", xtr, ytr, xte, yte, ["top", "middle", "bottom"][:classes])
+
+
+def write_tiny_checkpoint(path, cfg=None, dataset=None, dataset_name="toy"):
+    """A checkpoint of ``cfg`` (default :func:`tiny_config`) with random He weights and the
+    preprocessing of ``dataset`` (default :func:`toy_dataset` with 60/30 images).
+    Returns (checkpoint path, dataset, preprocessing)."""
+    from zfnet import checkpoint as ckpt
+    from zfnet import data as datamod
+    from zfnet import model as modelmod
+    cfg = cfg or tiny_config()
+    ds = dataset or toy_dataset(n_train=60, n_test=30)
+    net = modelmod.build(cfg)
+    mean, std = datamod.channel_stats(ds.x_train)
+    pre = {"mean": mean, "std": std, "units": "pixel values 0-255",
+           "crop": list(cfg["input_shape"][1:])}
+    ckpt.write_checkpoint(str(path), {
+        "model.json": ckpt.model_json(cfg, net, pre, ds.class_names, dataset=dataset_name),
+        "model.npz": modelmod.get_weights(net)})
+    return str(path), ds, pre

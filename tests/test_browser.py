@@ -1,6 +1,5 @@
 """End to end in a real headless Chromium: load the page, upload an image, pick a layer,
 click a feature map, see its projection. Saves a screenshot."""
-import io
 import os
 import shutil
 import tempfile
@@ -10,10 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zfnet import checkpoint as ckpt
-from zfnet import data as datamod
-from zfnet import model as modelmod
-from ref import tiny_config, toy_dataset
+from ref import write_tiny_checkpoint
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -27,14 +23,7 @@ SCREENSHOT_DIR = os.environ.get("ZFNET_SCREENSHOTS", os.path.join(tempfile.gette
 def server(tmp_path):
     from werkzeug.serving import make_server
     from zfnet.server import create_app
-    cfg = tiny_config()
-    net = modelmod.build(cfg)
-    ds = toy_dataset(n_train=60, n_test=30)
-    mean, std = datamod.channel_stats(ds.x_train)
-    pre = {"mean": mean, "std": std, "units": "pixel values 0-255", "crop": [12, 12]}
-    path = str(tmp_path / "final")
-    ckpt.write_checkpoint(path, {"model.json": ckpt.model_json(cfg, net, pre, ds.class_names, dataset="toy"),
-                                 "model.npz": modelmod.get_weights(net)})
+    path, ds, _ = write_tiny_checkpoint(tmp_path / "final")
     srv = make_server("127.0.0.1", 0, create_app(path, dataset=ds), threaded=True)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()

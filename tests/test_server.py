@@ -1,7 +1,6 @@
 """The explorer's JSON API, with Flask's test client, against numpy references."""
 import base64
 import io
-import json
 import threading
 
 import numpy as np
@@ -10,9 +9,8 @@ from PIL import Image
 
 from zfnet import checkpoint as ckpt
 from zfnet import data as datamod
-from zfnet import model as modelmod
 from zfnet.deconv import input_patch_box
-from ref import forward, softmax, tiny_config, toy_dataset
+from ref import forward, tiny_config, write_tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +19,7 @@ def setup(tmp_path_factory):
     from zfnet.visualize import topk
     d = tmp_path_factory.mktemp("explorer")
     cfg = tiny_config()
-    net = modelmod.build(cfg)
-    ds = toy_dataset(n_train=60, n_test=30)
-    mean, std = datamod.channel_stats(ds.x_train)
-    pre = {"mean": mean, "std": std, "units": "pixel values 0-255", "crop": [12, 12]}
-    path = str(d / "final")
-    ckpt.write_checkpoint(path, {"model.json": ckpt.model_json(cfg, net, pre, ds.class_names, dataset="toy"),
-                                 "model.npz": modelmod.get_weights(net)})
+    path, ds, pre = write_tiny_checkpoint(d / "final", cfg)
     topk(path, ["conv2"], str(d / "final" / "topk"), dataset=ds, channels=[1, 4], k=9, progress=False,
          log=lambda *a: None)
     app = create_app(path, dataset=ds, max_upload=50000)
@@ -111,7 +103,6 @@ def test_occlusion_map_matches_numpy(setup):
     pm = np.array(o["probabilities"])
     assert pm.shape == (3, 3) and o["size"] == 4
     img = setup["ds"].x_test[i]
-    k = setup["cfg"]["layers"]  # noqa: F841 (the config is what the reference runs)
     grey = int(round(setup["pre"]["mean"][0]))
     cls = o["class"]
     ci = ["top", "middle", "bottom"].index(cls)
@@ -228,12 +219,11 @@ def test_serve_defaults_to_localhost_and_checks_the_checkpoint(tmp_path):
 
 def test_a_colour_model_without_its_dataset_offers_natural_photos(tmp_path):
     from zfnet.server import create_app
-    cfg = tiny_config(channels=3, size=16)
-    net = modelmod.build(cfg)
-    pre = {"mean": [120.0, 110.0, 100.0], "std": [60.0, 60.0, 60.0], "units": "pixel values 0-255"}
-    path = str(tmp_path / "final")
-    ckpt.write_checkpoint(path, {"model.json": ckpt.model_json(cfg, net, pre, ["a", "b", "c"]),
-                                 "model.npz": modelmod.get_weights(net)})
+    from ref import toy_dataset
+    ds = toy_dataset(n_train=20, n_test=5, size=16)
+    ds.x_train = np.repeat(ds.x_train, 3, axis=1)
+    path, _, _ = write_tiny_checkpoint(tmp_path / "final", tiny_config(channels=3, size=16), ds,
+                                       dataset_name=None)
     c = create_app(path).test_client()
     s = c.get("/api/samples").json["samples"]
     assert {x["id"] for x in s} == {"photo-china", "photo-flower", "photo-grace_hopper"}
