@@ -141,6 +141,13 @@ def _parser():
     k.add_argument("--quiet", action="store_true")
     k.add_argument("--out", default="runs/topk")
 
+    ik = cmd("import-keras", "Import Keras HDF5 weights (VGG16, Keras 1 or 2 layout) as a checkpoint.")
+    ik.add_argument("file", help="a Keras .h5 weights file or saved model")
+    ik.add_argument("--out", required=True, help="checkpoint folder to write")
+    ik.add_argument("--config", help="the configuration the file holds (default vgg16, or "
+                    "vgg16-notop when the file has no fc1)")
+    ik.add_argument("--no-top", action="store_true", help="import only up to block5_pool")
+
     sv = cmd("serve", "A local web page to explore a checkpoint (feature maps, projections, occlusion).")
     sv.add_argument("checkpoint")
     sv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
@@ -183,7 +190,7 @@ def main(argv=None):
         p.print_help()
         return 0
     try:
-        return globals()["cmd_" + args.command](args) or 0
+        return globals()["cmd_" + args.command.replace("-", "_")](args) or 0
     except (datamod.DataError, ValueError, FileNotFoundError, FloatingPointError) as e:
         print("error: %s" % e, file=sys.stderr)
         sys.exit(2)
@@ -225,6 +232,14 @@ def cmd_reproduce(args):
     for n in todo:
         rep.reproduce(n, quick=args.quick, out=args.out, progress=not args.quiet, run=args.run,
                       dataset=args.dataset)
+    return 0
+
+
+def cmd_import_keras(args):
+    from . import configs
+    from .keras_import import import_keras
+    cfg = configs.get_config(args.config) if args.config else None
+    import_keras(args.file, args.out, cfg=cfg, include_top=False if args.no_top else None)
     return 0
 
 

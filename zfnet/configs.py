@@ -95,11 +95,52 @@ def small(num_classes=10, channels=1, size=28):
                 num_classes=num_classes, layers=layers)
 
 
-CONFIGS = {"zf": zf, "small": small}
+VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
+
+
+def vgg(blocks=VGG16_BLOCKS, fc=(4096, 4096), num_classes=1000, size=224, channels=3,
+        include_top=True, name="vgg16"):
+    """VGG (Simonyan & Zisserman), configuration D by default (VGG16), with Keras's layer
+    names: ``block1_conv1`` ... ``block5_pool``, ``fc1``, ``fc2``, ``predictions``.
+
+    3x3 convolutions with padding 1, each followed by a ReLU (``block1_conv1_relu``);
+    2x2/2 max-pooling in floor mode (Keras's 'valid') ending each block. With the top:
+    ``fc1``/``fc2`` (fully convolutional, fc1's filter spans the 7x7 map at 224) with
+    ReLUs, no dropout layers (Keras's model has none at inference), ``predictions``
+    and the softmax ``prob``. ``include_top=False`` ends at ``block5_pool``.
+    """
+    layers = []
+    for b, (width, n) in enumerate(blocks, 1):
+        for i in range(1, n + 1):
+            nm = "block%d_conv%d" % (b, i)
+            layers += [_conv(nm, width, 3, 1, 1), dict(name=nm + "_relu", type="relu")]
+        layers.append(_pool("block%d_pool" % b, size=2, stride=2, ignore_border=True))
+    if include_top:
+        for i, w in enumerate(fc, 1):
+            layers += [dict(name="fc%d" % i, type="fc", num_units=w),
+                       dict(name="fc%d_relu" % i, type="relu")]
+        layers += [dict(name="predictions", type="fc", num_units=num_classes),
+                   dict(name="prob", type="softmax")]
+    return dict(name=name if include_top else name + "-notop", input_shape=[channels, size, size],
+                num_classes=num_classes, layers=layers)
+
+
+def vgg16(num_classes=1000):
+    """VGG16 with its top (Keras's ``VGG16(include_top=True)``), 138,357,544 parameters."""
+    return vgg(num_classes=num_classes)
+
+
+def vgg16_notop():
+    """VGG16 without the fully connected top (Keras's ``include_top=False``)."""
+    return vgg(include_top=False)
+
+
+CONFIGS = {"zf": zf, "small": small, "vgg16": vgg16, "vgg16-notop": vgg16_notop}
 
 
 def get_config(name_or_path, **overrides):
-    """Return a configuration by name (``zf``, ``small``) or from a JSON file.
+    """Return a configuration by name (``zf``, ``small``, ``vgg16``, ``vgg16-notop``) or
+    from a JSON file.
 
     ``overrides`` replace top-level keys (e.g. ``num_classes``, ``input_shape``).
     """
