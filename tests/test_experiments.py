@@ -164,3 +164,16 @@ def test_experiments_run_on_a_users_training_run(runs, tmp_path, monkeypatch):
         rep.reproduce("tab1_correspondence", run=run_dir, log=lambda *a: None, progress=False)
     with pytest.raises(ValueError, match="not a training run folder"):
         rep.reproduce("fig7_occlusion", run=str(tmp_path), log=lambda *a: None)
+
+
+def test_seed003_vgg16(runs, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZFNET_RUNS_DIR", runs)
+    monkeypatch.delenv("ZFNET_VGG16_CHECKPOINT", raising=False)
+    out = str(tmp_path / "seed003")
+    doc = rep.reproduce("seed003_vgg16", quick=True, out=out, log=lambda *a: None, progress=False)
+    r = doc["results"]
+    assert r["single_pass_s"] > 0 and "random" in doc["params"]["weights"]
+    chans = r["images"]["china"]["channels"]
+    assert len(chans) == 13 and all(len(set(c)) == 3 for c in chans.values())
+    with Image.open(os.path.join(out, "china_projections.png")) as im:
+        assert im.size[1] > 13 * 96  # the photo plus one row per layer
