@@ -21,7 +21,7 @@ def runs(tmp_path_factory):
 def _run(name, runs, tmp_path, monkeypatch):
     monkeypatch.setenv("ZFNET_RUNS_DIR", runs)
     out = str(tmp_path / name)
-    doc = rep.reproduce(name, quick=True, out=out, log=lambda *a: None, progress=False)
+    rep.reproduce(name, quick=True, out=out, log=lambda *a: None, progress=False)
     with open(os.path.join(out, "results.json")) as f:
         saved = json.load(f)
     assert saved["summary"]["holds"] in ("yes", "no", "partly", "n/a (other dataset)")

@@ -14,6 +14,26 @@ def logits_function(net):
     return theano.function([net["input"].input_var], out.flatten(2))
 
 
+def evaluate_net(net, doc, x, y, batch_size=256, progress=True, logits_fn=None, what="images"):
+    """Loss, top-1 and top-5 error of a loaded network on uint8 images ``x`` (N, C, H, W)
+    with labels ``y``, preprocessed as its checkpoint ``doc`` says (centre crop to the
+    input size). Returns ``{'loss', 'top1', 'top5', 'images'}``.
+
+    ``logits_fn``: the compiled :func:`logits_function` of ``net``, to reuse it across calls;
+    ``what`` names the images in a channel-mismatch error.
+    """
+    from tqdm import tqdm
+    from .train import evaluate_logits
+    in_shape = doc["config"]["input_shape"]
+    datamod.check_channels(x.shape, in_shape, what)
+    pre = doc["preprocessing"]
+    bar = tqdm(total=len(x), desc="evaluate", unit="img", disable=not progress, leave=False)
+    loss, top1, top5 = evaluate_logits(logits_fn or logits_function(net), x, y, pre["mean"], pre["std"],
+                                       tuple(in_shape[1:]), batch_size, progress=bar)
+    bar.close()
+    return {"images": int(len(x)), "loss": loss, "top1": top1, "top5": top5}
+
+
 def evaluate_checkpoint(path, dataset=None, split="test", limit=None, batch_size=256,
                         progress=True):
     """Return ``{'loss', 'top1', 'top5', 'images', 'split', 'dataset'}`` of a checkpoint.
@@ -21,8 +41,6 @@ def evaluate_checkpoint(path, dataset=None, split="test", limit=None, batch_size
     ``dataset``: a :class:`zfnet.data.Dataset`, a name/path, or None for the
     dataset recorded in the checkpoint.
     """
-    from tqdm import tqdm
-    from .train import evaluate_logits
     net, doc = ckpt.load_model(path)
     if dataset is None or isinstance(dataset, str):
         dataset = datamod.load_dataset(dataset or doc.get("dataset", "fashion-mnist"))
@@ -31,12 +49,6 @@ def evaluate_checkpoint(path, dataset=None, split="test", limit=None, batch_size
     x, y = (dataset.x_test, dataset.y_test) if split == "test" else (dataset.x_train, dataset.y_train)
     if limit:
         x, y = x[:limit], y[:limit]
-    in_shape = doc["config"]["input_shape"]
-    datamod.check_channels(x.shape, in_shape, "%s images" % dataset.name)
-    pre = doc["preprocessing"]
-    bar = tqdm(total=len(x), desc="evaluate", unit="img", disable=not progress, leave=False)
-    loss, top1, top5 = evaluate_logits(logits_function(net), x, y, pre["mean"], pre["std"],
-                                       tuple(in_shape[1:]), batch_size, progress=bar)
-    bar.close()
-    return {"dataset": dataset.name, "split": split, "images": int(len(x)), "loss": loss,
-            "top1": top1, "top5": top5, "checkpoint": os.path.abspath(path)}
+    res = evaluate_net(net, doc, x, y, batch_size, progress, what="%s images" % dataset.name)
+    return {"dataset": dataset.name, "split": split, "images": res["images"], "loss": res["loss"],
+            "top1": res["top1"], "top5": res["top5"], "checkpoint": os.path.abspath(path)}

@@ -21,7 +21,7 @@ from zfnet import analysis
 from zfnet import checkpoint as ckpt
 from zfnet import plots
 from zfnet import reproduce as rep
-from zfnet.evaluate import evaluate_checkpoint
+from zfnet.evaluate import evaluate_net
 from zfnet.visualize import preprocess
 
 
@@ -75,7 +75,7 @@ def run(ctx):
         k1, k2 = net["conv1"].output_shape[1], net["conv2"].output_shape[1]
         h1 = analysis.filter_health(W1, acts[0].reshape(len(acts[0]), k1, -1))
         h2 = analysis.filter_health(net["conv2"].W.get_value(), acts[1].reshape(len(acts[1]), k2, -1))
-        ev = evaluate_checkpoint(path, ds, progress=False)
+        ev = evaluate_net(net, doc, ds.x_test, ds.y_test, progress=False)
         slug = name.replace("/", "s").replace(", ", "_").replace(" ", "-")
         png = ctx.path("conv1_%s.png" % slug)
         plots.save_filters_png(W1, png, zoom=10 if W1.shape[-1] <= 3 else 6)

@@ -10,10 +10,10 @@ first-layer stride and filter beat Krizhevsky's, is measured in fig6_filters.
 import json
 import os
 
-from zfnet import data as datamod
+from zfnet import checkpoint as ckpt
 from zfnet import plots
 from zfnet import reproduce as rep
-from zfnet.evaluate import evaluate_checkpoint
+from zfnet.evaluate import evaluate_net, logits_function
 
 PAPER = [("Krizhevsky et al. 1 convnet", 40.7, 18.2),
          ("ZF replication of Krizhevsky, 1 convnet", 40.5, 18.1),
@@ -25,11 +25,10 @@ def run(ctx):
     run_dir, final = rep.base_model(ctx)
     ds = ctx.dataset()
     x_tr, y_tr, x_val, y_val = rep.base_holdout(ctx)
-    test = evaluate_checkpoint(final, ds, "test", progress=ctx.progress)
-    val_ds = datamod.Dataset(ds.name, x_tr[:1], y_tr[:1], x_val, y_val, ds.class_names)
-    val = evaluate_checkpoint(final, val_ds, "test", progress=ctx.progress)
-    train = evaluate_checkpoint(final, datamod.Dataset(ds.name, x_tr, y_tr, x_tr[:10000], y_tr[:10000],
-                                                       ds.class_names), "test", progress=ctx.progress)
+    net, doc = ckpt.load_model(final)
+    fn = logits_function(net)
+    test, val, train = [evaluate_net(net, doc, x, y, progress=ctx.progress, logits_fn=fn)
+                        for x, y in ((ds.x_test, ds.y_test), (x_val, y_val), (x_tr[:10000], y_tr[:10000]))]
     with open(os.path.join(run_dir, "log.json")) as f:
         hist = json.load(f)
     plots.plot_curves(hist, ctx.path("curves.png"))

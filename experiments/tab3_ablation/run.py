@@ -1,7 +1,7 @@
 """Table 3: architecture ablations under one protocol.
 
 Variants of the ``small`` network, each trained with the short protocol
-(3 epochs of Fashion-MNIST, lr 0.01 throughout, see ``zfnet.reproduce.short_settings``):
+(3 epochs of Fashion-MNIST, lr 0.01 throughout, see ``zfnet.reproduce.short_settings_for``):
 the paper's removals (conv3-4, fc7, fc6-7, conv3-4 and fc6-7), fc width halved and
 doubled, and conv3-5 widened (the paper's 384/384/256 -> 512/1024/512, i.e. x1.33,
 x2.67, x2: here 96/96/64 -> 128/256/128). Train error is measured on 10,000 training
@@ -10,10 +10,13 @@ images without augmentation or dropout; test error on the 10,000 test images.
 import copy
 import os
 
-from zfnet import data as datamod
+import numpy as np
+
+from zfnet import checkpoint as ckpt
+from zfnet import model as modelmod
 from zfnet import plots
 from zfnet import reproduce as rep
-from zfnet.evaluate import evaluate_checkpoint
+from zfnet.evaluate import evaluate_net, logits_function
 
 PAPER = {  # train top-1, val top-1, val top-5 (ImageNet)
     "ZF model (ours: small)": (33.1, 38.4, 16.5),
@@ -71,7 +74,6 @@ def run(ctx):
     base_cfg = rep.base_config(ctx)
     key = "fm" if ctx.default_data else base_cfg["name"]
     E = settings.epochs
-    train_eval = datamod.Dataset(ds.name, x_tr[:1], y_tr[:1], x_tr[:10000], y_tr[:10000], ds.class_names)
     res, rows = {}, []
     for i, (name, cfg) in enumerate(variants(base_cfg)):
         if cfg is None:
@@ -79,11 +81,10 @@ def run(ctx):
         else:
             cfg["name"] = "%s-ablation-%d" % (base_cfg["name"], i)
             path = os.path.join(ctx.trained("%s-ablation-%d" % (key, i), cfg, settings, ds), "final")
-        from zfnet import checkpoint as ckpt
-        from zfnet import model as modelmod
-        net, _ = ckpt.load_model(path)
-        te = evaluate_checkpoint(path, ds, "test", progress=False)
-        tr = evaluate_checkpoint(path, train_eval, "test", progress=False)
+        net, doc = ckpt.load_model(path)
+        fn = logits_function(net)
+        te = evaluate_net(net, doc, ds.x_test, ds.y_test, progress=False, logits_fn=fn)
+        tr = evaluate_net(net, doc, x_tr[:10000], y_tr[:10000], progress=False, logits_fn=fn)
         res[name] = {"train_top1": tr["top1"], "test_top1": te["top1"], "test_top5": te["top5"],
                      "params": modelmod.count_params(net), "checkpoint": os.path.relpath(path, rep.REPO)}
         p = PAPER.get(name, (None, None, None))
@@ -98,7 +99,6 @@ def run(ctx):
     plt = plots._plt()
     names = list(res)
     fig, ax = plt.subplots(figsize=(9, 3.8))
-    import numpy as np
     xs = np.arange(len(names))
     ax.bar(xs - 0.2, [100 * res[n]["train_top1"] for n in names], 0.4, label="train top-1")
     ax.bar(xs + 0.2, [100 * res[n]["test_top1"] for n in names], 0.4, label="test top-1")
