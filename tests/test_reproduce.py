@@ -143,9 +143,10 @@ def test_short_protocol_equals_the_base_run_at_that_epoch(tmp_path):
     assert not np.array_equal(a["conv1.W"], c["conv1.W"])  # epoch 3 moved on
 
 
-def test_base_and_short_settings_agree_until_the_lr_drop():
+def test_base_and_short_settings_agree_until_the_lr_drop(tmp_path):
     for quick in (False, True):
-        b, s = rep.base_settings(quick), rep.short_settings(quick)
+        ctx = rep.Context("t", str(tmp_path), quick=quick)
+        b, s = rep.base_settings(quick), rep.short_settings_for(ctx)
         assert s.epochs <= b.step_size and s.schedule == "none"
         assert s.epochs in b.keep
         diff = {k for k in b.to_dict() if b.to_dict()[k] != s.to_dict()[k]}

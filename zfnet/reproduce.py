@@ -356,13 +356,6 @@ def base_settings(quick, **overrides):
 SHORT_EPOCHS = {False: 3, True: 2}  # the short protocol of Fig. 6 and Table 3
 
 
-def short_settings(quick, **overrides):
-    """The short protocol: the base settings for 3 epochs (quick: 2) without lr drops."""
-    kw = dict(epochs=SHORT_EPOCHS[quick], schedule="none", keep=(SHORT_EPOCHS[quick],))
-    kw.update(overrides)
-    return base_settings(quick, **kw)
-
-
 def base_config(ctx):
     """The configuration the experiments start from: ``small``, or the ``--run``'s."""
     from .configs import get_config
@@ -381,10 +374,8 @@ def base_settings_for(ctx):
 
 def short_settings_for(ctx, **overrides):
     """The short protocol (3 epochs, quick 2, no lr drop) on top of the base run's settings."""
-    if ctx.user_run is None:
-        return short_settings(ctx.quick, **overrides)
     from .train import TrainSettings
-    kw = dict(ctx.user_run_info["settings"])
+    kw = base_settings_for(ctx).to_dict()
     kw.update(epochs=SHORT_EPOCHS[ctx.quick], schedule="none", keep=(SHORT_EPOCHS[ctx.quick],))
     kw.update(overrides)
     return TrainSettings(**kw)
