@@ -275,9 +275,15 @@ def load_image(path, size=None, channels=3):
     try:
         with Image.open(path) as im:
             im.load()
-            im = im.convert("L" if channels == 1 else "RGB")
+            return fit_image(im, size, channels)
     except (OSError, ValueError, SyntaxError) as e:
         raise DataError("Cannot read image %s: %s (expected a PNG or JPEG file)" % (path, e))
+
+
+def fit_image(im, size=None, channels=3):
+    """A loaded PIL image -> uint8 (C, H, W), converted and resized as :func:`load_image` says."""
+    from PIL import Image
+    im = im.convert("L" if channels == 1 else "RGB")
     if isinstance(size, (tuple, list)):
         im = im.resize((int(size[1]), int(size[0])), Image.BILINEAR)
     elif size:

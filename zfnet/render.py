@@ -85,13 +85,22 @@ def tile(images, cols=None, pad=2, background=1.0, size=None):
     return grid
 
 
-def save_png(img, path, zoom=1):
-    """Save an (H, W[, 3]) image ([0, 1] float or uint8) as PNG, enlarged ``zoom`` times."""
+def png_bytes(img, zoom=1):
+    """An (H, W[, 3]) image ([0, 1] float or uint8) as PNG bytes, enlarged ``zoom`` times."""
+    import io
     from PIL import Image
     im = Image.fromarray(to_uint8(img))
     if zoom != 1:
         im = im.resize((im.width * zoom, im.height * zoom), Image.NEAREST)
-    im.save(path)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def save_png(img, path, zoom=1):
+    """Save an (H, W[, 3]) image ([0, 1] float or uint8) as PNG, enlarged ``zoom`` times."""
+    with open(path, "wb") as f:
+        f.write(png_bytes(img, zoom))
     return path
 
 

@@ -53,20 +53,8 @@ class ApiError(Exception):
         self.status, self.message = status, message
 
 
-def _png(img, zoom=1):
-    """float image (H, W[, 3]) in [0, 1] -> PNG bytes."""
-    from PIL import Image
-    a = render.to_uint8(img)
-    im = Image.fromarray(a)
-    if zoom > 1:
-        im = im.resize((im.width * zoom, im.height * zoom), Image.NEAREST)
-    buf = io.BytesIO()
-    im.save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def _data_url(img, zoom=1):
-    return "data:image/png;base64," + base64.b64encode(_png(img, zoom)).decode()
+    return "data:image/png;base64," + base64.b64encode(render.png_bytes(img, zoom)).decode()
 
 
 def _heat(m):
@@ -192,17 +180,12 @@ class Explorer(object):
             raise ApiError(400, "not a readable PNG/JPEG image (%s)" % why)
         c, h, w = self.input_shape
         w0, h0, mode = im.width, im.height, im.mode
-        im = im.convert("L" if c == 1 else "RGB")
-        scale = max(h / float(h0), w / float(w0))
-        nw, nh = max(w, int(round(w0 * scale))), max(h, int(round(h0 * scale)))
-        im = im.resize((nw, nh), Image.BILINEAR)
-        left, top = (nw - w) // 2, (nh - h) // 2
-        im = im.crop((left, top, left + w, top + h))
-        a = np.asarray(im, np.uint8)
-        pixels = a[None] if c == 1 else a.transpose(2, 0, 1)
+        # as `visualize` reads image files: short side + centre crop for square inputs
+        pixels = datamod.fit_image(im, h if h == w else (h, w), c)
         note = []
         if (w0, h0) != (w, h):
-            note.append("resized from %dx%d to %dx%d (short side, centre crop)" % (w0, h0, w, h))
+            note.append("resized from %dx%d to %dx%d (%s)" % (
+                w0, h0, w, h, "short side, centre crop" if h == w else "stretched"))
         if (c == 1 and mode != "L") or (c == 3 and mode != "RGB"):
             note.append("converted from %s to %s" % (mode, "grey" if c == 1 else "RGB"))
         return pixels, "; ".join(note) or "used as it is"
@@ -321,15 +304,16 @@ class Explorer(object):
         m = have.tolist().index(ch)
         pre = self.doc["preprocessing"]
         idx = self._topk[layer + ".images"][m]
+        xs = None  # the split the indices refer to (topk.npz written before it recorded one: test)
+        if self.dataset is not None:
+            train = "split" in self._topk and str(self._topk["split"]) == "train"
+            xs = self.dataset.x_train if train else self.dataset.x_test
         items = []
         for j, i in enumerate(idx):
             rec = render.reconstruction_to_rgb(self._topk[layer + ".reconstructions"][m, j],
                                                pre["mean"], pre["std"])
             item = {"image_index": int(i), "activation": float(self._topk[layer + ".activations"][m, j]),
                     "projection": _data_url(rec, zoom=3)}
-            split = str(self._topk["split"]) if "split" in self._topk else "test"
-            xs = self.dataset.x_train if (self.dataset is not None and split == "train") else \
-                (self.dataset.x_test if self.dataset is not None else None)
             if xs is not None and i < len(xs):
                 c, h, w = self.input_shape
                 px = datamod.crop_batch(xs[i:i + 1], (h, w))[0]
@@ -410,7 +394,7 @@ def create_app(checkpoint, dataset=None, max_upload=MAX_UPLOAD, samples=12):
     @app.route("/api/image/<iid>")
     def image(iid):
         img = ex.image(iid)
-        return Response(_png(render.pixels_to_rgb(img["pixels"])), mimetype="image/png")
+        return Response(render.png_bytes(render.pixels_to_rgb(img["pixels"])), mimetype="image/png")
 
     @app.route("/api/predict")
     def predict():
