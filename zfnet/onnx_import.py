@@ -31,6 +31,8 @@ import os
 import numpy as np
 
 from . import checkpoint as ckpt
+from .model import _conv_hw
+from .pool_ops import pool_output_length
 
 SUPPORTED = ("Conv", "Relu", "LRN", "MaxPool", "Reshape", "Flatten", "Gemm", "Softmax", "Dropout",
              "Constant", "ConstantOfShape")
@@ -111,8 +113,7 @@ def graph_to_config(model, name="onnx"):
             layers.append(dict(name=nm, type="conv", num_filters=int(W.shape[0]), filter_size=int(k[0]),
                                stride=int(s[0]), pad=int(p[0])))
             arrays[nm + ".W"], arrays[nm + ".b"] = W.astype(np.float32), b.astype(np.float32)
-            hw = (shape[1] + 2 * p[0] - k[0]) // s[0] + 1
-            shape = (int(W.shape[0]), hw, hw if shape[1] == shape[2] else (shape[2] + 2 * p[0] - k[0]) // s[0] + 1)
+            shape = (int(W.shape[0]),) + _conv_hw(shape[1:], k[0], s[0], p[0])
         elif op == "Relu":
             nm = "relu%d" % block if n_fc == 0 else "relu%d" % (counts["conv"] + n_fc)
             layers.append(dict(name=nm, type="relu"))
@@ -129,8 +130,8 @@ def graph_to_config(model, name="onnx"):
             ceil = bool(a.get("ceil_mode", 0))
             layers.append(dict(name="pool%d" % block, type="maxpool", pool_size=int(k[0]), stride=int(s[0]),
                                ignore_border=not ceil))
-            f = (lambda n: -(-(n - k[0]) // s[0]) + 1) if ceil else (lambda n: (n - k[0]) // s[0] + 1)
-            shape = (shape[0], f(shape[1]), f(shape[2]))
+            # the map size the built model will have (Lasagne's rule for floor/ceil pooling)
+            shape = (shape[0],) + tuple(pool_output_length(n, k[0], s[0], 0, not ceil) for n in shape[1:])
         elif op in ("Reshape", "Flatten"):
             flattened = True
         elif op == "Gemm":
