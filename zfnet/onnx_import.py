@@ -25,6 +25,17 @@ Weights may be initializers, ``Constant`` or ``ConstantOfShape`` nodes. Anything
 raises an error naming the node and what is supported. Layers are named like this
 project's ZF configuration: ``conv1``.., ``relu1``.., ``pool1``.., ``norm1``.., then
 ``fc<k>`` numbered on from the last convolution (ZF: ``fc6``, ``fc7``, ``fc8``).
+
+Preprocessing (``--preprocess``; the model zoo does not state ZFNet-512's, so it is a choice):
+
+* ``caffe`` (default): the graph takes BGR pixels 0-255 minus the ImageNet mean B 104,
+  G 117, R 123, the convention of the Caffe/Caffe2 models ZFNet-512 comes from. The
+  channel reversal is folded into ``conv1`` (its input channels are reordered), so the
+  checkpoint takes RGB pixels with ``mean = [123, 117, 104]``, ``std = 1``, and
+  projections come back in RGB;
+* ``torch``: RGB, pixels / 255, minus mean [0.485, 0.456, 0.406], over std
+  [0.229, 0.224, 0.225] (torchvision's exports);
+* ``none``: the graph's raw input values are the pixel values 0-255.
 """
 import os
 
@@ -33,6 +44,16 @@ import numpy as np
 from . import checkpoint as ckpt
 from .model import _conv_hw
 from .pool_ops import pool_output_length
+
+PREPROCESSING = {
+    # name: (reverse the channels (BGR graph), mean and std in RGB pixel units 0-255, description)
+    "caffe": (True, [123.0, 117.0, 104.0], [1.0, 1.0, 1.0],
+              "assumed Caffe convention (the model zoo does not state ZFNet-512's): the graph takes "
+              "BGR 0-255 minus B 104 G 117 R 123; the channel reversal is folded into conv1"),
+    "torch": (False, [0.485 * 255, 0.456 * 255, 0.406 * 255], [0.229 * 255, 0.224 * 255, 0.225 * 255],
+              "torchvision convention: RGB / 255, minus [0.485, 0.456, 0.406], over [0.229, 0.224, 0.225]"),
+    "none": (False, [0.0, 0.0, 0.0], [1.0, 1.0, 1.0], "none: the graph takes pixel values 0-255 as they are"),
+}
 
 SUPPORTED = ("Conv", "Relu", "LRN", "MaxPool", "Reshape", "Flatten", "Gemm", "Softmax", "Dropout",
              "Constant", "ConstantOfShape")
@@ -166,12 +187,21 @@ def graph_to_config(model, name="onnx"):
     return cfg, arrays
 
 
-def import_onnx(path, out, log=print):
-    """Convert the ONNX file ``path`` into the checkpoint folder ``out``; returns ``out``."""
+def import_onnx(path, out, preprocess="caffe", random_weights=None, log=print):
+    """Convert the ONNX file ``path`` into the checkpoint folder ``out``; returns ``out``.
+
+    ``preprocess``: one of :data:`PREPROCESSING` (see the module's docstring).
+    ``random_weights``: a seed: keep the graph's architecture but give it He-initialised
+    weights (e.g. for ``light_zfnet512.onnx``, whose weights are a constant placeholder).
+    """
     import onnx
     from . import configs
     from . import model as modelmod
+    from .backend import lasagne
     from .keras_import import imagenet_class_names
+    if preprocess not in PREPROCESSING:
+        raise OnnxImportError("unknown preprocessing %r: expected one of %s"
+                              % (preprocess, ", ".join(sorted(PREPROCESSING))))
     if not os.path.isfile(path):
         raise OnnxImportError("%s does not exist" % path)
     try:
@@ -181,15 +211,30 @@ def import_onnx(path, out, log=print):
     name = os.path.splitext(os.path.basename(path))[0]
     cfg, arrays = graph_to_config(m, name=name)
     configs.validate(cfg)
-    net = modelmod.build(cfg)
-    modelmod.set_weights(net, arrays, source=path)
     c = cfg["input_shape"][0]
-    pre = {"mean": [0.0] * c, "std": [1.0] * c, "units": "the values the ONNX graph takes",
-           "source": "the ONNX graph's own input; the model zoo does not state ZFNet-512's preprocessing"}
+    reverse, mean, std, description = PREPROCESSING[preprocess]
+    if c != 3 and preprocess != "none":
+        raise OnnxImportError("preprocessing %r needs a 3-channel input; the graph takes %d channels: "
+                              "use --preprocess none" % (preprocess, c))
+    if random_weights is not None:
+        lasagne.random.set_rng(np.random.RandomState(int(random_weights)))
+        net = modelmod.build(cfg)
+        arrays = modelmod.get_weights(net)
+        description += "; weights: He initialisation (seed %d), not the file's" % int(random_weights)
+    else:
+        if reverse:  # the graph's conv1 reads BGR; the checkpoint is fed RGB
+            first = [l["name"] for l in cfg["layers"] if l["type"] == "conv"][0]
+            arrays[first + ".W"] = np.ascontiguousarray(arrays[first + ".W"][:, ::-1])
+        net = modelmod.build(cfg)
+        modelmod.set_weights(net, arrays, source=path)
+    pre = {"mean": mean[:c] if c == 3 else [0.0] * c, "std": std[:c] if c == 3 else [1.0] * c,
+           "units": "pixel values 0-255, RGB", "source": description, "name": preprocess}
     doc = ckpt.model_json(cfg, net, pre, imagenet_class_names(cfg["num_classes"]),
                           imported_from={"file": os.path.basename(path), "format": "onnx",
-                                         "opset": [o.version for o in m.opset_import]})
+                                         "opset": [o.version for o in m.opset_import],
+                                         "random_weights": random_weights})
     ckpt.write_checkpoint(out, {"model.json": doc, "model.npz": arrays})
-    log("imported %s (%d layers, %d parameters) -> %s" % (path, len(cfg["layers"]),
-                                                         modelmod.count_params(net), out))
+    log("imported %s (%d layers, %d parameters, preprocessing %s%s) -> %s"
+        % (path, len(cfg["layers"]), modelmod.count_params(net), preprocess,
+           ", random weights" if random_weights is not None else "", out))
     return out

@@ -130,26 +130,16 @@ class Explorer(object):
             self.sample_ids.append(sid)
 
     def _add_photos(self):
-        """Natural photos bundled with installed packages, for a colour model without its
-        dataset here: scikit-learn's china.jpg and flower.jpg, matplotlib's grace_hopper.jpg."""
-        paths = []
-        try:
-            from sklearn.datasets import load_sample_images
-            paths += list(load_sample_images().filenames)
-        except ImportError:
-            pass
-        try:
-            from matplotlib import cbook
-            paths.append(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
-        except (ImportError, OSError, ValueError):
-            pass
-        for path in paths:
-            if not os.path.isfile(path):
-                continue
-            with open(path, "rb") as f:
+        """Natural photos, for a colour model without its dataset here: those of
+        ``python -m zfnet data fetch photos`` (foolbox's labelled ImageNet validation photos,
+        scikit-image's) when fetched, and scikit-learn's and matplotlib's (always installed)."""
+        from . import photos
+        for p in photos.list_photos():
+            with open(p["path"], "rb") as f:
                 pixels, note = self._decode(f.read())
-            sid = "photo-" + os.path.splitext(os.path.basename(path))[0]
-            self.images[sid] = {"pixels": pixels, "label": "photo " + os.path.basename(path), "note": note}
+            sid = "photo-" + p["name"]
+            label = "photo " + p["name"] + (" (%s)" % p["class"] if p["class"] else "")
+            self.images[sid] = {"pixels": pixels, "label": label, "note": note}
             self.sample_ids.append(sid)
 
     def add_upload(self, raw):

@@ -24,9 +24,8 @@ SEED_SECONDS = {"GPU, single pass (GTX 1070)": 1.5, "GPU, loop": 2.29, "CPU, sin
 
 
 def photos():
-    from matplotlib import cbook
-    from sklearn.datasets import load_sample_images
-    return list(load_sample_images().filenames) + [cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)]
+    from zfnet.photos import list_photos
+    return [p["path"] for p in list_photos(which=("packages",))]
 
 
 def run(ctx):
