@@ -159,3 +159,17 @@ def test_cli_import_keras(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "zfnet", "import-keras", str(tmp_path / "nope.h5"),
                           "--out", str(tmp_path / "x")], capture_output=True, text=True)
     assert bad.returncode == 2 and "nope.h5 does not exist" in bad.stderr
+
+
+def test_the_benchmarks_vgg16_notop_file_imports_like_keras_stores_it(tmp_path):
+    """bench import's stand-in for the real notop file: Keras 2 layout, VGG16's shapes."""
+    from zfnet.bench import write_keras_vgg16
+    path = write_keras_vgg16(str(tmp_path / "notop.h5"), include_top=False, seed=2)
+    ki.import_keras(path, str(tmp_path / "ck"), log=lambda *a: None)
+    doc, arrays = ckpt.read_checkpoint(str(tmp_path / "ck"))
+    assert doc["config"]["name"] == "vgg16-notop" and sum(a.size for a in arrays.values()) == 14714688
+    with h5py.File(path, "r") as f:
+        k = np.asarray(f["block1_conv1"]["block1_conv1/kernel:0"])     # (3, 3, in BGR, 64)
+        k5 = np.asarray(f["block5_conv3"]["block5_conv3/kernel:0"])
+    np.testing.assert_array_equal(arrays["block1_conv1.W"], k.transpose(3, 2, 0, 1)[:, ::-1])
+    np.testing.assert_array_equal(arrays["block5_conv3.W"], k5.transpose(3, 2, 0, 1))

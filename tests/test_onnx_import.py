@@ -62,7 +62,7 @@ def _graph(tmp_path, ceil_mode=0, trans_b=1, constant_nodes=False, seed=0, size=
 
 
 def _ours(path, out, x):
-    oi.import_onnx(path, out, log=lambda *a: None)
+    oi.import_onnx(path, out, preprocess="none", log=lambda *a: None)
     net, doc = ckpt.load_model(out)
     f = theano.function([net["input"].input_var], lasagne.layers.get_output(net["prob"], deterministic=True))
     return np.concatenate([f(x[i:i + 1])[:, :, 0, 0] for i in range(len(x))]), doc
@@ -130,3 +130,25 @@ def test_imagenet_class_names_come_from_the_package():
     names = imagenet_class_names(1000)
     assert len(names) == 1000 and names[0] == "tench" and names[281].startswith("tabby")
     assert imagenet_class_names(3) == ["0", "1", "2"]
+
+
+@pytest.mark.slow
+def test_full_size_zfnet512_matches_onnxruntime_on_photos(tmp_path):
+    """ZFNet-512's whole graph (LRN, ceil pooling, 87M weights, random He-scale values) through
+    import-onnx --preprocess caffe and our RGB pipeline vs onnxruntime fed BGR minus the mean."""
+    from zfnet.bench import write_zfnet512_onnx
+    from zfnet.data import load_image, normalize
+    from zfnet.photos import list_photos
+    path = write_zfnet512_onnx(str(tmp_path / "zfnet512.onnx"), seed=1)
+    assert os.path.getsize(path) > 300e6   # weights stored in the file, like the model zoo's
+    oi.import_onnx(path, str(tmp_path / "ck"), preprocess="caffe", log=lambda *a: None)
+    net, doc = ckpt.load_model(str(tmp_path / "ck"))
+    x = np.stack([load_image(p["path"], 224) for p in list_photos(which=("packages",))[:2]])
+    pre = doc["preprocessing"]
+    f = theano.function([net["input"].input_var], lasagne.layers.get_output(net["prob"], deterministic=True))
+    got = f(normalize(x, pre["mean"], pre["std"]))[:, :, 0, 0]
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    bgr = (x[:, ::-1].astype(np.float32) - np.array([104, 117, 123], np.float32)[:, None, None])
+    want = np.concatenate([sess.run(None, {sess.get_inputs()[0].name: b[None]})[0] for b in bgr])
+    assert want.max() > 0.02 and np.abs(want[0] - want[1]).max() > 1e-3  # not uniform, images differ
+    np.testing.assert_allclose(got, want, rtol=2e-3, atol=1e-6)

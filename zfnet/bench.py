@@ -180,3 +180,127 @@ def run_serve_bench(checkpoint, repeats=20, json_path=None, log=print,
     if json_path:
         atomic_write_json(json_path, {"checkpoint": checkpoint, "repeats": repeats, "results": res})
     return res
+
+
+# ------------------------------------------------------------------ imports of pretrained files
+def write_keras_vgg16(path, include_top=True, seed=0):
+    """A Keras 2 weights file with VGG16's layer names, shapes and layout (``kernel:0``
+    ``(h, w, in, out)``, channels-last flatten before ``fc1``) and random weights: the
+    size and structure of ``vgg16_weights_tf_dim_ordering_tf_kernels[_notop].h5``."""
+    import h5py
+    from . import configs
+    cfg = configs.get_config("vgg16" if include_top else "vgg16-notop")
+    rng = np.random.default_rng(seed)
+    c, h, w = cfg["input_shape"]
+    with h5py.File(path, "w") as f:
+        names = ["input_1"]
+        f.create_group("input_1").attrs["weight_names"] = []
+        hw = h
+        for spec in cfg["layers"]:
+            if spec["type"] == "maxpool":
+                hw //= 2
+            if spec["type"] not in ("conv", "fc"):
+                continue
+            n = spec["name"]
+            if spec["type"] == "conv":
+                k = (3, 3, c, spec["num_filters"]); c = spec["num_filters"]
+            else:
+                k = ((hw * hw * c) if n == "fc1" else c, spec["num_units"]); c = spec["num_units"]
+            g = f.create_group(n)
+            g.attrs["weight_names"] = [("%s/kernel:0" % n).encode(), ("%s/bias:0" % n).encode()]
+            g.create_dataset("%s/kernel:0" % n, data=(rng.standard_normal(k, np.float32) * 0.01))
+            g.create_dataset("%s/bias:0" % n, data=np.zeros(k[-1], np.float32))
+            names.append(n)
+        f.attrs["layer_names"] = [x.encode() for x in names]
+    return path
+
+
+def light_zfnet512_path():
+    """``light_zfnet512.onnx`` in the installed ``onnx`` wheel (ZFNet-512's graph, placeholder weights)."""
+    import os
+    import onnx
+    return os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", "light_zfnet512.onnx")
+
+
+def write_zfnet512_onnx(path, seed=0):
+    """ZFNet-512's graph from the onnx wheel with its ``ConstantOfShape`` placeholders
+    replaced by initializers of random weights (He scale; biases 0.01 normal): the layout of the model zoo's
+    ``zfnet512-*.onnx`` (weights stored in the file), at its size."""
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(light_zfnet512_path())
+    g = m.graph
+    shapes = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    rng = np.random.default_rng(seed)
+    keep, inits = [], []
+    for node in g.node:
+        if node.op_type == "ConstantOfShape":
+            shape = tuple(int(s) for s in shapes[node.input[0]])
+            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 0  # conv (out, in, h, w); Gemm (out, in), transB
+            a = rng.standard_normal(shape, np.float32) * np.float32(np.sqrt(2.0 / fan_in) if fan_in else 0.01)
+            inits.append(numpy_helper.from_array(a, node.output[0]))
+        else:
+            keep.append(node)
+    del g.node[:]
+    g.node.extend(keep)
+    used = {i for n in keep for i in n.input}
+    rest = [i for i in g.initializer if i.name in used]
+    del g.initializer[:]
+    g.initializer.extend(rest + inits)
+    inputs = [i for i in g.input if i.name in used]   # drop the placeholders' shape inputs
+    del g.input[:]
+    g.input.extend(inputs)
+    onnx.save(m, path)
+    return path
+
+
+def run_import_bench(repeats=3, json_path=None, log=print, workdir=None):
+    """Time ``import-keras`` on a VGG16 file and ``import-onnx`` on a ZFNet-512 file of the real
+    files' layout and size (random weights; the real files cannot be downloaded here), then
+    loading the checkpoint, compiling and running a 224x224 forward pass (best of ``repeats``)."""
+    import os
+    import shutil
+    import tempfile
+    from . import checkpoint as ckpt
+    from .evaluate import logits_function
+    from .keras_import import import_keras
+    from .onnx_import import import_onnx
+    peak = matmul_peak()
+    log("float32 matrix-multiply peak: %.0f GFLOP/s on %d cores" % (peak, os.cpu_count()))
+    tmp = tempfile.mkdtemp(dir=workdir)
+    results = []
+    try:
+        jobs = [("vgg16 (Keras 2 HDF5)", "vgg16.h5", lambda p: write_keras_vgg16(p, True),
+                 lambda p, o: import_keras(p, o, log=lambda *a: None)),
+                ("vgg16-notop (Keras 2 HDF5)", "vgg16_notop.h5", lambda p: write_keras_vgg16(p, False),
+                 lambda p, o: import_keras(p, o, log=lambda *a: None)),
+                ("ZFNet-512 (ONNX)", "zfnet512.onnx", write_zfnet512_onnx,
+                 lambda p, o: import_onnx(p, o, log=lambda *a: None))]
+        for name, fname, write, imp in jobs:
+            src, out = os.path.join(tmp, fname), os.path.join(tmp, fname + ".ckpt")
+            write(src)
+            t_import = _timeit(lambda: imp(src, out))
+            t0 = time.perf_counter(); net, doc = ckpt.load_model(out); t_load = time.perf_counter() - t0
+            t0 = time.perf_counter(); f = logits_function(net); t_compile = time.perf_counter() - t0
+            x = np.random.rand(1, *doc["config"]["input_shape"]).astype(floatX)
+            f(x)
+            t_fwd = min(_timeit(lambda: f(x)) for _ in range(repeats))
+            flops = sum(layer_flops(net).values())
+            r = {"model": name, "file_mb": os.path.getsize(src) / 2.0 ** 20,
+                 "params": int(sum(a.size for a in ckpt.read_checkpoint(out)[1].values())),
+                 "import_s": t_import, "load_s": t_load, "compile_s": t_compile, "forward_s": t_fwd,
+                 "forward_gflops": flops / t_fwd / 1e9, "forward_pct_peak": 100 * flops / t_fwd / 1e9 / peak}
+            results.append(r)
+            log("%-27s %6.0f MiB %11d params | import %5.1f s | load %4.1f s | compile %4.1f s | "
+                "224x224 forward %.3f s (%.1f GFLOP/s, %.0f%% of peak)"
+                % (name, r["file_mb"], r["params"], t_import, t_load, t_compile, t_fwd,
+                   r["forward_gflops"], r["forward_pct_peak"]))
+            shutil.rmtree(out); os.remove(src)
+            net = f = None  # free the model before the next one
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    out = {"matmul_peak_gflops": peak, "cores": os.cpu_count(), "repeats": repeats, "results": results,
+           "note": "files of the real layout and size with random weights"}
+    if json_path:
+        atomic_write_json(json_path, out)
+    return out

@@ -21,7 +21,8 @@ EPILOGS = {
     "bench": """examples:
   python -m zfnet bench                      # zf at 224x224 and small at 28x28
   python -m zfnet bench model --configs small --batch-size 128 --repeats 5
-  python -m zfnet bench serve --checkpoint runs/demo/final   # the explorer's request latency""",
+  python -m zfnet bench serve --checkpoint runs/demo/final   # the explorer's request latency
+  python -m zfnet bench import               # import-keras/import-onnx on VGG16/ZFNet-512-sized files""",
     "data": """examples:
   python -m zfnet data fetch fashion-mnist   # from Debian's package, no root needed
   python -m zfnet data info fashion-mnist
@@ -109,9 +110,10 @@ def _parser():
                    help="one factor for all filters (keeps relative strength) or one per filter")
 
     b = cmd("bench", "Measure throughput and GFLOP/s against the matrix-multiply peak.")
-    b.add_argument("what", nargs="?", default="model", choices=["model", "deconv", "serve"],
+    b.add_argument("what", nargs="?", default="model", choices=["model", "deconv", "serve", "import"],
                    help="model: forward/train throughput; deconv: top-9 projections of conv1-5; "
-                        "serve: the explorer API's latency (needs --checkpoint)")
+                        "serve: the explorer API's latency (needs --checkpoint); import: import-keras "
+                        "and import-onnx on files of VGG16's and ZFNet-512's size, then a forward pass")
     b.add_argument("--checkpoint", help="bench serve: the checkpoint to serve")
     b.add_argument("--configs", nargs="+", default=["zf", "small"])
     b.add_argument("--batch-size", type=int, help="default: 32 for zf, 128 for small")
@@ -343,6 +345,8 @@ def cmd_bench(args):
     from . import bench
     if args.what == "deconv":
         bench.run_deconv_bench(args.repeats, args.json)
+    elif args.what == "import":
+        bench.run_import_bench(args.repeats, args.json)
     elif args.what == "serve":
         if not args.checkpoint:
             raise ValueError("bench serve needs --checkpoint (e.g. runs/demo/final)")
