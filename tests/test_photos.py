@@ -215,3 +215,35 @@ def test_cli_data_photos_and_bad_preprocessing(tmp_path):
     r = subprocess.run([sys.executable, "-m", "zfnet", "evaluate", str(tmp_path / "ck"), "--dataset",
                         "imagenet-photos"], capture_output=True, text=True, env=env)
     assert r.returncode == 2 and "data fetch photos" in r.stderr
+
+
+def test_visualize_an_imported_keras_model_on_a_photo_shows_the_filters_rgb_colour(tmp_path):
+    """Keras's VGG reads BGR: the import folds the reversal into block1_conv1, so a projected
+    block1_conv1 unit is its activation times the file's kernel with the input channels
+    reversed (RGB), at its 3x3 window (padding 1), and the PNG shows that colour."""
+    h5py = pytest.importorskip("h5py")
+    from test_keras_import import TINY, _random_keras, _write
+    from zfnet import configs
+    from zfnet import keras_import as ki
+    path, ck, out = str(tmp_path / "w.h5"), str(tmp_path / "ck"), str(tmp_path / "vis")
+    _write(path, _random_keras(seed=4), "keras2")
+    ki.import_keras(path, ck, cfg=configs.vgg(**TINY), log=lambda *a: None)
+    photo = photos.list_photos(which=("packages",))[1]["path"]   # flower.jpg
+    r = subprocess.run([sys.executable, "-m", "zfnet", "visualize", ck, photo, "--layer", "block1_conv1",
+                        "--top", "4", "--out", out], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    with h5py.File(path, "r") as f:
+        k = np.asarray(f["block1_conv1"]["block1_conv1/kernel:0"], np.float64)   # (3, 3, BGR, out)
+    res = np.load(os.path.join(out, "projections.npz"))
+    png = os.path.join(out, "%s_block1_conv1.png" % os.path.splitext(os.path.basename(photo))[0])
+    for j, ((c, y, x), a) in enumerate(zip(res["block1_conv1.units"], res["block1_conv1.activations"])):
+        want = np.zeros((3, 8, 8))
+        for dy in range(3):
+            for dx in range(3):
+                yy, xx = y - 1 + dy, x - 1 + dx
+                if 0 <= yy < 8 and 0 <= xx < 8:
+                    want[:, yy, xx] = a * k[dy, dx, ::-1, c]     # BGR -> RGB
+        np.testing.assert_allclose(res["block1_conv1.reconstructions"][j], want, rtol=1e-4, atol=1e-6 * a)
+        rgb = np.round(255 * (0.5 + 0.5 * want / np.abs(want).max())).transpose(1, 2, 0)
+        shown = _png_panel(png, j, 2)[::8, ::8]                   # 8x8 shown at 64x64, nearest
+        assert np.abs(shown.astype(int) - rgb).max() <= 1
