@@ -185,7 +185,7 @@ def run_serve_bench(checkpoint, repeats=20, json_path=None, log=print,
 # ------------------------------------------------------------------ imports of pretrained files
 def write_keras_vgg16(path, include_top=True, seed=0):
     """A Keras 2 weights file with VGG16's layer names, shapes and layout (``kernel:0``
-    ``(h, w, in, out)``, channels-last flatten before ``fc1``) and random weights: the
+    ``(h, w, in, out)``, channels-last flatten before ``fc1``) and random He-scale weights: the
     size and structure of ``vgg16_weights_tf_dim_ordering_tf_kernels[_notop].h5``."""
     import h5py
     from . import configs
@@ -208,7 +208,8 @@ def write_keras_vgg16(path, include_top=True, seed=0):
                 k = ((hw * hw * c) if n == "fc1" else c, spec["num_units"]); c = spec["num_units"]
             g = f.create_group(n)
             g.attrs["weight_names"] = [("%s/kernel:0" % n).encode(), ("%s/bias:0" % n).encode()]
-            g.create_dataset("%s/kernel:0" % n, data=(rng.standard_normal(k, np.float32) * 0.01))
+            fan_in = int(np.prod(k[:-1]))   # He scale, so activations neither vanish nor explode
+            g.create_dataset("%s/kernel:0" % n, data=rng.standard_normal(k, np.float32) * np.float32(np.sqrt(2.0 / fan_in)))
             g.create_dataset("%s/bias:0" % n, data=np.zeros(k[-1], np.float32))
             names.append(n)
         f.attrs["layer_names"] = [x.encode() for x in names]
