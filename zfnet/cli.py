@@ -14,7 +14,8 @@ EPILOGS = {
   python -m zfnet train --config zf --dataset path/to/imagenet --batch-size 128 --init gauss""",
     "evaluate": """examples:
   python -m zfnet evaluate runs/demo/final
-  python -m zfnet evaluate runs/demo/checkpoints/epoch-002 --split train --limit 5000""",
+  python -m zfnet evaluate runs/demo/checkpoints/epoch-002 --split train --limit 5000
+  python -m zfnet evaluate runs/zfnet512 --dataset imagenet-photos   # 20 labelled ImageNet photos""",
     "filters": """examples:
   python -m zfnet filters runs/demo/final --out conv1.png
   python -m zfnet filters runs/demo/final --layer conv2 --scale each""",
@@ -32,7 +33,8 @@ EPILOGS = {
   python -m zfnet visualize runs/demo/final image.png --layer conv5 --top 9
   python -m zfnet visualize runs/demo/final a.png b.png --layer conv1 --layer conv3 --layer fc6 \\
       --method guided --mode map --out figs/
-  python -m zfnet visualize CKPT photo.jpg --layer conv2 --channels 3 17 --scale each""",
+  python -m zfnet visualize CKPT photo.jpg --layer conv2 --channels 3 17 --scale each
+  python -m zfnet visualize runs/zfnet512 data/photos/imagenet/*.jpg --layer conv5 --top 3   # an import""",
     "topk": """examples:
   python -m zfnet topk runs/demo/final --layer conv5 --top 9           # Fig. 2 for conv5, 8 random maps
   python -m zfnet topk runs/demo/final --layer conv1 --layer conv3 --maps 4 --split train --limit 10000
@@ -45,7 +47,15 @@ EPILOGS = {
   python -m zfnet reproduce fig7_occlusion --run runs/imagenet-zf  # your own trained run (e.g. zf on ImageNet)""",
     "serve": """examples:
   python -m zfnet serve runs/demo/final                  # then open http://127.0.0.1:8000/
-  python -m zfnet serve runs/demo/final --port 8080""",
+  python -m zfnet serve runs/demo/final --port 8080
+  python -m zfnet serve runs/vgg16                      # an imported model: offers the natural photos""",
+    "import-onnx": """examples:
+  python -m zfnet import-onnx zfnet512-9.onnx --out runs/zfnet512          # Caffe preprocessing assumed
+  python -m zfnet import-onnx model.onnx --out runs/m --preprocess torch   # a torchvision export
+  python -m zfnet import-onnx light_zfnet512.onnx --out runs/zf512 --random-weights 0""",
+    "import-keras": """examples:
+  python -m zfnet import-keras vgg16_weights_tf_dim_ordering_tf_kernels.h5 --out runs/vgg16
+  python -m zfnet import-keras vgg16_weights_th_dim_ordering_th_kernels_notop.h5 --out runs/vgg16-notop""",
     "demo": """examples:
   python -m zfnet demo                       # what `make demo` runs
   python -m zfnet demo --epochs 1 --limit 3000 --out runs/tiny""",
@@ -97,7 +107,8 @@ def _parser():
 
     e = cmd("evaluate", "Loss, top-1 and top-5 error of a checkpoint.")
     e.add_argument("checkpoint")
-    e.add_argument("--dataset", help="default: the one the checkpoint was trained on")
+    e.add_argument("--dataset", help="fashion-mnist, imagenet-photos (data fetch photos) or a folder; "
+                   "default: the one the checkpoint was trained on")
     e.add_argument("--split", choices=["test", "train"], default="test")
     e.add_argument("--limit", type=int)
     e.add_argument("--json", help="also write the result to this JSON file")
