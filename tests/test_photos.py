@@ -2,6 +2,7 @@
 prediction against onnxruntime, projections whose colours are checked pixel by pixel."""
 import hashlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -247,3 +248,27 @@ def test_visualize_an_imported_keras_model_on_a_photo_shows_the_filters_rgb_colo
         rgb = np.round(255 * (0.5 + 0.5 * want / np.abs(want).max())).transpose(1, 2, 0)
         shown = _png_panel(png, j, 2)[::8, ::8]                   # 8x8 shown at 64x64, nearest
         assert np.abs(shown.astype(int) - rgb).max() <= 1
+
+
+def test_predict_cli_gives_onnxruntimes_top_classes(tmp_path):
+    from zfnet.onnx_import import import_onnx
+    path = str(tmp_path / "m.onnx")
+    _onnx_classifier(path, seed=5)
+    import_onnx(path, str(tmp_path / "ck"), preprocess="torch", log=lambda *a: None)
+    files = [p["path"] for p in photos.list_photos(which=("packages",))]
+    r = subprocess.run([sys.executable, "-m", "zfnet", "predict", str(tmp_path / "ck")] + files +
+                       ["--top", "3", "--json", str(tmp_path / "p.json")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    got = json.load(open(str(tmp_path / "p.json")))
+    p = _run_ort(path, [_graph_input(load_image(f, 32), "torch") for f in files])
+    from zfnet.keras_import import imagenet_class_names
+    names = imagenet_class_names(1000)
+    for g, row, f in zip(got, p, files):
+        idx = list(np.argsort(-row)[:3])
+        assert g["image"] == f and [t["index"] for t in g["top"]] == idx
+        assert [t["class"] for t in g["top"]] == [names[i] for i in idx]
+        np.testing.assert_allclose([t["probability"] for t in g["top"]], row[idx], rtol=1e-4)
+        assert "%s: %s %.3f" % (f, names[idx[0]], row[idx[0]]) in r.stdout
+    r = subprocess.run([sys.executable, "-m", "zfnet", "predict", str(tmp_path / "ck"), str(tmp_path / "no.png")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "no.png does not exist" in r.stderr

@@ -49,6 +49,9 @@ EPILOGS = {
   python -m zfnet serve runs/demo/final                  # then open http://127.0.0.1:8000/
   python -m zfnet serve runs/demo/final --port 8080
   python -m zfnet serve runs/vgg16                      # an imported model: offers the natural photos""",
+    "predict": """examples:
+  python -m zfnet predict runs/zfnet512 data/photos/imagenet/imagenet_04_949.jpg
+  python -m zfnet predict runs/vgg16 data/photos/skimage/*.png --top 3 --json preds.json""",
     "import-onnx": """examples:
   python -m zfnet import-onnx zfnet512-9.onnx --out runs/zfnet512          # Caffe preprocessing assumed
   python -m zfnet import-onnx model.onnx --out runs/m --preprocess torch   # a torchvision export
@@ -174,6 +177,12 @@ def _parser():
                      help="keep the architecture, He-initialise the weights (for placeholder-weight "
                           "graphs like light_zfnet512.onnx)")
 
+    pr = cmd("predict", "The top classes of image files (e.g. an imported ImageNet model on photos).")
+    pr.add_argument("checkpoint")
+    pr.add_argument("images", nargs="+", help="PNG/JPEG files (resized: short side, centre crop)")
+    pr.add_argument("--top", type=int, default=5)
+    pr.add_argument("--json", help="also write the predictions to this JSON file")
+
     sv = cmd("serve", "A local web page to explore a checkpoint (feature maps, projections, occlusion).")
     sv.add_argument("checkpoint")
     sv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
@@ -275,6 +284,18 @@ def cmd_import_onnx(args):
     from .onnx_import import import_onnx
     import_onnx(args.model, args.out, preprocess=args.preprocess, random_weights=args.random_weights)
     return 0
+
+
+def cmd_predict(args):
+    from .evaluate import predict_files
+    if args.top < 1:
+        raise ValueError("--top %d: expected at least 1" % args.top)
+    res = predict_files(args.checkpoint, args.images, args.top)
+    for r in res:
+        print("%s: %s" % (r["image"], ", ".join("%s %.3f" % (t["class"], t["probability"]) for t in r["top"])))
+    if args.json:
+        from .checkpoint import atomic_write_json
+        atomic_write_json(args.json, res)
 
 
 def cmd_serve(args):
