@@ -35,14 +35,18 @@ def run(ctx):
                       map_choice="random, seed 0", method="deconvnet, strongest activation")
     rng = np.random.RandomState(0)
     weights, chans, recs, tops = {}, {}, {}, {}
+    # one network and one Projector (compiled once); each epoch's weights are loaded into it
+    net, doc = ckpt.load_model(rep.checkpoint_at(run_dir, epochs[0]))
+    proj = Projector(net, "deconvnet")
+    chans = {l: sorted(rng.choice(net[l].output_shape[1], MAPS, replace=False).tolist()) for l in LAYERS}
     for e in epochs:
-        net, doc = ckpt.load_model(rep.checkpoint_at(run_dir, e))
-        if not chans:
-            chans = {l: sorted(rng.choice(net[l].output_shape[1], MAPS, replace=False).tolist())
-                     for l in LAYERS}
+        path = rep.checkpoint_at(run_dir, e)
+        edoc, arrays = ckpt.read_checkpoint(path)
+        if edoc["config"] != doc["config"] or edoc["preprocessing"] != doc["preprocessing"]:
+            raise ValueError("%s: configuration or preprocessing differs from epoch %d's" % (path, epochs[0]))
+        modelmod.set_weights(net, arrays, source=path)
         weights[e] = modelmod.get_weights(net)
         found = scan_topk(net, doc, x_tr, LAYERS, chans, k=1, progress=ctx.progress)
-        proj = Projector(net, "deconvnet")
         for l in LAYERS:
             for m, ch in enumerate(chans[l]):
                 i = int(found[l]["images"][m, 0])
