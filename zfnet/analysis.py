@@ -40,6 +40,13 @@ def softmax(logits):
     return e / e.sum(axis=1, keepdims=True)
 
 
+def top_classes(p, class_names, k=5):
+    """The ``k`` most probable classes of one probability vector ``p``, highest first, as
+    ``[{'class', 'index', 'probability'}]`` (ties keep index order)."""
+    order = np.argsort(-np.asarray(p), kind="stable")[:max(1, min(int(k), len(p)))]
+    return [{"class": class_names[i], "index": int(i), "probability": float(p[i])} for i in order]
+
+
 # ------------------------------------------------------------------ transforms (Fig. 5)
 def _pil(img):
     from PIL import Image

@@ -265,6 +265,7 @@ def run_import_bench(repeats=3, json_path=None, log=print, workdir=None):
     from . import checkpoint as ckpt
     from .evaluate import logits_function
     from .keras_import import import_keras
+    from .model import count_params
     from .onnx_import import import_onnx
     peak = matmul_peak()
     log("float32 matrix-multiply peak: %.0f GFLOP/s on %d cores" % (peak, os.cpu_count()))
@@ -288,7 +289,7 @@ def run_import_bench(repeats=3, json_path=None, log=print, workdir=None):
             t_fwd = min(_timeit(lambda: f(x)) for _ in range(repeats))
             flops = sum(layer_flops(net).values())
             r = {"model": name, "file_mb": os.path.getsize(src) / 2.0 ** 20,
-                 "params": int(sum(a.size for a in ckpt.read_checkpoint(out)[1].values())),
+                 "params": count_params(net),
                  "import_s": t_import, "load_s": t_load, "compile_s": t_compile, "forward_s": t_fwd,
                  "forward_gflops": flops / t_fwd / 1e9, "forward_pct_peak": 100 * flops / t_fwd / 1e9 / peak}
             results.append(r)

@@ -57,19 +57,12 @@ def evaluate_checkpoint(path, dataset=None, split="test", limit=None, batch_size
 def predict_files(checkpoint, paths, top=5):
     """Top-``top`` classes of each image file (resized like ``visualize``: short side to the
     input size, centre crop). Returns ``[{'image', 'top': [{'class', 'index', 'probability'}]}]``."""
-    import numpy as np
+    from .analysis import softmax, top_classes
     from .visualize import load_images, preprocess
     net, doc = ckpt.load_model(checkpoint)
     x = load_images(paths, doc)
     f = logits_function(net)
-    z = np.concatenate([f(preprocess(x[i:i + 1], doc)) for i in range(len(x))])  # one at a time: any count
-    z = z.astype(np.float64) - z.max(axis=1, keepdims=True)
-    p = np.exp(z); p /= p.sum(axis=1, keepdims=True)
-    names = doc.get("class_names") or [str(i) for i in range(p.shape[1])]
-    top = max(1, min(int(top), p.shape[1]))
-    out = []
-    for path, row in zip(paths, p):
-        idx = np.argsort(-row, kind="stable")[:top]
-        out.append({"image": path, "top": [{"class": names[i], "index": int(i), "probability": float(row[i])}
-                                           for i in idx]})
-    return out
+    names = doc.get("class_names") or [str(i) for i in range(doc["config"]["num_classes"])]
+    # one image at a time, so any number of files fits in memory
+    return [{"image": path, "top": top_classes(softmax(f(preprocess(x[i:i + 1], doc)))[0], names, top)}
+            for i, path in enumerate(paths)]

