@@ -186,8 +186,9 @@ class Explorer(object):
         return self.images[iid]
 
     def _x(self, pixels):
-        pre = self.doc["preprocessing"]
-        return datamod.normalize(pixels[None], pre["mean"], pre["std"])
+        """uint8 (C, H, W) or (N, C, H, W) -> the network's input, as ``visualize`` makes it."""
+        from .visualize import preprocess
+        return preprocess(pixels[None] if pixels.ndim == 3 else pixels, self.doc)
 
     def check_layer(self, layer):
         if layer not in self.layers:
@@ -257,12 +258,10 @@ class Explorer(object):
             raise ApiError(400, str(e))
         if len(batch) > 4096:
             raise ApiError(400, "%d occluder positions: use a larger stride (at most 4096 positions)" % len(batch))
-        pre = self.doc["preprocessing"]
         with self.lock:
             p0 = analysis.softmax(self._logits(self._x(img["pixels"])))[0]
             k = int(p0.argmax())
-            probs = analysis.batched(lambda b: analysis.softmax(self._logits(b)),
-                                     datamod.normalize(batch, pre["mean"], pre["std"]))[0]
+            probs = analysis.batched(lambda b: analysis.softmax(self._logits(b)), self._x(batch))[0]
         pmap = probs[:, k].reshape(len(rows), len(cols))
         return {"class": self.classes[k], "p_unoccluded": float(p0[k]), "size": size, "stride": stride,
                 "probabilities": pmap.tolist(),
