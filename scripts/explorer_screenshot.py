@@ -20,7 +20,7 @@ def main():
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
     from werkzeug.serving import make_server
-    from zfnet.server import create_app
+    from zfnet.app.server import create_app
     srv = make_server("127.0.0.1", 0, create_app(a.checkpoint), threaded=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     opts = webdriver.ChromeOptions()

@@ -94,7 +94,7 @@ def tiny_config(channels=1, size=12, classes=3):
 
 def toy_dataset(n_train=240, n_test=60, size=12, classes=3, seed=0):
     """Images whose class is where a bright 4x4 square sits (plus noise)."""
-    from zfnet.data import Dataset
+    from zfnet.data.dataset import Dataset
     rng = np.random.RandomState(seed)
 
     def make(n):
@@ -112,9 +112,9 @@ def write_tiny_checkpoint(path, cfg=None, dataset=None, dataset_name="toy"):
     """A checkpoint of ``cfg`` (default :func:`tiny_config`) with random He weights and the
     preprocessing of ``dataset`` (default :func:`toy_dataset` with 60/30 images).
     Returns (checkpoint path, dataset, preprocessing)."""
-    from zfnet import checkpoint as ckpt
-    from zfnet import data as datamod
-    from zfnet import model as modelmod
+    from zfnet.io import checkpoint as ckpt
+    from zfnet.data import dataset as datamod
+    from zfnet.nn import model as modelmod
     cfg = cfg or tiny_config()
     ds = dataset or toy_dataset(n_train=60, n_test=30)
     net = modelmod.build(cfg)
@@ -125,3 +125,123 @@ def write_tiny_checkpoint(path, cfg=None, dataset=None, dataset_name="toy"):
         "model.json": ckpt.model_json(cfg, net, pre, ds.class_names, dataset=dataset_name),
         "model.npz": modelmod.get_weights(net)})
     return str(path), ds, pre
+
+
+def switches_ref(x, size, stride, ceil):
+    """First maximum (row-major) per window; flat index y*W+x. Partial windows if ceil."""
+    n, c, H, W = x.shape
+    L = lambda m: (max(0, (m - 1 - size + stride) // stride) + 1) if ceil else (m - size) // stride + 1
+    ho, wo = L(H), L(W)
+    sw = np.zeros((n, c, ho, wo), np.int64)
+    for b in range(n):
+        for ch in range(c):
+            for i in range(ho):
+                for j in range(wo):
+                    best, arg = -np.inf, None
+                    for u in range(i * stride, min(i * stride + size, H)):
+                        for v in range(j * stride, min(j * stride + size, W)):
+                            if x[b, ch, u, v] > best:  # strict: the first maximum wins
+                                best, arg = x[b, ch, u, v], u * W + v
+                    sw[b, ch, i, j] = arg
+    return sw
+
+
+def unpool_ref(g, sw, in_hw):
+    n, c, ho, wo = g.shape
+    out = np.zeros((n, c, in_hw[0] * in_hw[1]))
+    for b in range(n):
+        for ch in range(c):
+            for i in range(ho):
+                for j in range(wo):
+                    out[b, ch, sw[b, ch, i, j]] += g[b, ch, i, j]  # shared switches add up
+    return out.reshape((n, c) + tuple(in_hw))
+
+
+def transposed_xcorr2d(g, W, in_hw, stride=1, pad=0):
+    """Scatter each output value back through its window: the adjoint, by loops."""
+    n, k, ho, wo = g.shape
+    _, c, fh, fw = W.shape
+    H, Wd = in_hw
+    out = np.zeros((n, c, H + 2 * pad, Wd + 2 * pad))
+    for i in range(ho):
+        for j in range(wo):
+            out[:, :, i * stride:i * stride + fh, j * stride:j * stride + fw] += \
+                np.tensordot(g[:, :, i, j], W, axes=([1], [0]))
+    return out[:, :, pad:pad + H, pad:pad + Wd]
+
+
+# ------------------------------------------------- a tiny Keras VGG and what Keras computes
+KERAS_TINY = dict(blocks=((4, 1), (6, 2)), fc=(8, 8), num_classes=3, size=8, name="tinyvgg")
+MEAN_BGR = np.array([103.939, 116.779, 123.68])
+
+
+def random_keras(seed=0):
+    """Keras-2-shaped random weights for TINY: conv (h, w, in, out), dense (in, out)."""
+    rng = np.random.RandomState(seed)
+    w, cin = {}, 3
+    for b, (width, n) in enumerate(KERAS_TINY["blocks"], 1):
+        for i in range(1, n + 1):
+            w["block%d_conv%d" % (b, i)] = (rng.randn(3, 3, cin, width) * 0.05, rng.randn(width) * 0.1)
+            cin = width
+    flat = 2 * 2 * cin
+    for name, (a, o) in [("fc1", (flat, 8)), ("fc2", (8, 8)), ("predictions", (8, 3))]:
+        w[name] = (rng.randn(a, o) * 0.3, rng.randn(o) * 0.1)
+    return w
+
+
+def write_keras(path, w, layout, saved_model=False):
+    """A Keras weights file (or a whole-model file) in the Keras 2 or Keras 1/Theano layout."""
+    import h5py
+    with h5py.File(path, "w") as f:
+        g = f.create_group("model_weights") if saved_model else f
+        names = ["input_1"] + list(w)
+        g.attrs["layer_names"] = [n.encode() for n in names]
+        g.create_group("input_1").attrs["weight_names"] = []
+        for n, (k, b) in w.items():
+            lg = g.create_group(n)
+            if layout == "keras2":
+                wn = ["%s/kernel:0" % n, "%s/bias:0" % n]
+                arrays = [k, b]
+            else:
+                wn = ["%s_W_1:0" % n, "%s_b_1:0" % n]
+                if k.ndim == 4:   # (h, w, in, out) cross-correlation -> (out, in, h, w) flipped
+                    kk = k.transpose(3, 2, 0, 1)[:, :, ::-1, ::-1]
+                else:             # dense: rows follow a channels-first flatten
+                    kk = k
+                arrays = [kk, b]
+            lg.attrs["weight_names"] = [x.encode() for x in wn]
+            for x, a in zip(wn, arrays):
+                lg.create_dataset(x, data=a.astype(np.float32))
+
+
+def keras_forward(w, rgb, layout):
+    """What Keras computes: RGB 0-255 (H, W, 3) -> BGR - mean -> VGG -> logits. Numpy only."""
+    x = rgb[:, :, ::-1].astype(np.float64) - MEAN_BGR          # (H, W, C), channels last
+    for b, (width, n) in enumerate(KERAS_TINY["blocks"], 1):
+        for i in range(1, n + 1):
+            k, bias = w["block%d_conv%d" % (b, i)]
+            p = np.pad(x, ((1, 1), (1, 1), (0, 0)))
+            H, W = x.shape[:2]
+            out = np.zeros((H, W, k.shape[3]))
+            for dy in range(3):
+                for dx in range(3):
+                    out += p[dy:dy + H, dx:dx + W].dot(k[dy, dx])
+            x = np.maximum(out + bias, 0)
+        H, W, C = x.shape
+        x = x[:H // 2 * 2, :W // 2 * 2].reshape(H // 2, 2, W // 2, 2, C).max(axis=(1, 3))
+    flat = x.reshape(-1) if layout == "keras2" else x.transpose(2, 0, 1).reshape(-1)
+    k, bias = w["fc1"]
+    if layout == "keras1":  # the same dense weights, rows in channels-first order
+        H, W, C = x.shape
+        k = k.reshape(H, W, C, -1).transpose(2, 0, 1, 3).reshape(H * W * C, -1)
+    h = np.maximum(flat.dot(k) + bias, 0)
+    h = np.maximum(h.dot(w["fc2"][0]) + w["fc2"][1], 0)
+    return h.dot(w["predictions"][0]) + w["predictions"][1]  # the logits
+
+
+def keras1_weights(w):
+    """The Keras 1 file's dense rows are in channels-first flatten order."""
+    out = dict(w)
+    k = w["fc1"][0]
+    out["fc1"] = (k.reshape(2, 2, 6, -1).transpose(2, 0, 1, 3).reshape(24, -1), w["fc1"][1])
+    return out

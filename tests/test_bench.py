@@ -1,4 +1,5 @@
-from zfnet import bench, configs, model
+from zfnet import bench
+from zfnet.nn import configs, model
 
 
 def test_flop_count_by_hand_for_zf():

@@ -5,7 +5,8 @@ import sys
 import numpy as np
 import pytest
 
-from zfnet import data
+from zfnet.data.dataset import DATA_DIR
+from zfnet.data.fashion_mnist import load_fashion_mnist
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMANDS = ["train", "evaluate", "filters", "bench", "data", "demo", "visualize", "topk"]
@@ -35,8 +36,40 @@ def test_unknown_config_and_dataset(tmp_path):
     assert r.returncode == 2 and "Unknown dataset" in r.stderr
 
 
+def test_only_the_projects_errors_become_one_line_messages(monkeypatch, capsys):
+    """A ZfnetError prints one line and exits 2; any other exception is a bug and propagates
+    with its traceback (it is not dressed up as a user error)."""
+    from zfnet import cli
+    from zfnet.errors import DataError
+
+    def user_error(args):
+        raise DataError("dataset folder x has no images")
+
+    def bug(args):
+        raise ValueError("an internal bug")
+    monkeypatch.setattr(cli, "cmd_evaluate", user_error)
+    with pytest.raises(SystemExit) as e:
+        cli.main(["evaluate", "somewhere"])
+    assert e.value.code == 2 and capsys.readouterr().err == "error: dataset folder x has no images\n"
+    monkeypatch.setattr(cli, "cmd_evaluate", bug)
+    with pytest.raises(ValueError, match="an internal bug"):
+        cli.main(["evaluate", "somewhere"])
+
+
+def test_help_and_choices_need_no_theano():
+    """``--help`` and argument errors answer before Theano is imported; the choices are the
+    library's own constants."""
+    code = ("import sys\nfrom zfnet import cli\nfrom zfnet.vis.methods import METHODS\n"
+            "p = cli._parser()\nsub = [a for a in p._actions if a.dest == 'command'][0].choices\n"
+            "m = [a for a in sub['visualize']._actions if a.dest == 'method'][0]\n"
+            "assert tuple(m.choices) == METHODS, m.choices\n"
+            "assert 'theano' not in sys.modules\nprint('ok')")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
 def _have_fashion():
-    return os.path.exists(os.path.join(data.DATA_DIR, "fashion-mnist", "t10k-labels-idx1-ubyte.gz"))
+    return os.path.exists(os.path.join(DATA_DIR, "fashion-mnist", "t10k-labels-idx1-ubyte.gz"))
 
 
 @pytest.mark.slow
@@ -72,8 +105,8 @@ def test_visualize_and_topk_end_to_end(tmp_path):
     out = tmp_path / "run"
     r = zfnet("train", "--limit", "300", "--epochs", "1", "--batch-size", "50", "--quiet", "--out", out)
     assert r.returncode == 0, r.stderr
-    from zfnet import render
-    ds = data.load_fashion_mnist()
+    from zfnet.vis import render
+    ds = load_fashion_mnist()
     img = str(tmp_path / "shoe.png")
     render.save_png(ds.x_test[0, 0].astype("float32") / 255, img)
     r = zfnet("visualize", out / "final", img, "--layer", "conv1", "--layer", "conv5", "--layer", "fc6",

@@ -1,7 +1,8 @@
 import numpy as np
 
-from zfnet import checkpoint as ckpt
-from zfnet import data, model
+from zfnet.io import checkpoint as ckpt
+from zfnet.data import dataset as data
+from zfnet.nn import model
 from zfnet.evaluate import evaluate_checkpoint, logits_function
 from ref import forward, softmax, tiny_config, toy_dataset
 

@@ -44,6 +44,6 @@ def test_blas_found_and_used_by_gemm():
 
 def test_import_prints_no_warnings():
     r = _run("import warnings; warnings.simplefilter('default');"
-             "from zfnet import model, configs; model.build(configs.get_config('small'))")
+             "from zfnet.nn import model, configs; model.build(configs.get_config('small'))")
     assert r.returncode == 0, r.stderr
     assert "Warning" not in r.stderr, r.stderr[:2000]

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from zfnet import checkpoint as ckpt
+from zfnet.io import checkpoint as ckpt
 from zfnet import train
 from zfnet.backend import theano
 from ref import tiny_config, toy_dataset
@@ -132,12 +132,14 @@ def test_resume_after_kill_gives_the_same_weights(tmp_path):
 def test_one_real_fashion_mnist_epoch(tmp_path):
     """A whole epoch of the small network on the 55,000 Fashion-MNIST training images
     (demo settings): measured 15.21% test error; chance is 90%."""
-    from zfnet import configs, data
-    root = os.path.join(data.DATA_DIR, "fashion-mnist")
+    from zfnet.data.dataset import DATA_DIR
+    from zfnet.data.fashion_mnist import load_fashion_mnist
+    from zfnet.nn import configs
+    root = os.path.join(DATA_DIR, "fashion-mnist")
     if not os.path.exists(os.path.join(root, "t10k-labels-idx1-ubyte.gz")):
         pytest.skip("Fashion-MNIST not fetched (make test fetches it)")
     s = train.TrainSettings(epochs=1, batch_size=32, lr=0.01, crop_pad=0, flip=False)
-    h = train.train(configs.get_config("small"), data.load_fashion_mnist(root), s, str(tmp_path),
+    h = train.train(configs.get_config("small"), load_fashion_mnist(root), s, str(tmp_path),
                     progress=False, log=lambda *a: None)["history"]
     assert h[0]["test_top1"] < 0.18 and h[0]["val_top1"] < 0.18
     assert h[0]["test_top5"] < 0.01

@@ -11,7 +11,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from zfnet import checkpoint, train  # noqa: E402
+from zfnet import files as checkpoint, train
 from ref import tiny_config, toy_dataset  # noqa: E402
 
 out, epochs = sys.argv[1], int(sys.argv[2])

@@ -1,7 +1,7 @@
 """zfnet: Zeiler & Fergus (2014) in Theano/Lasagne — train, deconvolve, reproduce.
 
 Importing the package only configures Theano's flags (no Theano import), so
-drawing code can use :mod:`zfnet.render` without paying for Theano.
+drawing code can use :mod:`zfnet.vis.render` without paying for Theano.
 """
 from . import theano_config as _theano_config
 

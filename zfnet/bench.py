@@ -10,7 +10,8 @@ from collections import OrderedDict
 import numpy as np
 
 from .backend import T, lasagne, theano, floatX
-from .checkpoint import atomic_write_json
+from .files import atomic_write_json
+from .errors import UsageError
 
 
 def matmul_peak(n=4096, repeats=3):
@@ -29,7 +30,7 @@ def _timeit(fn):
 
 def layer_flops(net):
     """Multiply-add FLOPs (2 per MAC) per image of each conv/fc layer's forward pass."""
-    from .layers import Conv2DLayer
+    from .nn.layers import Conv2DLayer
     out = {}
     for name, l in net.items():
         if isinstance(l, Conv2DLayer):
@@ -49,7 +50,7 @@ def flops_per_image(net):
 
 
 def bench_config(name, batch_size, repeats=3, log=print):
-    from . import configs
+    from .nn import configs
     from .train import TrainSettings, Trainer
     cfg = configs.get_config(name)
     trainer = Trainer(cfg, TrainSettings(epochs=1, batch_size=batch_size, clip_radius=0.1))
@@ -112,8 +113,8 @@ def run_deconv_bench(repeats=3, json_path=None, layers=("conv1", "conv2", "conv3
     """Time the top-``k`` 'max' projections of every conv layer of ``zf`` (224x224, random He
     weights, one image): single pass vs one compiled function per layer."""
     import os
-    from . import configs, model
-    from .deconv import Projector
+    from .nn import configs, model
+    from .vis.deconv import Projector
     peak = matmul_peak()
     lasagne.random.set_rng(np.random.RandomState(0))
     net = model.build(configs.get_config("zf"), batch_size=None)
@@ -150,12 +151,13 @@ def run_serve_bench(checkpoint, repeats=20, json_path=None, log=print,
     """Latency of the explorer's API on ``checkpoint`` (in process, Flask's test client):
     after one warm-up call per (layer, method), the median over ``repeats`` calls of a
     projection of the strongest map, and of predict, features and occlusion."""
-    from .server import METHODS, create_app
+    from .app.server import create_app
+    from .vis.methods import METHODS
     app = create_app(checkpoint)
     c = app.test_client()
     samples = c.get("/api/samples").json["samples"]
     if not samples:
-        raise ValueError("%s: no sample images (its dataset is not available here)" % checkpoint)
+        raise UsageError("%s: no sample images (its dataset is not available here)" % checkpoint)
     iid = samples[0]["id"]
     valid = [l for l in layers if l in app.explorer.layers]
     urls = OrderedDict()
@@ -183,78 +185,6 @@ def run_serve_bench(checkpoint, repeats=20, json_path=None, log=print,
 
 
 # ------------------------------------------------------------------ imports of pretrained files
-def write_keras_vgg16(path, include_top=True, seed=0):
-    """A Keras 2 weights file with VGG16's layer names, shapes and layout (``kernel:0``
-    ``(h, w, in, out)``, channels-last flatten before ``fc1``) and random He-scale weights: the
-    size and structure of ``vgg16_weights_tf_dim_ordering_tf_kernels[_notop].h5``."""
-    import h5py
-    from . import configs
-    cfg = configs.get_config("vgg16" if include_top else "vgg16-notop")
-    rng = np.random.default_rng(seed)
-    c, h, w = cfg["input_shape"]
-    with h5py.File(path, "w") as f:
-        names = ["input_1"]
-        f.create_group("input_1").attrs["weight_names"] = []
-        hw = h
-        for spec in cfg["layers"]:
-            if spec["type"] == "maxpool":
-                hw //= 2
-            if spec["type"] not in ("conv", "fc"):
-                continue
-            n = spec["name"]
-            if spec["type"] == "conv":
-                k = (3, 3, c, spec["num_filters"]); c = spec["num_filters"]
-            else:
-                k = ((hw * hw * c) if n == "fc1" else c, spec["num_units"]); c = spec["num_units"]
-            g = f.create_group(n)
-            g.attrs["weight_names"] = [("%s/kernel:0" % n).encode(), ("%s/bias:0" % n).encode()]
-            fan_in = int(np.prod(k[:-1]))   # He scale, so activations neither vanish nor explode
-            g.create_dataset("%s/kernel:0" % n, data=rng.standard_normal(k, np.float32) * np.float32(np.sqrt(2.0 / fan_in)))
-            g.create_dataset("%s/bias:0" % n, data=np.zeros(k[-1], np.float32))
-            names.append(n)
-        f.attrs["layer_names"] = [x.encode() for x in names]
-    return path
-
-
-def light_zfnet512_path():
-    """``light_zfnet512.onnx`` in the installed ``onnx`` wheel (ZFNet-512's graph, placeholder weights)."""
-    import os
-    import onnx
-    return os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", "light_zfnet512.onnx")
-
-
-def write_zfnet512_onnx(path, seed=0):
-    """ZFNet-512's graph from the onnx wheel with its ``ConstantOfShape`` placeholders
-    replaced by initializers of random weights (He scale; biases 0.01 normal): the layout of the model zoo's
-    ``zfnet512-*.onnx`` (weights stored in the file), at its size."""
-    import onnx
-    from onnx import numpy_helper
-    m = onnx.load(light_zfnet512_path())
-    g = m.graph
-    shapes = {i.name: numpy_helper.to_array(i) for i in g.initializer}
-    rng = np.random.default_rng(seed)
-    keep, inits = [], []
-    for node in g.node:
-        if node.op_type == "ConstantOfShape":
-            shape = tuple(int(s) for s in shapes[node.input[0]])
-            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 0  # conv (out, in, h, w); Gemm (out, in), transB
-            a = rng.standard_normal(shape, np.float32) * np.float32(np.sqrt(2.0 / fan_in) if fan_in else 0.01)
-            inits.append(numpy_helper.from_array(a, node.output[0]))
-        else:
-            keep.append(node)
-    del g.node[:]
-    g.node.extend(keep)
-    used = {i for n in keep for i in n.input}
-    rest = [i for i in g.initializer if i.name in used]
-    del g.initializer[:]
-    g.initializer.extend(rest + inits)
-    inputs = [i for i in g.input if i.name in used]   # drop the placeholders' shape inputs
-    del g.input[:]
-    g.input.extend(inputs)
-    onnx.save(m, path)
-    return path
-
-
 def run_import_bench(repeats=3, json_path=None, log=print, workdir=None):
     """Time ``import-keras`` on a VGG16 file and ``import-onnx`` on a ZFNet-512 file of the real
     files' layout and size (random weights; the real files cannot be downloaded here), then
@@ -262,11 +192,12 @@ def run_import_bench(repeats=3, json_path=None, log=print, workdir=None):
     import os
     import shutil
     import tempfile
-    from . import checkpoint as ckpt
     from .evaluate import logits_function
-    from .keras_import import import_keras
-    from .model import count_params
-    from .onnx_import import import_onnx
+    from .io.checkpoint import load_model
+    from .io.keras import import_keras
+    from .io.onnx import import_onnx
+    from .io.synthetic import write_keras_vgg16, write_zfnet512_onnx
+    from .nn.model import count_params
     peak = matmul_peak()
     log("float32 matrix-multiply peak: %.0f GFLOP/s on %d cores" % (peak, os.cpu_count()))
     tmp = tempfile.mkdtemp(dir=workdir)
@@ -282,9 +213,10 @@ def run_import_bench(repeats=3, json_path=None, log=print, workdir=None):
             src, out = os.path.join(tmp, fname), os.path.join(tmp, fname + ".ckpt")
             write(src)
             t_import = _timeit(lambda: imp(src, out))
-            t0 = time.perf_counter(); net, doc = ckpt.load_model(out); t_load = time.perf_counter() - t0
+            t0 = time.perf_counter(); model = load_model(out); t_load = time.perf_counter() - t0
+            net = model.net
             t0 = time.perf_counter(); f = logits_function(net); t_compile = time.perf_counter() - t0
-            x = np.random.rand(1, *doc["config"]["input_shape"]).astype(floatX)
+            x = np.random.rand(1, *model.input_shape).astype(floatX)
             f(x)
             t_fwd = min(_timeit(lambda: f(x)) for _ in range(repeats))
             flops = sum(layer_flops(net).values())

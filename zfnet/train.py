@@ -27,11 +27,14 @@ from collections import OrderedDict
 
 import numpy as np
 
-from . import checkpoint as ckpt
-from . import data as datamod
-from . import model as modelmod
+from .files import atomic_write_bytes, atomic_write_json
+from .io.checkpoint import model_json, read_checkpoint, write_checkpoint
+from .data import dataset as datamod
+from .nn import model as modelmod
 from .backend import T, lasagne, theano
-from .layers import log_softmax_channels
+from .evaluate import evaluate_logits
+from .nn.layers import log_softmax_channels
+from .errors import TrainingDiverged, UsageError
 
 PAPER_EPOCHS = (1, 2, 5, 10, 20, 30, 40, 64)
 LOG_FIELDS = ["epoch", "lr", "train_loss", "train_err", "val_loss", "val_top1", "val_top5",
@@ -50,7 +53,7 @@ class TrainSettings(object):
         self.weight_decay = float(weight_decay); self.init = init
         self.clip_radius = None if clip_radius in (None, 0, "none") else float(clip_radius)
         if schedule not in ("none", "step", "plateau"):
-            raise ValueError("schedule %r: expected 'none', 'step' or 'plateau'" % (schedule,))
+            raise UsageError("schedule %r: expected 'none', 'step' or 'plateau'" % (schedule,))
         self.schedule = schedule
         self.step_size = int(step_size) if step_size else max(1, int(round(self.epochs * 0.6)))
         self.gamma = float(gamma); self.plateau_factor = float(plateau_factor)
@@ -61,9 +64,9 @@ class TrainSettings(object):
         self.keep = sorted(set(int(e) for e in keep))
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError("%s must be >= 1, got %r" % (name, getattr(self, name)))
+                raise UsageError("%s must be >= 1, got %r" % (name, getattr(self, name)))
         if self.lr <= 0:
-            raise ValueError("lr must be > 0, got %r" % self.lr)
+            raise UsageError("lr must be > 0, got %r" % self.lr)
 
     def to_dict(self):
         return dict(self.__dict__)
@@ -134,24 +137,6 @@ class Trainer(object):
             v.set_value(arrays[k])
 
 
-def evaluate_logits(logits_fn, x, y, mean, std, in_hw, batch_size=256, progress=None):
-    """Loss, top-1 and top-5 error (fractions) of a logits function on (x, y)."""
-    n = len(x)
-    losses, top1, top5 = 0.0, 0, 0
-    for i in range(0, n, batch_size):
-        xb = datamod.normalize(datamod.crop_batch(x[i:i + batch_size], in_hw), mean, std)
-        lg = logits_fn(xb).astype(np.float64)
-        yb = y[i:i + batch_size]
-        lg -= lg.max(axis=1, keepdims=True)
-        logp = lg - np.log(np.exp(lg).sum(axis=1, keepdims=True))
-        losses += -logp[np.arange(len(yb)), yb].sum()
-        rank = (lg > lg[np.arange(len(yb)), yb][:, None]).sum(axis=1)
-        top1 += int((rank >= 1).sum()); top5 += int((rank >= 5).sum())
-        if progress is not None:
-            progress.update(len(yb))
-    return losses / max(n, 1), top1 / float(max(n, 1)), top5 / float(max(n, 1))
-
-
 def _latest_epoch(ckdir):
     latest = os.path.join(ckdir, "latest.json")
     if os.path.exists(latest):
@@ -170,8 +155,8 @@ def _write_logs(out, history):
     w.writeheader()
     for row in history:
         w.writerow({k: row.get(k) for k in LOG_FIELDS})
-    ckpt.atomic_write_bytes(os.path.join(out, "log.csv"), buf.getvalue().encode())
-    ckpt.atomic_write_json(os.path.join(out, "log.json"), history)
+    atomic_write_bytes(os.path.join(out, "log.csv"), buf.getvalue().encode())
+    atomic_write_json(os.path.join(out, "log.json"), history)
 
 
 def holdout(dataset, settings):
@@ -212,7 +197,7 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=print):
         start = _latest_epoch(ckdir)
         if start:
             path = os.path.join(ckdir, "epoch-%03d" % start)
-            doc, arrays = ckpt.read_checkpoint(path)
+            doc, arrays = read_checkpoint(path)
             modelmod.set_weights(trainer.net, arrays, source=path)
             with np.load(os.path.join(path, "state.npz")) as z:
                 trainer.set_optimizer_state({k: z[k] for k in z.files})
@@ -223,7 +208,7 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=print):
             log("Resuming %s from epoch %d (lr %g)" % (out, start, state["lr"]))
         else:
             log("Nothing to resume in %s; starting from epoch 1" % out)
-    ckpt.atomic_write_json(os.path.join(out, "settings.json"), run_info)
+    atomic_write_json(os.path.join(out, "settings.json"), run_info)
     in_hw = in_shape[1:]
     nb = int(np.ceil(len(x_tr) / float(s.batch_size)))
     bad_epochs = 0 if not history else history[-1].get("bad_epochs", 0)
@@ -244,7 +229,7 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=print):
             loss, err = trainer.train_fn(xb, y_tr[idx])
             if not np.isfinite(loss) or loss > diverged:
                 bar.close()
-                raise FloatingPointError(
+                raise TrainingDiverged(
                     "Training diverged at epoch %d batch %d: loss %r (chance level is %.2f); "
                     "lower --lr (now %g) or use --init gauss" % (epoch, b, float(loss),
                                                                 np.log(cfg["num_classes"]), s.lr))
@@ -270,23 +255,23 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=print):
         log("epoch %d/%d  train loss %.4f err %.4f | val loss %.4f top-1 %.4f top-5 %.4f | "
             "test top-1 %.4f | %.0fs" % (epoch, s.epochs, row["train_loss"], row["train_err"],
                                          vl, v1, v5, s1, row["seconds"]))
-        doc = ckpt.model_json(cfg, trainer.net, pre, dataset.class_names, epoch=epoch,
-                              dataset=dataset.name, metrics=row)
+        doc = model_json(cfg, trainer.net, pre, dataset.class_names, epoch=epoch,
+                         dataset=dataset.name, metrics=row)
         files = {"model.json": doc, "model.npz": modelmod.get_weights(trainer.net),
                  "state.json": {"epoch": epoch, "lr": float(trainer.lr.get_value()),
                                 "history": history},
                  "state.npz": trainer.optimizer_state()}
-        ckpt.write_checkpoint(os.path.join(ckdir, "epoch-%03d" % epoch), files)
-        ckpt.atomic_write_json(os.path.join(ckdir, "latest.json"), {"epoch": epoch})
+        write_checkpoint(os.path.join(ckdir, "epoch-%03d" % epoch), files)
+        atomic_write_json(os.path.join(ckdir, "latest.json"), {"epoch": epoch})
         prev = os.path.join(ckdir, "epoch-%03d" % (epoch - 1))
         if epoch - 1 >= 1 and epoch - 1 not in s.keep and os.path.isdir(prev):
             shutil.rmtree(prev, ignore_errors=True)
         _write_logs(out, history)
-        ckpt.write_checkpoint(os.path.join(out, "final"),
-                              {"model.json": doc, "model.npz": files["model.npz"]})
+        write_checkpoint(os.path.join(out, "final"),
+                         {"model.json": doc, "model.npz": files["model.npz"]})
     if history:
         try:
-            from .plots import plot_curves
+            from .vis.plots import plot_curves
             plot_curves(history, os.path.join(out, "curves.png"))
         except ImportError:  # matplotlib missing: curves are in log.csv
             pass

@@ -10,11 +10,11 @@ import os
 
 import numpy as np
 
-from zfnet import checkpoint as ckpt
-from zfnet import data as datamod
-from zfnet import plots
-from zfnet import reproduce as rep
-from zfnet.visualize import scan_topk, topk
+from zfnet.io.checkpoint import load_model
+from zfnet.data import dataset as datamod
+from zfnet.vis import plots
+from zfnet.repro import reproduce as rep
+from zfnet.vis.figures import scan_topk, topk
 
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 
@@ -29,13 +29,14 @@ def run(ctx):
                       method="deconvnet", images="validation split (%d images held out of training)"
                       % len(x_val), map_choice="random, seed 0")
     npz = topk(final, LAYERS, ctx.out, dataset=val, split="test", maps=maps, k=9, seed=0,
-               progress=ctx.progress, log=ctx.log)
+               progress=ctx.progress, log=ctx.log).npz
     os.remove(npz)  # the projections are in the PNGs; keep the results folder small
 
     # class purity of the top-9 of every feature map
-    net, doc = ckpt.load_model(final)
+    model = load_model(final)
+    net = model.net
     chans = {l: list(range(net[l].output_shape[1])) for l in LAYERS}
-    found = scan_topk(net, doc, x_val, LAYERS, chans, k=9, progress=ctx.progress)
+    found = scan_topk(model, x_val, LAYERS, chans, k=9, progress=ctx.progress)
     purity = {}
     for l in LAYERS:
         labels = y_val[found[l]["images"]]  # (maps, 9)

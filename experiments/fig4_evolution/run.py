@@ -12,14 +12,15 @@ import os
 
 import numpy as np
 
-from zfnet import analysis
-from zfnet import checkpoint as ckpt
-from zfnet import model as modelmod
-from zfnet import plots, render
-from zfnet import reproduce as rep
-from zfnet.deconv import Projector
+from zfnet.repro import analysis
+from zfnet.io import checkpoint as ckpt
+from zfnet.io.checkpoint import load_model
+from zfnet.nn import model as modelmod
+from zfnet.vis import plots, render
+from zfnet.repro import reproduce as rep
+from zfnet.vis.deconv import Projector
 from zfnet.train import PAPER_EPOCHS
-from zfnet.visualize import preprocess, scan_topk
+from zfnet.vis.figures import scan_topk
 
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 MAPS = 16   # measured per layer (4 of them are drawn)
@@ -36,24 +37,25 @@ def run(ctx):
     rng = np.random.RandomState(0)
     weights, chans, recs, tops = {}, {}, {}, {}
     # one network and one Projector (compiled once); each epoch's weights are loaded into it
-    net, doc = ckpt.load_model(rep.checkpoint_at(run_dir, epochs[0]))
+    model = load_model(rep.checkpoint_at(run_dir, epochs[0]))
+    net = model.net
     proj = Projector(net, "deconvnet")
     chans = {l: sorted(rng.choice(net[l].output_shape[1], MAPS, replace=False).tolist()) for l in LAYERS}
     for e in epochs:
         path = rep.checkpoint_at(run_dir, e)
         edoc, arrays = ckpt.read_checkpoint(path)
-        if edoc["config"] != doc["config"] or edoc["preprocessing"] != doc["preprocessing"]:
+        if edoc["config"] != model.config or edoc["preprocessing"] != model.preprocessing:
             raise ValueError("%s: configuration or preprocessing differs from epoch %d's" % (path, epochs[0]))
         modelmod.set_weights(net, arrays, source=path)
         weights[e] = modelmod.get_weights(net)
-        found = scan_topk(net, doc, x_tr, LAYERS, chans, k=1, progress=ctx.progress)
+        found = scan_topk(model, x_tr, LAYERS, chans, k=1, progress=ctx.progress)
         for l in LAYERS:
             for m, ch in enumerate(chans[l]):
                 i = int(found[l]["images"][m, 0])
-                r = proj.project(preprocess(x_tr[i:i + 1], doc), [l], channels=[ch])[l]
+                r = proj.project(model.preprocess(x_tr[i:i + 1]), [l], channels=[ch])[l]
                 recs[(l, m, e)] = r.reconstructions[0, 0]
                 tops[(l, m, e)] = i
-        pre = doc["preprocessing"]
+        pre = model.preprocessing
         ctx.log("[fig4] epoch %d scanned" % e)
 
     # the figure: one block per layer, rows = maps, columns = epochs

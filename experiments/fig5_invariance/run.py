@@ -9,12 +9,12 @@ and the output is stable under translation and scaling but not rotation.
 """
 import numpy as np
 
-from zfnet import analysis
-from zfnet import checkpoint as ckpt
-from zfnet import plots
-from zfnet import reproduce as rep
+from zfnet.evaluate import features_function, softmax
+from zfnet.repro.analysis import TRANSFORMS, relative_distance
+from zfnet.io.checkpoint import load_model
+from zfnet.vis import plots
+from zfnet.repro import reproduce as rep
 from zfnet.evaluate import logits_function
-from zfnet.visualize import preprocess
 
 SCALES = [round(v, 2) for v in np.arange(0.6, 1.45, 0.05)]  # the paper: 1 to 1.8
 ROTATIONS = list(range(0, 361, 15))                            # degrees
@@ -46,26 +46,27 @@ def pick_images(y, n_classes, n=5, seed=0):
 def run(ctx):
     run_dir, final = rep.base_model(ctx)
     ds = ctx.dataset()
-    net, doc = ckpt.load_model(final)
-    feat = analysis.features_function(net, list(LAYERS))
+    model = load_model(final)
+    net = model.net
+    feat = features_function(net, list(LAYERS))
     logits = logits_function(net)
     idx = pick_images(ds.y_test, len(ds.class_names))
-    AM, SM = amounts(doc["config"]["input_shape"][1])
+    AM, SM = amounts(model.input_shape[1])
     ctx.params.update(checkpoint=rep.os.path.relpath(final, rep.REPO), images=idx,
                       amounts=AM, layers=LAYERS, fill="0 (black, the Fashion-MNIST background)")
     res = {}
     for t, amt in AM.items():
         res[t] = {}
         for i in idx:
-            batch = np.stack([analysis.TRANSFORMS[t](ds.x_test[i], a) for a in amt])
-            x = preprocess(batch, doc)
+            batch = np.stack([TRANSFORMS[t](ds.x_test[i], a) for a in amt])
+            x = model.preprocess(batch)
             f1, f7 = feat(x)
-            p = analysis.softmax(logits(x))[:, ds.y_test[i]]
+            p = softmax(logits(x))[:, ds.y_test[i]]
             ref = amt.index(IDENTITY[t])
             res[t][i] = {"norm1": np.linalg.norm(f1 - f1[ref], axis=1),
                          "relu7": np.linalg.norm(f7 - f7[ref], axis=1),
-                         "norm1_rel": analysis.relative_distance(f1, f1[ref]),
-                         "relu7_rel": analysis.relative_distance(f7, f7[ref]),
+                         "norm1_rel": relative_distance(f1, f1[ref]),
+                         "relu7_rel": relative_distance(f7, f7[ref]),
                          "prob": p}
 
     plt = plots._plt()
@@ -85,8 +86,8 @@ def run(ctx):
     axes[0, 2].legend(fontsize=7)
     fig.tight_layout(); fig.savefig(ctx.path("invariance.png"), dpi=90); plt.close(fig)
     # the transformed images themselves
-    from zfnet import render
-    tiles = [render.pixels_to_rgb(analysis.TRANSFORMS[t](ds.x_test[i], a))
+    from zfnet.vis import render
+    tiles = [render.pixels_to_rgb(TRANSFORMS[t](ds.x_test[i], a))
              for i in idx for t in AM for a in AM[t][::4]]
     render.save_png(render.tile(tiles, cols=len(tiles) // len(idx)), ctx.path("inputs.png"), zoom=2)
 

@@ -17,12 +17,12 @@ import os
 
 import numpy as np
 
-from zfnet import analysis
-from zfnet import checkpoint as ckpt
-from zfnet import plots
-from zfnet import reproduce as rep
+from zfnet.evaluate import batched, features_function
+from zfnet.repro.analysis import filter_health
+from zfnet.io.checkpoint import load_model
+from zfnet.vis import plots
+from zfnet.repro import reproduce as rep
 from zfnet.evaluate import evaluate_net
-from zfnet.visualize import preprocess
 
 
 def conv1_spec(cfg):
@@ -68,14 +68,15 @@ def run(ctx):
                              "activation on %d validation images" % min(1000, len(x_val)))
     out, pngs = {}, []
     for name, path in variants:
-        net, doc = ckpt.load_model(path)
+        model = load_model(path)
+        net = model.net
         W1 = net["conv1"].W.get_value()
-        acts = analysis.batched(analysis.features_function(net, ["relu1", "relu2"]),
-                                preprocess(x_val[:1000], doc))
+        acts = batched(features_function(net, ["relu1", "relu2"]),
+                                model.preprocess(x_val[:1000]))
         k1, k2 = net["conv1"].output_shape[1], net["conv2"].output_shape[1]
-        h1 = analysis.filter_health(W1, acts[0].reshape(len(acts[0]), k1, -1))
-        h2 = analysis.filter_health(net["conv2"].W.get_value(), acts[1].reshape(len(acts[1]), k2, -1))
-        ev = evaluate_net(net, doc, ds.x_test, ds.y_test, progress=False)
+        h1 = filter_health(W1, acts[0].reshape(len(acts[0]), k1, -1))
+        h2 = filter_health(net["conv2"].W.get_value(), acts[1].reshape(len(acts[1]), k2, -1))
+        ev = evaluate_net(model, ds.x_test, ds.y_test, progress=False)
         slug = name.replace("/", "s").replace(", ", "_").replace(" ", "-")
         png = ctx.path("conv1_%s.png" % slug)
         plots.save_filters_png(W1, png, zoom=10 if W1.shape[-1] <= 3 else 6)

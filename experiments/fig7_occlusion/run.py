@@ -11,13 +11,14 @@ whose square holds no item pixel), and the correlation between (b) and (d).
 """
 import numpy as np
 
-from zfnet import analysis
-from zfnet import checkpoint as ckpt
-from zfnet import plots, render
-from zfnet import reproduce as rep
-from zfnet.deconv import Projector
+from zfnet.evaluate import features_function, softmax
+from zfnet.repro.analysis import correlation
+from zfnet.vis.occlusion import occlusion_sweep
+from zfnet.io.checkpoint import load_model
+from zfnet.vis import plots, render
+from zfnet.repro import reproduce as rep
+from zfnet.vis.deconv import Projector
 from zfnet.evaluate import logits_function
-from zfnet.visualize import preprocess
 
 # The square is a quarter of the image side (7 px at 28x28; the paper's size is unstated),
 # swept in steps of 1/28 of the side (1 px at 28x28): 22x22 positions at any input size.
@@ -27,13 +28,14 @@ BACKGROUND = 10              # pixel values <= this count as background
 def run(ctx):
     run_dir, final = rep.base_model(ctx)
     ds = ctx.dataset()
-    net, doc = ckpt.load_model(final)
-    H = doc["config"]["input_shape"][1]
+    model = load_model(final)
+    net = model.net
+    H = model.input_shape[1]
     SIZE, STRIDE = max(1, int(round(H / 4.0))), max(1, int(round(H / 28.0)))
-    pre = doc["preprocessing"]
+    pre = model.preprocessing
     grey = int(round(pre["mean"][0]))
     logits = logits_function(net)
-    feat = analysis.features_function(net, ["relu5"])
+    feat = features_function(net, ["relu5"])
     n5 = net["relu5"].output_shape[1]
     rng = np.random.RandomState(1)
     classes = sorted(rng.choice(len(ds.class_names), 3, replace=False).tolist())
@@ -47,23 +49,23 @@ def run(ctx):
     per_image = {}
     for r, i in enumerate(idx):
         img, y = ds.x_test[i], int(ds.y_test[i])
-        batch, (rows, cols) = analysis.occlusion_batch(img, SIZE, STRIDE, grey)
-        x = preprocess(batch, doc)
-        x0 = preprocess(img[None], doc)
+        x0 = model.preprocess(img)
         f0 = feat(x0)[0].reshape(n5, -1)
         ch = int(f0.max(axis=1).argmax())
-        p0 = float(analysis.softmax(logits(x0))[0, y])
-        probs = analysis.batched(lambda b: analysis.softmax(logits(b)), x)[0]
-        act = analysis.batched(feat, x)[0].reshape(len(x), n5, -1)[:, ch].sum(axis=1)
-        shape = (len(rows), len(cols))
-        pmap, lmap, amap = probs[:, y].reshape(shape), probs.argmax(1).reshape(shape), act.reshape(shape)
+        p0 = float(softmax(logits(x0))[0, y])
+
+        def probs_and_map(b):  # an occluded batch -> class probabilities, map ch's total activation
+            xb = model.preprocess(b)
+            return softmax(logits(xb)), feat(xb)[0].reshape(len(xb), n5, -1)[:, ch].sum(axis=1)
+        (probs, amap), (rows, cols) = occlusion_sweep(img, SIZE, STRIDE, grey, probs_and_map)
+        pmap, lmap = probs[:, :, y], probs.argmax(2)
         rec = proj.project(x0, ["relu5"], channels=[ch])["relu5"].reconstructions[0, 0]
         bg = np.array([(img[:, t:t + SIZE, l:l + SIZE] <= BACKGROUND).all() for t in rows for l in cols])
         per_image[i] = {"class": ds.class_names[y], "map": ch, "p_unoccluded": p0,
                         "p_min": float(pmap.min()), "p_mean_background": float(pmap.ravel()[bg].mean())
                         if bg.any() else None, "background_positions": int(bg.sum()),
                         "labels_seen": sorted(set(ds.class_names[k] for k in np.unique(lmap))),
-                        "corr_activation_probability": analysis.correlation(amap, pmap),
+                        "corr_activation_probability": correlation(amap, pmap),
                         "activation_min_over_unoccluded": float(amap.min() / max(f0[ch].sum(), 1e-9))}
         ctx.write_csv("occlusion_%d.csv" % i, ["top", "left", "p_true", "label", "map_activation"],
                       [[t, l, pmap[a, b], ds.class_names[lmap[a, b]], amap[a, b]]

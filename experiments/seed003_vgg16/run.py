@@ -13,42 +13,46 @@ import time
 
 import numpy as np
 
-from zfnet import checkpoint as ckpt
-from zfnet import configs
-from zfnet import data as datamod
-from zfnet import model as modelmod
-from zfnet import render
-from zfnet.deconv import Projector
+from zfnet.io import checkpoint as ckpt
+from zfnet.io.checkpoint import load_model
+from zfnet.nn import configs
+from zfnet.data.dataset import normalize
+from zfnet.data.images import load_image
+from zfnet.nn import model as modelmod
+from zfnet.vis import render
+from zfnet.vis.deconv import Projector
 
 SEED_SECONDS = {"GPU, single pass (GTX 1070)": 1.5, "GPU, loop": 2.29, "CPU, single pass (4-core i7-7820HK)": 3.4}
 
 
 def photos():
-    from zfnet.photos import list_photos
+    from zfnet.data.photos import list_photos
     return [p["path"] for p in list_photos(which=("packages",))]
 
 
 def run(ctx):
     path = os.environ.get("ZFNET_VGG16_CHECKPOINT")
     if path:
-        net, doc = ckpt.load_model(path, batch_size=1)
+        model = load_model(path, batch_size=1)
+        net = model.net
         weights = "imported: %s" % path
     else:
         cfg = configs.get_config("vgg16")
         net = modelmod.build(cfg, batch_size=1)
-        doc = ckpt.model_json(cfg, net, {"mean": [123.68, 116.779, 103.939], "std": [1.0, 1.0, 1.0]})
+        model = ckpt.Model(None, net, ckpt.model_json(cfg, net, {"mean": [123.68, 116.779, 103.939],
+                                                                 "std": [1.0, 1.0, 1.0]}))
         weights = "random He initialisation (no VGG16 weight file here)"
-    layers = [l["name"] for l in doc["config"]["layers"] if l["type"] == "conv" and l["name"].startswith("block")]
+    layers = [l["name"] for l in model.config["layers"] if l["type"] == "conv" and l["name"].startswith("block")]
     files = photos()[:1 if ctx.quick else 3]
     repeats = 1 if ctx.quick else 3
     ctx.params.update(weights=weights, layers=layers, top=3, rank="l2", mode="map (whole feature map)",
                       method="deconvnet", images=[os.path.basename(f) for f in files], best_of=repeats)
-    pre = doc["preprocessing"]
+    pre = model.preprocessing
     proj = Projector(net, "deconvnet")
     single, loop, per_image = [], [], {}
     for f in files:
-        x_u8 = datamod.load_image(f, size=224, channels=3)[None]
-        x = datamod.normalize(x_u8, pre["mean"], pre["std"])
+        x_u8 = load_image(f, size=224, channels=3)[None]
+        x = normalize(x_u8, pre["mean"], pre["std"])
         ts = []
         for _ in range(repeats + 1):  # the first call compiles
             t0 = time.time(); res = proj.project(x, layers, top=3, mode="map", rank="l2"); ts.append(time.time() - t0)

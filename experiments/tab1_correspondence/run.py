@@ -15,11 +15,12 @@ mean over the 10 image pairs of the fraction of features whose sign differs.
 """
 import numpy as np
 
-from zfnet import analysis
-from zfnet import checkpoint as ckpt
-from zfnet import plots, render
-from zfnet import reproduce as rep
-from zfnet.visualize import preprocess
+from zfnet.evaluate import features_function
+from zfnet.repro.analysis import correspondence_delta
+from zfnet.vis.occlusion import occlude
+from zfnet.io.checkpoint import load_model
+from zfnet.vis import plots, render
+from zfnet.repro import reproduce as rep
 
 CLASS = "T-shirt/top"
 SIZE = 7
@@ -36,25 +37,26 @@ def run(ctx):
                              "of your own, set CLASS and PARTS there")
     run_dir, final = rep.base_model(ctx)
     ds = ctx.dataset()
-    net, doc = ckpt.load_model(final)
-    grey = int(round(doc["preprocessing"]["mean"][0]))
+    model = load_model(final)
+    net = model.net
+    grey = int(round(model.preprocessing["mean"][0]))
     c = ds.class_names.index(CLASS)
     members = np.flatnonzero(ds.y_test == c)
     mean_img = ds.x_test[members].astype(np.float64).mean(axis=0)
     dist = ((ds.x_test[members] - mean_img) ** 2).sum(axis=(1, 2, 3))
     idx = members[np.argsort(dist)[:5]].tolist()
     imgs = ds.x_test[idx]
-    feat = analysis.features_function(net, list(LAYERS.values()))
+    feat = features_function(net, list(LAYERS.values()))
     ctx.params.update(checkpoint=rep.os.path.relpath(final, rep.REPO), images=idx, class_=CLASS,
                       parts=PARTS, occluder_size=SIZE, grey_value=grey, random_draws=RANDOM_DRAWS,
                       layers=LAYERS, normalisation="mean over image pairs of the fraction of "
                                                    "features whose sign differs")
-    f0 = feat(preprocess(imgs, doc))
+    f0 = feat(model.preprocess(imgs))
 
     def delta(tops_lefts):
-        occ = np.stack([analysis.occlude(im, t, l, SIZE, grey) for im, (t, l) in zip(imgs, tops_lefts)])
-        f = feat(preprocess(occ, doc))
-        return {name: analysis.correspondence_delta(f0[j] - f[j]) for j, name in enumerate(LAYERS)}
+        occ = np.stack([occlude(im, t, l, SIZE, grey) for im, (t, l) in zip(imgs, tops_lefts)])
+        f = feat(model.preprocess(occ))
+        return {name: correspondence_delta(f0[j] - f[j]) for j, name in enumerate(LAYERS)}
 
     table = {}
     for part, (t, l) in PARTS.items():
@@ -72,7 +74,7 @@ def run(ctx):
     for im in imgs:
         tiles.append(render.pixels_to_rgb(im))
         for part, (t, l) in PARTS.items():
-            tiles.append(render.pixels_to_rgb(analysis.occlude(im, t, l, SIZE, grey)))
+            tiles.append(render.pixels_to_rgb(occlude(im, t, l, SIZE, grey)))
     render.save_png(render.tile(tiles, cols=1 + len(PARTS)), ctx.path("parts.png"), zoom=3)
     plt = plots._plt()
     fig, ax = plt.subplots(figsize=(6, 3.4))

@@ -10,9 +10,9 @@ first-layer stride and filter beat Krizhevsky's, is measured in fig6_filters.
 import json
 import os
 
-from zfnet import checkpoint as ckpt
-from zfnet import plots
-from zfnet import reproduce as rep
+from zfnet.io.checkpoint import load_model
+from zfnet.vis import plots
+from zfnet.repro import reproduce as rep
 from zfnet.evaluate import evaluate_net, logits_function
 
 PAPER = [("Krizhevsky et al. 1 convnet", 40.7, 18.2),
@@ -25,9 +25,10 @@ def run(ctx):
     run_dir, final = rep.base_model(ctx)
     ds = ctx.dataset()
     x_tr, y_tr, x_val, y_val = rep.base_holdout(ctx)
-    net, doc = ckpt.load_model(final)
+    model = load_model(final)
+    net = model.net
     fn = logits_function(net)
-    test, val, train = [evaluate_net(net, doc, x, y, progress=ctx.progress, logits_fn=fn)
+    test, val, train = [evaluate_net(model, x, y, progress=ctx.progress, logits_fn=fn)
                         for x, y in ((ds.x_test, ds.y_test), (x_val, y_val), (x_tr[:10000], y_tr[:10000]))]
     with open(os.path.join(run_dir, "log.json")) as f:
         hist = json.load(f)

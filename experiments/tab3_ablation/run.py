@@ -12,10 +12,10 @@ import os
 
 import numpy as np
 
-from zfnet import checkpoint as ckpt
-from zfnet import model as modelmod
-from zfnet import plots
-from zfnet import reproduce as rep
+from zfnet.io.checkpoint import load_model
+from zfnet.nn import model as modelmod
+from zfnet.vis import plots
+from zfnet.repro import reproduce as rep
 from zfnet.evaluate import evaluate_net, logits_function
 
 PAPER = {  # train top-1, val top-1, val top-5 (ImageNet)
@@ -81,10 +81,11 @@ def run(ctx):
         else:
             cfg["name"] = "%s-ablation-%d" % (base_cfg["name"], i)
             path = os.path.join(ctx.trained("%s-ablation-%d" % (key, i), cfg, settings, ds), "final")
-        net, doc = ckpt.load_model(path)
+        model = load_model(path)
+        net = model.net
         fn = logits_function(net)
-        te = evaluate_net(net, doc, ds.x_test, ds.y_test, progress=False, logits_fn=fn)
-        tr = evaluate_net(net, doc, x_tr[:10000], y_tr[:10000], progress=False, logits_fn=fn)
+        te = evaluate_net(model, ds.x_test, ds.y_test, progress=False, logits_fn=fn)
+        tr = evaluate_net(model, x_tr[:10000], y_tr[:10000], progress=False, logits_fn=fn)
         res[name] = {"train_top1": tr["top1"], "test_top1": te["top1"], "test_top5": te["top5"],
                      "params": modelmod.count_params(net), "checkpoint": os.path.relpath(path, rep.REPO)}
         p = PAPER.get(name, (None, None, None))

@@ -11,14 +11,15 @@ random splits per size; mean and standard deviation.
 """
 import numpy as np
 
-from zfnet import analysis
-from zfnet import checkpoint as ckpt
-from zfnet import data as datamod
-from zfnet import model as modelmod
-from zfnet import plots
-from zfnet import reproduce as rep
+from zfnet.data.digits import digits_as_fashion_mnist
+from zfnet.evaluate import batched, features_function
+from zfnet.repro.analysis import linear_probe, per_class_split
+from zfnet.io.checkpoint import load_model
+from zfnet.data import dataset as datamod
+from zfnet.nn import model as modelmod
+from zfnet.vis import plots
+from zfnet.repro import reproduce as rep
 from zfnet.train import Trainer, TrainSettings
-from zfnet.visualize import preprocess
 
 SIZES = [1, 3, 6, 10, 15, 30]
 SPLITS = 5
@@ -51,12 +52,13 @@ def train_scratch(trainer, init, x, y, updates, seed):
 def run(ctx):
     from tqdm import tqdm
     run_dir, final = rep.base_model(ctx)
-    x, y = analysis.digits_as_fashion_mnist()
-    net, doc = ckpt.load_model(final)
-    if list(doc["config"]["input_shape"]) != [1, 28, 28]:
+    x, y = digits_as_fashion_mnist()
+    model = load_model(final)
+    net = model.net
+    if list(model.input_shape) != [1, 28, 28]:
         raise ValueError("tab4_transfer transfers to scikit-learn's digits drawn as 1x28x28 images; "
-                         "the model takes %r" % (doc["config"]["input_shape"],))
-    feats = analysis.batched(analysis.features_function(net, ["relu7"]), preprocess(x, doc))[0]
+                         "the model takes %r" % (model.input_shape,))
+    feats = batched(features_function(net, ["relu7"]), model.preprocess(x))[0]
     sizes = SIZES if not ctx.quick else [1, 10]
     splits = SPLITS if not ctx.quick else 2
     updates = UPDATES if not ctx.quick else 30
@@ -71,12 +73,12 @@ def run(ctx):
     bar = tqdm(total=len(sizes) * splits, desc="tab4 splits", disable=not ctx.progress, leave=False)
     for n in sizes:
         for s in range(splits):
-            tr, te = analysis.per_class_split(y, n, seed=1000 * n + s)
-            acc["pretrained"][n].append(analysis.linear_probe(feats[tr], y[tr], feats[te], y[te],
-                                                              kind="softmax"))
+            tr, te = per_class_split(y, n, seed=1000 * n + s)
+            acc["pretrained"][n].append(linear_probe(feats[tr], y[tr], feats[te], y[te],
+                                                     kind="softmax"))
             mean, std = train_scratch(trainer, init, x[tr], y[tr], updates, seed=1000 * n + s)
-            lg = analysis.batched(trainer.logits_fn, x[te],
-                                  prepare=lambda b: datamod.normalize(b, mean, std))[0]
+            lg = batched(trainer.logits_fn, x[te],
+                         prepare=lambda b: datamod.normalize(b, mean, std))[0]
             acc["scratch"][n].append(float((lg.argmax(1) == y[te]).mean()))
             bar.update(1)
     bar.close()

@@ -12,11 +12,12 @@ L2-normalised features (C by 3-fold cross-validation on the training images), on
 """
 import numpy as np
 
-from zfnet import analysis
-from zfnet import checkpoint as ckpt
-from zfnet import plots
-from zfnet import reproduce as rep
-from zfnet.visualize import preprocess
+from zfnet.data.digits import digits_as_fashion_mnist
+from zfnet.evaluate import batched, features_function
+from zfnet.repro.analysis import SVM_C_GRID, linear_probe, per_class_split
+from zfnet.io.checkpoint import load_model
+from zfnet.vis import plots
+from zfnet.repro import reproduce as rep
 
 LAYERS = [("pixels", None), ("layer 1", "norm1"), ("layer 2", "norm2"), ("layer 3", "relu3"),
           ("layer 4", "relu4"), ("layer 5", "pool5"), ("layer 6", "relu6"), ("layer 7", "relu7")]
@@ -29,8 +30,9 @@ def run(ctx):
     run_dir, final = rep.base_model(ctx)
     ds = ctx.dataset()
     _, _, x_val, y_val = rep.base_holdout(ctx)
-    net, doc = ckpt.load_model(final)
-    digits = list(doc["config"]["input_shape"]) == [1, 28, 28]  # a transfer task for grey 28x28 models
+    model = load_model(final)
+    net = model.net
+    digits = list(model.input_shape) == [1, 28, 28]  # a transfer task for grey 28x28 models
     n_test = 5000 if not ctx.quick else 300
     per_class = {"digits": 30 if not ctx.quick else 5, "fashion-mnist": 100 if not ctx.quick else 5}
     splits = 5 if not ctx.quick else 2
@@ -38,25 +40,25 @@ def run(ctx):
                       per_class=per_class, splits=splits, fm_test_images=n_test,
                       classifier="linear SVM (libsvm, precomputed linear kernel, one-vs-one) on "
                                  "L2-normalised features; C by 3-fold CV among %s"
-                                 % (analysis.SVM_C_GRID,))
+                                 % (SVM_C_GRID,))
     tasks = {"fashion-mnist": (x_val, y_val, ds.x_test[:n_test], ds.y_test[:n_test])}
     if digits:
-        tasks["digits"] = analysis.digits_as_fashion_mnist() + (None, None)
+        tasks["digits"] = digits_as_fashion_mnist() + (None, None)
     acc = {t: {} for t in tasks}
     bar = tqdm(total=len(LAYERS) * len(tasks), desc="tab7", disable=not ctx.progress, leave=False)
     for name, layer in LAYERS:
-        fn = None if layer is None else analysis.features_function(net, [layer])
-        feats = lambda x: (preprocess(x, doc).reshape(len(x), -1) if fn is None
-                           else analysis.batched(fn, preprocess(x, doc))[0])
+        fn = None if layer is None else features_function(net, [layer])
+        feats = lambda x: (model.preprocess(x).reshape(len(x), -1) if fn is None
+                           else batched(fn, model.preprocess(x))[0])
         for t, (x, y, xt, yt) in tasks.items():
             f, ft = feats(x), (feats(xt) if xt is not None else None)
             runs = []
             for s in range(splits):
-                tr, te = analysis.per_class_split(y, per_class[t], seed=s)
+                tr, te = per_class_split(y, per_class[t], seed=s)
                 if ft is None:
-                    runs.append(analysis.linear_probe(f[tr], y[tr], f[te], y[te], kind="svm"))
+                    runs.append(linear_probe(f[tr], y[tr], f[te], y[te], kind="svm"))
                 else:
-                    runs.append(analysis.linear_probe(f[tr], y[tr], ft, yt, kind="svm"))
+                    runs.append(linear_probe(f[tr], y[tr], ft, yt, kind="svm"))
             acc[t][name] = {"mean": float(np.mean(runs)), "std": float(np.std(runs)), "runs": runs,
                             "dim": int(f.shape[1]), "layer": layer}
             bar.update(1)

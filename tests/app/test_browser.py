@@ -1,0 +1,89 @@
+"""End to end in a real headless Chromium: load the page, upload an image, pick a layer,
+click a feature map, see its projection. Saves a screenshot."""
+import os
+import shutil
+import tempfile
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ref import write_tiny_checkpoint
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)),
+    reason="needs Debian's chromium and chromium-driver (make test installs them when it can)")]
+SCREENSHOT_DIR = os.environ.get("ZFNET_SCREENSHOTS", os.path.join(tempfile.gettempdir(), "zfnet-screenshots"))
+
+
+@pytest.fixture
+def server(tmp_path):
+    from werkzeug.serving import make_server
+    from zfnet.app.server import create_app
+    path, ds, _ = write_tiny_checkpoint(tmp_path / "final")
+    srv = make_server("127.0.0.1", 0, create_app(path, dataset=ds), threaded=True)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield "http://127.0.0.1:%d/" % srv.server_port
+    srv.shutdown()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+              "--disable-background-networking", "--disable-component-update", "--disable-sync",
+              "--window-size=1280,900", "--user-data-dir=%s" % (tmp_path / "profile")):
+        opts.add_argument(a)
+    d = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    d.set_page_load_timeout(60)
+    yield d
+    d.quit()
+
+
+def test_upload_pick_layer_click_map_see_projection(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+    wait = WebDriverWait(browser, 60)
+    browser.get(server)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#samples img")) == 3)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#maps figure")) > 0)
+    assert "tiny" in browser.find_element(By.ID, "modelinfo").text
+
+    img = np.zeros((30, 40, 3), np.uint8); img[10:20, 5:35] = (250, 200, 50)
+    png = tmp_path / "upload.png"
+    Image.fromarray(img).save(str(png))
+    browser.find_element(By.ID, "upload").send_keys(str(png))
+    wait.until(lambda d: "resized from 40x30" in d.find_element(By.ID, "note").text)
+    assert "converted from RGB to grey" in browser.find_element(By.ID, "note").text
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#top5 li")) == 3)
+
+    Select(browser.find_element(By.ID, "layer")).select_by_value("conv2")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#maps figure")) == 6)
+    Select(browser.find_element(By.ID, "method")).select_by_value("guided")
+    fig = browser.find_elements(By.CSS_SELECTOR, "#maps figure")[1]
+    wait.until(EC.element_to_be_clickable(fig)).click()
+    wait.until(lambda d: (d.find_element(By.ID, "projection").get_attribute("src") or "")
+               .startswith("data:image/png"))
+    loaded = browser.execute_script(
+        "const i = document.getElementById('projection'); return i.complete && i.naturalWidth;")
+    assert loaded == 48  # 12 px at zoom 4, decoded by the browser
+    assert "conv2 #" in browser.find_element(By.ID, "projinfo").text
+    assert "guided" in browser.find_element(By.ID, "projinfo").text
+    assert browser.find_element(By.ID, "error").text == ""
+
+    browser.find_element(By.ID, "occlude").click()
+    wait.until(lambda d: (d.find_element(By.ID, "occmap").get_attribute("src") or "").startswith("data:"))
+    os.makedirs(SCREENSHOT_DIR, exist_ok=True)
+    shot = os.path.join(SCREENSHOT_DIR, "explorer.png")
+    assert browser.save_screenshot(shot)
+    with Image.open(shot) as s:
+        assert s.size[0] >= 1000
+    print("screenshot:", shot)

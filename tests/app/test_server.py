@@ -1,0 +1,235 @@
+"""The explorer's JSON API, with Flask's test client, against numpy references."""
+import base64
+import io
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zfnet.io import checkpoint as ckpt
+from zfnet.data import dataset as datamod
+from zfnet.vis.deconv import input_patch_box
+from ref import forward, tiny_config, write_tiny_checkpoint
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    from zfnet.app.server import create_app
+    from zfnet.vis.figures import topk
+    d = tmp_path_factory.mktemp("explorer")
+    cfg = tiny_config()
+    path, ds, pre = write_tiny_checkpoint(d / "final", cfg)
+    topk(path, ["conv2"], str(d / "final" / "topk"), dataset=ds, channels=[1, 4], k=9, progress=False,
+         log=lambda *a: None)
+    app = create_app(path, dataset=ds, max_upload=50000)
+    _, arrays = ckpt.read_checkpoint(path)
+    return {"app": app, "client": app.test_client(), "cfg": cfg, "arrays": arrays, "ds": ds,
+            "pre": pre, "net": app.explorer.net, "path": path}
+
+
+def _ref(setup, pixels, upto=None):
+    x = datamod.normalize(pixels[None], setup["pre"]["mean"], setup["pre"]["std"])
+    return forward(setup["cfg"], setup["arrays"], x, upto=upto)
+
+
+def _png_bytes(arr, fmt="PNG"):
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def test_model_and_samples(setup):
+    c = setup["client"]
+    m = c.get("/api/model").json
+    assert m["name"] == "tiny" and m["input_shape"] == [1, 12, 12] and m["classes"] == ["top", "middle", "bottom"]
+    names = [l["name"] for l in m["layers"]]
+    assert names == ["conv1", "relu1", "pool1", "norm1", "conv2", "relu2", "pool2"]
+    assert [l for l in m["layers"] if l["name"] == "conv2"][0]["topk_channels"] == [1, 4]
+    s = c.get("/api/samples").json["samples"]
+    assert sorted(x["label"] for x in s) == ["bottom", "middle", "top"]  # one per class
+    r = c.get(s[0]["url"])
+    assert r.status_code == 200 and r.mimetype == "image/png"
+    img = np.asarray(Image.open(io.BytesIO(r.data)).convert("L"))
+    i = int(s[0]["id"].split("-")[1])
+    np.testing.assert_array_equal(img, setup["ds"].x_test[i, 0])
+    page = c.get("/")
+    assert page.status_code == 200 and b"zfnet explorer" in page.data
+    assert b"http://" not in page.data and b"https://" not in page.data  # no CDN: works offline
+
+
+def test_predict_matches_the_numpy_forward(setup):
+    c = setup["client"]
+    sid = c.get("/api/samples").json["samples"][1]["id"]
+    i = int(sid.split("-")[1])
+    top = c.get("/api/predict?image=" + sid).json["top5"]
+    p = _ref(setup, setup["ds"].x_test[i])["prob"][0, :, 0, 0]
+    assert [t["index"] for t in top] == list(np.argsort(-p)[:5])
+    np.testing.assert_allclose([t["probability"] for t in top], np.sort(p)[::-1][:5], rtol=1e-4)
+
+
+def test_features_are_ranked_by_maximum(setup):
+    c = setup["client"]
+    sid = c.get("/api/samples").json["samples"][0]["id"]
+    i = int(sid.split("-")[1])
+    maps = c.get("/api/features?image=%s&layer=relu2&top=4" % sid).json["maps"]
+    act = _ref(setup, setup["ds"].x_test[i])["relu2"][0]
+    mx = act.reshape(len(act), -1).max(axis=1)
+    assert len(maps) == 4
+    np.testing.assert_allclose([m["max"] for m in maps], np.sort(mx)[::-1][:4], rtol=1e-4, atol=1e-6)
+    assert all(m["overlay"].startswith("data:image/png;base64,") for m in maps)
+
+
+@pytest.mark.parametrize("method", ["deconvnet", "guided", "gradient", "smoothgrad"])
+def test_projection_of_a_clicked_map(setup, method):
+    c = setup["client"]
+    sid = c.get("/api/samples").json["samples"][2]["id"]
+    i = int(sid.split("-")[1])
+    r = c.get("/api/project?image=%s&layer=conv2&channel=3&method=%s" % (sid, method)).json
+    act = _ref(setup, setup["ds"].x_test[i])["conv2"][0, 3]
+    y, x = np.unravel_index(act.argmax(), act.shape)
+    assert r["unit"] == [int(y), int(x)] and r["activation"] == pytest.approx(act.max(), rel=1e-4)
+    assert r["box"] == list(input_patch_box(setup["net"], "conv2", int(y), int(x)))
+    for k in ("projection", "patch", "projection_patch"):
+        assert r[k].startswith("data:image/png;base64,")
+    assert r["seconds"] < 5
+
+
+def test_occlusion_map_matches_numpy(setup):
+    c = setup["client"]
+    sid = c.get("/api/samples").json["samples"][0]["id"]
+    i = int(sid.split("-")[1])
+    o = c.get("/api/occlusion?image=%s&size=4&stride=4" % sid).json
+    pm = np.array(o["probabilities"])
+    assert pm.shape == (3, 3) and o["size"] == 4
+    img = setup["ds"].x_test[i]
+    grey = int(round(setup["pre"]["mean"][0]))
+    cls = o["class"]
+    ci = ["top", "middle", "bottom"].index(cls)
+    for (a, b) in [(0, 0), (1, 2), (2, 1)]:
+        occ = img.copy(); occ[:, 4 * a:4 * a + 4, 4 * b:4 * b + 4] = grey
+        want = _ref(setup, occ)["prob"][0, ci, 0, 0]
+        assert pm[a, b] == pytest.approx(want, rel=1e-3, abs=1e-6)
+
+
+def test_dataset_topk_when_computed(setup):
+    c = setup["client"]
+    t = c.get("/api/topk?layer=conv2&channel=4").json
+    assert len(t["items"]) == 9 and all("image" in it and "projection" in it for it in t["items"])
+    # each top image is the test image whose conv2 channel 4 peaks at that activation
+    ds = setup["ds"]
+    for it in t["items"][:3]:
+        act = _ref(setup, ds.x_test[it["image_index"]])["conv2"][0, 4]
+        assert act.max() == pytest.approx(it["activation"], rel=1e-4)
+        shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(it["image"].split(",")[1]))).convert("L"))
+        np.testing.assert_array_equal(shown[::3, ::3], ds.x_test[it["image_index"], 0])
+    acts = [it["activation"] for it in t["items"]]
+    assert acts == sorted(acts, reverse=True)
+    r = c.get("/api/topk?layer=conv2&channel=2")
+    assert r.status_code == 404 and "python -m zfnet topk" in r.json["error"] and "[1, 4]" in r.json["error"]
+
+
+def test_upload_png_and_jpeg(setup):
+    c = setup["client"]
+    rgb = np.random.RandomState(0).randint(0, 255, (30, 40, 3)).astype(np.uint8)
+    r = c.post("/api/upload", data={"image": (io.BytesIO(_png_bytes(rgb)), "a.png")})
+    assert r.status_code == 200
+    assert "resized from 40x30 to 12x12" in r.json["note"] and "converted from RGB to grey" in r.json["note"]
+    img = Image.open(io.BytesIO(c.get(r.json["url"]).data))
+    assert img.size == (12, 12)
+    assert c.get("/api/predict?image=" + r.json["id"]).status_code == 200
+    j = c.post("/api/upload", data={"image": (io.BytesIO(_png_bytes(rgb[:, :, 0], "JPEG")), "b.jpg")})
+    assert j.status_code == 200 and "converted" not in j.json["note"]
+
+
+def test_bad_input_gets_clear_4xx_json(setup):
+    c = setup["client"]
+    sid = c.get("/api/samples").json["samples"][0]["id"]
+    good = _png_bytes(np.zeros((20, 20), np.uint8))
+    cases = [
+        (c.post("/api/upload", data={"image": (io.BytesIO(b"not an image"), "x.png")}), 400, "not a readable"),
+        (c.post("/api/upload", data={"image": (io.BytesIO(good[:40]), "t.png")}), 400, "not a readable"),
+        (c.post("/api/upload", data={"image": (io.BytesIO(_png_bytes(np.zeros((8, 8), np.uint8), "GIF")),
+                                               "g.gif")}), 400, "unsupported image format 'GIF'"),
+        (c.post("/api/upload", data={}), 400, "form field 'image'"),
+        (c.post("/api/upload", data={"image": (io.BytesIO(b"\0" * 60000), "big.png")}), 413, "50000 bytes"),
+        (c.get("/api/predict?image=nope"), 404, "unknown image 'nope'"),
+        (c.get("/api/predict"), 400, "missing query parameter 'image'"),
+        (c.get("/api/features?image=%s&layer=conv9" % sid), 404, "valid layers are conv1, relu1"),
+        (c.get("/api/features?image=%s&layer=conv1&top=x" % sid), 400, "top='x'"),
+        (c.get("/api/project?image=%s&layer=conv2&channel=6" % sid), 404, "valid channels are 0..5"),
+        (c.get("/api/project?image=%s&layer=conv2&channel=-1" % sid), 404, "valid channels are 0..5"),
+        (c.get("/api/project?image=%s&layer=conv2&channel=a" % sid), 404, "expected an integer 0..5"),
+        (c.get("/api/project?image=%s&layer=conv2&channel=1&method=magic" % sid), 400, "unknown method 'magic'"),
+        (c.get("/api/occlusion?image=%s&size=40" % sid), 400, "occluder size 40"),
+        (c.get("/api/image/..%2F..%2Fetc%2Fpasswd"), 404, ""),
+        (c.get("/api/image/sample-999"), 404, "unknown image 'sample-999'"),
+        (c.get("/api/nothing"), 404, ""),
+    ]
+    for r, status, text in cases:
+        assert r.status_code == status, (r.status_code, r.data)
+        assert r.is_json and text in r.json["error"], r.json
+    assert c.get("/api/model").status_code == 200  # still serving
+
+
+def test_internal_errors_hide_the_trace(setup, monkeypatch):
+    app = setup["app"]
+    assert not app.debug
+    monkeypatch.setattr(app.explorer, "predict", lambda *a, **k: 1 / 0)
+    sid = setup["client"].get("/api/samples").json["samples"][0]["id"]
+    r = setup["client"].get("/api/predict?image=" + sid)
+    assert r.status_code == 500 and r.json == {"error": "internal error: ZeroDivisionError"}
+    assert b"Traceback" not in r.data
+
+
+def test_concurrent_requests_give_the_serial_answers(setup):
+    c0 = setup["client"]
+    ids = [s["id"] for s in c0.get("/api/samples").json["samples"]]
+    urls = ["/api/project?image=%s&layer=conv2&channel=%d&method=guided" % (i, ch)
+            for i in ids for ch in range(6)] + ["/api/predict?image=%s" % i for i in ids]
+    serial = {u: c0.get(u).json for u in urls}
+    got, errors = {}, []
+
+    def worker(us):
+        c = setup["app"].test_client()
+        for u in us:
+            r = c.get(u)
+            (got.__setitem__(u, r.json) if r.status_code == 200 else errors.append(r.json))
+    threads = [threading.Thread(target=worker, args=(urls[k::4],)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for u in urls:
+        a, b = dict(serial[u]), dict(got[u])
+        a.pop("seconds", None); b.pop("seconds", None)
+        assert a == b, u
+
+
+def test_serve_defaults_to_localhost_and_checks_the_checkpoint(tmp_path):
+    import subprocess
+    import sys
+    from zfnet.cli import _parser
+    args = _parser().parse_args(["serve", "x"])
+    assert args.host == "127.0.0.1" and args.port == 8000
+    r = subprocess.run([sys.executable, "-m", "zfnet", "serve", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 2 and "is not a checkpoint" in r.stderr
+
+
+def test_a_colour_model_without_its_dataset_offers_natural_photos(tmp_path, monkeypatch):
+    from zfnet.app.server import create_app
+    monkeypatch.setenv("ZFNET_PHOTOS", str(tmp_path / "not-fetched"))  # only the installed packages' photos
+    from ref import toy_dataset
+    ds = toy_dataset(n_train=20, n_test=5, size=16)
+    ds.x_train = np.repeat(ds.x_train, 3, axis=1)
+    path, _, _ = write_tiny_checkpoint(tmp_path / "final", tiny_config(channels=3, size=16), ds,
+                                       dataset_name=None)
+    c = create_app(path).test_client()
+    s = c.get("/api/samples").json["samples"]
+    assert {x["id"] for x in s} == {"photo-china", "photo-flower", "photo-grace_hopper"}
+    img = Image.open(io.BytesIO(c.get("/api/image/photo-china").data))
+    assert img.size == (16, 16) and img.mode == "RGB"
+    arr = np.asarray(img, np.float64)
+    assert arr.std(axis=(0, 1)).min() > 5 and abs(arr[..., 0] - arr[..., 2]).mean() > 2  # a colour photo
+    assert c.get("/api/predict?image=photo-flower").status_code == 200

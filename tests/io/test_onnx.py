@@ -1,0 +1,157 @@
+"""ONNX import: ZFNet-512's graph shapes, and small graphs checked against onnxruntime."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper
+
+from zfnet.io import checkpoint as ckpt
+from zfnet.io import onnx as oi
+from zfnet.backend import lasagne, theano
+
+LIGHT = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", "light_zfnet512.onnx")
+
+
+def _graph(tmp_path, ceil_mode=0, trans_b=1, constant_nodes=False, seed=0, size=13):
+    """A ZF-like chain with random weights: Conv(pad 1, stride 2) Relu LRN MaxPool Conv Relu
+    MaxPool Flatten Gemm Relu Gemm Softmax."""
+    rng = np.random.RandomState(seed)
+    W1 = rng.randn(4, 3, 3, 3).astype(np.float32) * 0.4; b1 = rng.randn(4).astype(np.float32) * 0.1
+    W2 = rng.randn(5, 4, 3, 3).astype(np.float32) * 0.4; b2 = rng.randn(5).astype(np.float32) * 0.1
+    # spatial sizes: 13 -conv s2 p1-> 7 -pool 3/2-> 3 (floor) or 3 (ceil) -conv p1-> 3 -pool 2/1-> 2
+    flat = 5 * 2 * 2
+    G1 = rng.randn(6, flat).astype(np.float32) * 0.4; c1 = rng.randn(6).astype(np.float32) * 0.1
+    G2 = rng.randn(3, 6).astype(np.float32) * 0.4; c2 = rng.randn(3).astype(np.float32) * 0.1
+    if not trans_b:
+        G1, G2 = G1.T.copy(), G2.T.copy()
+    weights = dict(W1=W1, b1=b1, W2=W2, b2=b2, G1=G1, c1=c1, G2=G2, c2=c2)
+    nodes, inits = [], []
+    for k, v in weights.items():
+        if constant_nodes:
+            nodes.append(helper.make_node("Constant", [], [k], value=numpy_helper.from_array(v, k)))
+        else:
+            inits.append(numpy_helper.from_array(v, k))
+    nodes += [
+        helper.make_node("Conv", ["x", "W1", "b1"], ["a1"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["a1"], ["a2"]),
+        helper.make_node("LRN", ["a2"], ["a3"], size=3, alpha=0.3, beta=0.75, bias=1.5),
+        helper.make_node("MaxPool", ["a3"], ["a4"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=ceil_mode),
+        helper.make_node("Conv", ["a4", "W2", "b2"], ["a5"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["a5"], ["a6"]),
+        helper.make_node("MaxPool", ["a6"], ["a7"], kernel_shape=[2, 2], strides=[1, 1]),
+        helper.make_node("Flatten", ["a7"], ["a8"]),
+        helper.make_node("Gemm", ["a8", "G1", "c1"], ["a9"], transB=trans_b),
+        helper.make_node("Relu", ["a9"], ["a10"]),
+        helper.make_node("Dropout", ["a10"], ["a11"]),
+        helper.make_node("Gemm", ["a11", "G2", "c2"], ["a12"], transB=trans_b),
+        helper.make_node("Softmax", ["a12"], ["y"]),
+    ]
+    g = helper.make_graph(nodes, "small", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, size, size])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], initializer=inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    path = str(tmp_path / "small.onnx")
+    onnx.save(m, path)
+    return path
+
+
+def _ours(path, out, x):
+    oi.import_onnx(path, out, preprocess="none", log=lambda *a: None)
+    model = ckpt.load_model(out)
+    net, doc = model.net, model.doc
+    f = theano.function([net["input"].input_var], lasagne.layers.get_output(net["prob"], deterministic=True))
+    return np.concatenate([f(x[i:i + 1])[:, :, 0, 0] for i in range(len(x))]), doc
+
+
+@pytest.mark.parametrize("ceil_mode,trans_b,constant_nodes", [(0, 1, False), (1, 0, True)])
+def test_imported_model_matches_onnxruntime(tmp_path, ceil_mode, trans_b, constant_nodes):
+    path = _graph(tmp_path, ceil_mode, trans_b, constant_nodes)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    x = np.random.RandomState(5).randn(4, 3, 13, 13).astype(np.float32) * 2
+    want = np.concatenate([sess.run(None, {"x": x[i:i + 1]})[0] for i in range(4)])
+    got, doc = _ours(path, str(tmp_path / "ck"), x)
+    assert want.std() > 0.05  # the outputs differ between images: a real comparison
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    lrn = [l for l in doc["config"]["layers"] if l["type"] == "lrn"][0]
+    assert lrn["alpha"] == pytest.approx(0.3 / 3) and lrn["n"] == 3 and lrn["k"] == 1.5
+    pool = [l for l in doc["config"]["layers"] if l["name"] == "pool1"][0]
+    assert pool["ignore_border"] == (not ceil_mode)
+
+
+def test_zfnet512_graph_imports_with_every_layer_shape(tmp_path):
+    _, doc = oi.import_onnx(LIGHT, str(tmp_path / "zf512"), log=lambda *a: None), None
+    doc = ckpt.load_model(str(tmp_path / "zf512")).doc
+    shapes = {l["name"]: (l["output_shape"], l.get("W_shape")) for l in doc["config"]["layers"]}
+    assert shapes["conv1"] == ([96, 109, 109], [96, 3, 7, 7])
+    assert shapes["pool1"][0] == [96, 54, 54] and shapes["norm1"][0] == [96, 109, 109]
+    assert shapes["conv2"] == ([256, 25, 25], [256, 96, 5, 5]) and shapes["pool2"][0] == [256, 12, 12]
+    assert shapes["conv3"] == ([512, 12, 12], [512, 256, 3, 3])
+    assert shapes["conv4"] == ([512, 12, 12], [512, 512, 3, 3])
+    assert shapes["conv5"] == ([512, 12, 12], [512, 512, 3, 3]) and shapes["pool5"][0] == [512, 6, 6]
+    assert shapes["fc6"] == ([4096, 1, 1], [4096, 512, 6, 6])
+    assert shapes["fc7"] == ([1024, 1, 1], [1024, 4096, 1, 1])
+    assert shapes["fc8"] == ([1000, 1, 1], [1000, 1024, 1, 1])
+    assert [l["type"] for l in doc["config"]["layers"]][-1] == "softmax"
+    # ZFNet-512's placeholder weights are the constant 0.02 of its ConstantOfShape nodes
+    _, arrays = ckpt.read_checkpoint(str(tmp_path / "zf512"))
+    assert np.all(arrays["fc6.W"] == np.float32(0.02))
+
+
+def test_unsupported_graphs_name_the_node(tmp_path):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 4, 4])
+
+    def save(nodes, inits=()):
+        g = helper.make_graph(nodes, "g", [x], [y], initializer=list(inits))
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+        p = str(tmp_path / "g.onnx"); onnx.save(m, p); return p
+    p = save([helper.make_node("Sigmoid", ["x"], ["y"], name="sig")])
+    with pytest.raises(ValueError, match="Sigmoid node 'sig'.*not supported.*Conv, Relu, LRN"):
+        oi.import_onnx(p, str(tmp_path / "o"), log=lambda *a: None)
+    W = numpy_helper.from_array(np.ones((1, 1, 3, 3), np.float32), "W")
+    p = save([helper.make_node("Conv", ["x", "W"], ["y"], kernel_shape=[3, 3], pads=[1, 0, 1, 0], name="c")], [W])
+    with pytest.raises(ValueError, match="Conv node 'c'.*one pad on all sides"):
+        oi.import_onnx(p, str(tmp_path / "o"), log=lambda *a: None)
+    with pytest.raises(ValueError, match="does not exist"):
+        oi.import_onnx(str(tmp_path / "none.onnx"), str(tmp_path / "o"))
+    (tmp_path / "bad.onnx").write_bytes(b"garbage")
+    r = subprocess.run([sys.executable, "-m", "zfnet", "import-onnx", str(tmp_path / "bad.onnx"),
+                        "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert r.returncode == 2 and "is not an ONNX model" in r.stderr
+
+
+def test_imagenet_class_names_come_from_the_package():
+    from zfnet.data.classes import imagenet_class_names
+    names = imagenet_class_names(1000)
+    assert len(names) == 1000 and names[0] == "tench" and names[281].startswith("tabby")
+    assert imagenet_class_names(3) == ["0", "1", "2"]
+
+
+@pytest.mark.slow
+def test_full_size_zfnet512_matches_onnxruntime_on_photos(tmp_path):
+    """ZFNet-512's whole graph (LRN, ceil pooling, 87M weights, random He-scale values) through
+    import-onnx --preprocess caffe and our RGB pipeline vs onnxruntime fed BGR minus the mean."""
+    from zfnet.io.synthetic import write_zfnet512_onnx
+    from zfnet.data.dataset import normalize
+    from zfnet.data.images import load_image
+    from zfnet.data.photos import list_photos
+    path = write_zfnet512_onnx(str(tmp_path / "zfnet512.onnx"), seed=1)
+    assert os.path.getsize(path) > 300e6   # weights stored in the file, like the model zoo's
+    oi.import_onnx(path, str(tmp_path / "ck"), preprocess="caffe", log=lambda *a: None)
+    model = ckpt.load_model(str(tmp_path / "ck"))
+    net, doc = model.net, model.doc
+    x = np.stack([load_image(p["path"], 224) for p in list_photos(which=("packages",))[:2]])
+    pre = doc["preprocessing"]
+    f = theano.function([net["input"].input_var], lasagne.layers.get_output(net["prob"], deterministic=True))
+    got = f(normalize(x, pre["mean"], pre["std"]))[:, :, 0, 0]
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    bgr = (x[:, ::-1].astype(np.float32) - np.array([104, 117, 123], np.float32)[:, None, None])
+    want = np.concatenate([sess.run(None, {sess.get_inputs()[0].name: b[None]})[0] for b in bgr])
+    assert want.max() > 0.02 and np.abs(want[0] - want[1]).max() > 1e-3  # not uniform, images differ
+    np.testing.assert_allclose(got, want, rtol=2e-3, atol=1e-6)

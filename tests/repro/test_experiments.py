@@ -1,0 +1,179 @@
+"""Every experiment end to end with --quick settings (tiny data, 2 epochs), in a scratch
+runs folder shared by the session so the quick base model is trained once."""
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zfnet.repro import reproduce as rep
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("experiment-runs"))
+
+
+def _run(name, runs, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZFNET_RUNS_DIR", runs)
+    out = str(tmp_path / name)
+    rep.reproduce(name, quick=True, out=out, log=lambda *a: None, progress=False)
+    with open(os.path.join(out, "results.json")) as f:
+        saved = json.load(f)
+    assert saved["summary"]["holds"] in ("yes", "no", "partly", "n/a (other dataset)")
+    assert all(saved["summary"][k] for k in rep.SUMMARY_KEYS)
+    assert saved["params"]["quick"] is True and saved["params"]["base_run"]["train_images"] == 1200
+    pngs = [f for f in os.listdir(out) if f.endswith(".png")]
+    assert pngs, "no figure written"
+    for p in pngs:
+        with Image.open(os.path.join(out, p)) as im:
+            assert im.size[0] > 20 and im.size[1] > 20
+    return out, saved
+
+
+def _csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_fig2_top9(runs, tmp_path, monkeypatch):
+    out, doc = _run("fig2_top9", runs, tmp_path, monkeypatch)
+    assert sorted(f for f in os.listdir(out) if f.startswith("topk_")) == \
+        ["topk_conv%d.png" % i for i in range(1, 6)]
+    for l, p in doc["results"]["purity"].items():
+        assert 1 / 9.0 - 1e-9 <= p["mean"] <= 1.0  # at least one of nine, at most all
+    assert 1 / 9.0 < doc["results"]["chance_purity"] < 0.6
+
+
+def test_fig4_evolution(runs, tmp_path, monkeypatch):
+    out, doc = _run("fig4_evolution", runs, tmp_path, monkeypatch)
+    r = doc["results"]
+    assert r["epochs"] == [1, 2]
+    for l, d in r["weight_distance_to_final"].items():
+        assert d[-1] == 0.0 and d[0] > 0  # the last checkpoint is the final one
+    for l, c in r["projection_correlation"].items():
+        assert len(c) == 1 and -1 <= c[0] <= 1
+
+
+def test_fig5_invariance(runs, tmp_path, monkeypatch):
+    out, doc = _run("fig5_invariance", runs, tmp_path, monkeypatch)
+    rows = _csv(os.path.join(out, "invariance.csv"))
+    identity = {"translation": "0", "scale": "1.0", "rotation": "0"}
+    for r in rows:
+        if r["amount"] == identity[r["transform"]]:
+            assert float(r["dist_layer1"]) == 0 and float(r["dist_layer7"]) == 0
+        assert 0 <= float(r["p_true"]) <= 1
+    # rotation by 360 degrees is the identity too
+    full = [r for r in rows if r["transform"] == "rotation" and r["amount"] == "360"]
+    assert full and all(float(r["dist_layer1"]) < 1e-3 for r in full)
+    assert len(doc["results"]["images"]) == 5
+
+
+def test_fig6_filters(runs, tmp_path, monkeypatch):
+    out, doc = _run("fig6_filters", runs, tmp_path, monkeypatch)
+    v = doc["results"]["variants"]
+    assert set(v) == {"3x3/1, clipping", "3x3/1, no clipping", "5x5/2, clipping"}
+    # clipping bounds every conv1 filter's RMS by the radius (0.1); the unclipped run need not
+    assert max(v["3x3/1, clipping"]["conv1_rms"]) <= 0.1 + 1e-5
+    assert max(v["5x5/2, clipping"]["conv1_rms"]) <= 0.1 + 1e-5
+    assert v["5x5/2, clipping"]["conv1_map"] == 14 and v["3x3/1, clipping"]["conv1_map"] == 28
+
+
+def test_fig7_occlusion(runs, tmp_path, monkeypatch):
+    out, doc = _run("fig7_occlusion", runs, tmp_path, monkeypatch)
+    for i, r in doc["results"]["images"].items():
+        rows = _csv(os.path.join(out, "occlusion_%s.csv" % i))
+        assert len(rows) == 22 * 22  # 7x7 square, stride 1, over 28x28
+        p = [float(x["p_true"]) for x in rows]
+        assert r["p_min"] == pytest.approx(min(p), abs=1e-5)
+        assert r["p_min"] <= r["p_unoccluded"] + 0.5
+
+
+def test_tab1_correspondence(runs, tmp_path, monkeypatch):
+    out, doc = _run("tab1_correspondence", runs, tmp_path, monkeypatch)
+    d = doc["results"]["delta"]
+    assert set(d) == {"left sleeve", "right sleeve", "neckline", "random"}
+    for part in d.values():
+        for v in part.values():
+            assert 0 <= v <= 1
+
+
+def test_tab2_error(runs, tmp_path, monkeypatch):
+    out, doc = _run("tab2_error", runs, tmp_path, monkeypatch)
+    r = doc["results"]
+    assert r["test"]["images"] == 500 and r["validation"]["images"] == 120
+    assert r["test"]["top5"] <= r["test"]["top1"]
+    # the logged last-epoch test error is the one evaluate measures again
+    assert r["epochs"][-1]["test_top1"] == pytest.approx(r["test"]["top1"])
+
+
+def test_tab3_ablation(runs, tmp_path, monkeypatch):
+    out, doc = _run("tab3_ablation", runs, tmp_path, monkeypatch)
+    v = doc["results"]["variants"]
+    assert len(v) == 8
+    p = {n: r["params"] for n, r in v.items()}
+    base = p["ZF model (ours: small)"]
+    assert p["- fc7"] < base and p["- fc6, fc7"] < p["- fc7"] and p["fc6, fc7 doubled"] > base
+    assert p["conv3-5 widened"] > base and p["- conv3, conv4"] < base
+    # removing fc7 (256x256 + 256) changes the count by exactly that much
+    assert base - p["- fc7"] == 256 * 256 + 256
+
+
+def test_tab4_transfer(runs, tmp_path, monkeypatch):
+    out, doc = _run("tab4_transfer", runs, tmp_path, monkeypatch)
+    acc = doc["results"]["accuracy"]
+    for kind in ("pretrained", "scratch"):
+        for n, s in acc[kind].items():
+            assert len(s["runs"]) == 2 and all(0 <= a <= 1 for a in s["runs"])
+            assert s["mean"] == pytest.approx(np.mean(s["runs"]))
+
+
+def test_tab7_layers(runs, tmp_path, monkeypatch):
+    out, doc = _run("tab7_layers", runs, tmp_path, monkeypatch)
+    acc = doc["results"]["accuracy"]
+    dims = {n: r["dim"] for n, r in acc["digits"].items()}
+    assert dims == {"pixels": 784, "layer 1": 32 * 14 * 14, "layer 2": 64 * 7 * 7,
+                    "layer 3": 96 * 49, "layer 4": 96 * 49, "layer 5": 64 * 9,
+                    "layer 6": 256, "layer 7": 256}
+    # pixels of digits are linearly separable well above chance even with 5 per class
+    assert acc["digits"]["pixels"]["mean"] > 0.5
+
+
+def test_experiments_run_on_a_users_training_run(runs, tmp_path, monkeypatch):
+    """--run: the experiments study any run folder of `python -m zfnet train` (here the quick
+    base run, as a user's own run would be) and write outside the committed results."""
+    monkeypatch.setenv("ZFNET_RUNS_DIR", runs)
+    quick = rep.reproduce("fig7_occlusion", quick=True, out=str(tmp_path / "q"), log=lambda *a: None,
+                          progress=False)
+    run_dir = os.path.join(rep.REPO, quick["params"]["base_run"]["folder"]) \
+        if not os.path.isabs(quick["params"]["base_run"]["folder"]) else quick["params"]["base_run"]["folder"]
+    doc = rep.reproduce("fig7_occlusion", run=run_dir, log=lambda *a: None, progress=False)
+    out = os.path.join(runs, "reproduce", os.path.basename(run_dir), "fig7_occlusion")
+    assert os.path.exists(os.path.join(out, "results.json"))
+    assert doc["params"]["user_run"] == os.path.abspath(run_dir)
+    assert doc["command"] == "python -m zfnet reproduce fig7_occlusion --run %s" % run_dir
+    # same checkpoint, same test images: the same probabilities
+    for i, r in doc["results"]["images"].items():
+        if i in quick["results"]["images"]:
+            assert r["p_unoccluded"] == pytest.approx(quick["results"]["images"][i]["p_unoccluded"])
+    with pytest.raises(ValueError, match="Fashion-MNIST protocol only.*PARTS"):
+        rep.reproduce("tab1_correspondence", run=run_dir, log=lambda *a: None, progress=False)
+    with pytest.raises(ValueError, match="not a training run folder"):
+        rep.reproduce("fig7_occlusion", run=str(tmp_path), log=lambda *a: None)
+
+
+def test_seed003_vgg16(runs, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZFNET_RUNS_DIR", runs)
+    monkeypatch.delenv("ZFNET_VGG16_CHECKPOINT", raising=False)
+    out = str(tmp_path / "seed003")
+    doc = rep.reproduce("seed003_vgg16", quick=True, out=out, log=lambda *a: None, progress=False)
+    r = doc["results"]
+    assert r["single_pass_s"] > 0 and "random" in doc["params"]["weights"]
+    chans = r["images"]["china"]["channels"]
+    assert len(chans) == 13 and all(len(set(c)) == 3 for c in chans.values())
+    with Image.open(os.path.join(out, "china_projections.png")) as im:
+        assert im.size[1] > 13 * 96  # the photo plus one row per layer

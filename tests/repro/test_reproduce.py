@@ -1,0 +1,161 @@
+"""The experiment runner: results files, the comparison table, the shared training cache."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from zfnet.io import checkpoint as ckpt
+from zfnet.repro import reproduce as rep
+from zfnet import train
+from ref import tiny_config, toy_dataset
+
+FAKE = '''
+def run(ctx):
+    ctx.params["answer"] = 42
+    ctx.write_csv("numbers.csv", ["a", "b"], [[1, 0.5]])
+    return {"value": %r, "summary": %r}
+'''
+README = "# experiments\n\nintro\n\n%s\nold row\n%s\n\nafter\n" % (rep.TABLE_START, rep.TABLE_END)
+
+
+def _fake_tree(root, summaries):
+    os.makedirs(str(root), exist_ok=True)
+    with open(os.path.join(str(root), "README.md"), "w") as f:
+        f.write(README)
+    for name, (value, summary) in summaries.items():
+        d = os.path.join(str(root), name)
+        os.makedirs(d)
+        with open(os.path.join(d, "run.py"), "w") as f:
+            f.write(FAKE % (value, summary))
+
+
+GOOD = {"paper": "x is 1.0", "ours": "x is 0.9 | close", "holds": "partly", "deviation": "toy data"}
+
+
+def test_reproduce_writes_results_and_the_table(tmp_path, monkeypatch):
+    root = tmp_path / "experiments"
+    _fake_tree(root, {"alpha": (1.5, GOOD), "beta": (2, GOOD)})
+    monkeypatch.setenv("ZFNET_EXPERIMENTS_DIR", str(root))
+    (root / "alpha" / "README.md").write_text("# alpha\n%s\nstale\n%s\nwhy\n" % (rep.RESULTS_START,
+                                                                                 rep.RESULTS_END))
+    assert rep.experiment_names() == ["alpha", "beta"]
+    doc = rep.reproduce("alpha", log=lambda *a: None)
+    own = (root / "alpha" / "README.md").read_text()
+    assert "stale" not in own and own.startswith("# alpha\n") and own.endswith("\nwhy\n")
+    assert "| ours | x is 0.9 \\| close |" in own and "| holds here? | partly |" in own
+    with open(root / "alpha" / "results" / "results.json") as f:
+        saved = json.load(f)
+    assert saved == json.loads(json.dumps(doc))
+    assert saved["results"] == {"value": 1.5} and saved["params"]["answer"] == 42
+    assert saved["command"] == "python -m zfnet reproduce alpha"
+    assert (root / "alpha" / "results" / "numbers.csv").read_text() == "a,b\n1,0.5\n"
+    text = (root / "README.md").read_text()
+    assert "old row" not in text and text.startswith("# experiments\n\nintro") and text.endswith("after\n")
+    rows = [l for l in text.splitlines() if l.startswith("| [")]
+    assert rows[0] == ("| [alpha](alpha/) | `python -m zfnet reproduce alpha` | x is 1.0 | "
+                       "x is 0.9 \\| close | partly | toy data |")
+    assert "not run yet" in rows[1]  # beta has no results
+    # --table: both READMEs rebuilt from results.json alone, nothing run
+    (root / "alpha" / "README.md").write_text(own.replace("x is 0.9", "edited by hand"))
+    (root / "README.md").write_text(README)
+    rep.refresh_readmes()
+    assert (root / "alpha" / "README.md").read_text() == own
+    assert "| [alpha](alpha/) |" in (root / "README.md").read_text()
+
+
+def test_quick_runs_never_touch_committed_results(tmp_path, monkeypatch):
+    root = tmp_path / "experiments"
+    _fake_tree(root, {"alpha": (1, GOOD)})
+    monkeypatch.setenv("ZFNET_EXPERIMENTS_DIR", str(root))
+    monkeypatch.setenv("ZFNET_RUNS_DIR", str(tmp_path / "runs"))
+    doc = rep.reproduce("alpha", quick=True, log=lambda *a: None)
+    assert doc["command"].endswith("--quick") and doc["params"]["quick"] is True
+    assert (tmp_path / "runs" / "quick" / "alpha" / "results.json").exists()
+    assert not (root / "alpha" / "results").exists()
+    assert "old row" in (root / "README.md").read_text()
+
+
+def test_bad_experiments_are_named(tmp_path, monkeypatch):
+    root = tmp_path / "experiments"
+    _fake_tree(root, {"alpha": (1, {"paper": "p"})})
+    monkeypatch.setenv("ZFNET_EXPERIMENTS_DIR", str(root))
+    with pytest.raises(ValueError, match=r"Unknown experiment 'gamma'.*\['alpha'\]"):
+        rep.reproduce("gamma")
+    with pytest.raises(ValueError, match=r"alpha returned a summary without \['ours', 'holds', 'deviation'\]"):
+        rep.reproduce("alpha", log=lambda *a: None)
+    (root / "README.md").write_text("no markers")
+    with pytest.raises(ValueError, match="no results markers"):
+        rep.write_summary_table()
+
+
+def test_cli_lists_and_rejects(tmp_path):
+    env = dict(os.environ, ZFNET_EXPERIMENTS_DIR=str(tmp_path / "experiments"))
+    _fake_tree(tmp_path / "experiments", {"alpha": (1, GOOD)})
+    out = subprocess.run([sys.executable, "-m", "zfnet", "reproduce", "--list"], env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "alpha" in out.stdout and "no results yet" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "zfnet", "reproduce", "nope"], env=env,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "Unknown experiment 'nope'" in bad.stderr and "alpha" in bad.stderr
+
+
+def test_the_real_experiments_are_all_listed():
+    names = rep.experiment_names()
+    for n in ["fig2_top9", "fig4_evolution", "fig5_invariance", "fig6_filters", "fig7_occlusion",
+              "tab1_correspondence", "tab2_error", "tab3_ablation", "tab4_transfer", "tab7_layers"]:
+        assert n in names
+        assert os.path.isfile(os.path.join(rep.experiments_dir(), n, "README.md")), n
+
+
+def test_trained_runs_are_cached_by_content(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZFNET_RUNS_DIR", str(tmp_path))
+    ctx = rep.Context("t", str(tmp_path / "out"), log=lambda *a: None, progress=False)
+    ds = toy_dataset(n_train=96, n_test=30)
+    s = train.TrainSettings(epochs=1, batch_size=32, lr=0.05, val_size=16, seed=0)
+    a = ctx.trained("toy", tiny_config(), s, ds)
+    stamp = os.path.getmtime(os.path.join(a, "final", "model.npz"))
+    assert ctx.trained("toy", tiny_config(), s, ds) == a  # reused, not retrained
+    assert os.path.getmtime(os.path.join(a, "final", "model.npz")) == stamp
+    s2 = train.TrainSettings(epochs=1, batch_size=32, lr=0.02, val_size=16, seed=0)
+    b = ctx.trained("toy", tiny_config(), s2, ds)  # other settings: another folder
+    assert b != a and os.path.basename(b).startswith("toy-")
+
+
+def test_short_protocol_equals_the_base_run_at_that_epoch(tmp_path):
+    """The identity the experiments rely on to reuse the base run's checkpoint."""
+    ds = toy_dataset(n_train=96, n_test=30)
+    base = train.TrainSettings(epochs=3, batch_size=32, lr=0.05, val_size=16, seed=0,
+                               schedule="step", step_size=3, keep=(1, 2, 3))
+    short = train.TrainSettings(epochs=2, batch_size=32, lr=0.05, val_size=16, seed=0,
+                                schedule="none", keep=(2,))
+    quiet = dict(progress=False, log=lambda *a: None)
+    train.train(tiny_config(), ds, base, str(tmp_path / "base"), **quiet)
+    train.train(tiny_config(), ds, short, str(tmp_path / "short"), **quiet)
+    _, a = ckpt.read_checkpoint(str(tmp_path / "base" / "checkpoints" / "epoch-002"))
+    _, b = ckpt.read_checkpoint(str(tmp_path / "short" / "final"))
+    assert sorted(a) == sorted(b)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    _, c = ckpt.read_checkpoint(str(tmp_path / "base" / "final"))
+    assert not np.array_equal(a["conv1.W"], c["conv1.W"])  # epoch 3 moved on
+
+
+def test_base_and_short_settings_agree_until_the_lr_drop(tmp_path):
+    for quick in (False, True):
+        ctx = rep.Context("t", str(tmp_path), quick=quick)
+        b, s = rep.base_settings(quick), rep.short_settings_for(ctx)
+        assert s.epochs <= b.step_size and s.schedule == "none"
+        assert s.epochs in b.keep
+        diff = {k for k in b.to_dict() if b.to_dict()[k] != s.to_dict()[k]}
+        assert diff <= {"epochs", "schedule", "keep"}, diff
+
+
+def test_error_gap_significance_against_a_hand_computed_bound():
+    # n = 10,000, errors 15% and 14%: se = sqrt(.15*.85/1e4 + .14*.86/1e4) = 0.00497; 2 se = 0.99 points
+    assert not rep.error_gap_significant(0.1499, 0.14, 10000)
+    assert rep.error_gap_significant(0.1501, 0.14, 10000)
+    assert not rep.error_gap_significant(0.14, 0.15, 10000)  # lower is never "higher"
+    assert rep.error_gap_significant(0.30, 0.10, 100, 100)

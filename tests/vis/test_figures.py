@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from zfnet.io import checkpoint as ckpt
+from zfnet.errors import DataError
+from zfnet.nn import model
+from zfnet.vis import figures as visualize
+from zfnet.backend import lasagne, theano
+from ref import tiny_config, toy_dataset
+
+
+def _saved_tiny(tmp_path, seed=0):
+    cfg = tiny_config()
+    net = model.build(cfg)
+    rng = np.random.RandomState(seed)
+    model.set_weights(net, {k: (rng.randn(*v.shape) * 0.3).astype("float32")
+                            for k, v in model.get_weights(net).items()})
+    doc = ckpt.model_json(cfg, net, {"mean": [50.0], "std": [60.0], "units": "pixel values 0-255"},
+                          ["top", "middle", "bottom"], dataset="toy")
+    path = str(tmp_path / "ck")
+    ckpt.write_checkpoint(path, {"model.json": doc, "model.npz": model.get_weights(net)})
+    return path, net, doc
+
+
+def test_scan_topk_matches_brute_force(tmp_path):
+    path, net, doc = _saved_tiny(tmp_path)
+    ds = toy_dataset(n_train=10, n_test=70)
+    found = visualize.scan_topk(ckpt.load_model(path), ds.x_test, ["conv2", "relu1"],
+                                {"conv2": [0, 5], "relu1": [3]}, k=9, batch_size=16, progress=False)
+    acts = theano.function([net["input"].input_var], lasagne.layers.get_output(
+        [net["conv2"], net["relu1"]], deterministic=True))(ckpt.load_model(path).preprocess(ds.x_test))
+    for layer, a, chans in (("conv2", acts[0], [0, 5]), ("relu1", acts[1], [3])):
+        for m, c in enumerate(chans):
+            per_image = a[:, c].reshape(len(a), -1).max(axis=1)
+            want = np.argsort(-per_image, kind="stable")[:9]
+            assert found[layer]["images"][m].tolist() == want.tolist()
+            np.testing.assert_allclose(found[layer]["activations"][m], per_image[want], rtol=1e-6)
+
+
+def test_topk_writes_grid_and_arrays(tmp_path):
+    path, net, doc = _saved_tiny(tmp_path)
+    ds = toy_dataset(n_train=10, n_test=30)
+    npz = visualize.topk(path, ["conv2"], str(tmp_path / "tk"), dataset=ds, channels=[1, 2], k=4,
+                         progress=False, log=lambda *a: None).npz
+    z = np.load(npz)
+    assert z["conv2.channels"].tolist() == [1, 2]
+    assert z["conv2.reconstructions"].shape == (2, 4, 1, 12, 12)
+    assert (tmp_path / "tk" / "topk_conv2.png").exists()
+    with pytest.raises(ValueError, match=r"'conv2' has channels 0..5; got \[9\]"):
+        visualize.topk(path, ["conv2"], str(tmp_path / "x"), dataset=ds, channels=[9], progress=False)
+
+
+def test_visualize_files_and_bad_image(tmp_path):
+    path, net, doc = _saved_tiny(tmp_path)
+    from zfnet.vis import render
+    img = str(tmp_path / "a.png")
+    render.save_png(np.random.RandomState(0).rand(20, 16), img)  # resized/cropped to 12x12 grey
+    out = visualize.visualize(path, [img], ["conv1", "fc6"], str(tmp_path / "v"), top=2,
+                              log=lambda *a: None)
+    z = np.load(out[0])
+    assert z["fc6.reconstructions"].shape == (2, 1, 12, 12) and z["conv1.units"].shape == (2, 3)
+    (tmp_path / "bad.png").write_bytes(b"GIF89a nope")
+    with pytest.raises(DataError, match="Cannot read image .*bad.png"):
+        visualize.visualize(path, [str(tmp_path / "bad.png")], ["conv1"], str(tmp_path / "w"))

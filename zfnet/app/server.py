@@ -1,0 +1,149 @@
+"""A local web page for exploring a trained network: ``python -m zfnet serve CHECKPOINT``.
+
+The page (``/``, one self-contained HTML file, no CDN) uses the JSON API under
+``/api/``:
+
+=========================================  ==============================================
+``GET  /api/model``                        network, classes, layers, methods
+``GET  /api/samples``                      bundled sample images (test images)
+``POST /api/upload`` (form field ``image``) PNG/JPEG -> an image id (resized/converted note)
+``GET  /api/image/<id>``                   the image as the model sees it (PNG)
+``GET  /api/predict?image=``               top-5 classes with probabilities
+``GET  /api/features?image=&layer=&top=``  feature maps ranked by maximum activation,
+                                           each overlaid on the input (PNG data URLs)
+``GET  /api/project?image=&layer=&channel=&method=``
+                                           the map's strongest activation projected to
+                                           pixels, next to the input patch it sees
+``GET  /api/occlusion?image=&size=&stride=``
+                                           probability of the top class per occluder position
+``GET  /api/topk?layer=&channel=``         the dataset top-9 of a map, if ``python -m zfnet
+                                           topk`` computed it for this checkpoint
+=========================================  ==============================================
+
+This module is only the HTTP side: routes, query parameters, and errors mapped
+to statuses; the answers come from :class:`zfnet.app.explorer.Explorer`.
+Errors are JSON ``{"error": ...}`` with a 4xx status: 400 bad input (a
+:class:`~zfnet.errors.ZfnetError` of the explorer), 404 unknown image/layer/channel
+(:class:`~zfnet.errors.NotFound`, naming the valid ones), 413 upload too large. Uploads live in
+memory under random ids; nothing from a request becomes a filesystem path.
+"""
+from ..errors import NotFound, UsageError, ZfnetError
+from ..vis import render
+from .explorer import Explorer
+
+MAX_UPLOAD = 4 * 1024 * 1024
+
+
+def _message(e):
+    """The text of an error (a KeyError's str() would add quotes)."""
+    return e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else str(e)
+
+
+def create_app(checkpoint, dataset=None, max_upload=MAX_UPLOAD, samples=12):
+    """The Flask application for one checkpoint."""
+    from flask import Flask, Response, jsonify, request
+    from werkzeug.exceptions import HTTPException
+
+    ex = Explorer(checkpoint, dataset=dataset, samples=samples)
+    app = Flask("zfnet")
+    app.config["MAX_CONTENT_LENGTH"] = int(max_upload)
+    app.explorer = ex
+
+    @app.errorhandler(NotFound)
+    def _not_found(e):
+        return jsonify(error=_message(e)), 404
+
+    @app.errorhandler(ZfnetError)
+    def _bad_value(e):  # the project's own errors only: anything else is a bug (500)
+        return jsonify(error=_message(e)), 400
+
+    @app.errorhandler(HTTPException)
+    def _http_error(e):
+        msg = e.description
+        if e.code == 413:
+            msg = "upload too large: the limit is %d bytes" % app.config["MAX_CONTENT_LENGTH"]
+        return jsonify(error=msg), e.code
+
+    @app.errorhandler(Exception)
+    def _internal(e):  # no stack traces to the client
+        app.logger.exception("request failed")
+        return jsonify(error="internal error: %s" % type(e).__name__), 500
+
+    def arg(name, required=True):
+        v = request.args.get(name)
+        if required and not v:
+            raise UsageError("missing query parameter %r" % name)
+        return v
+
+    def int_arg(name, default):
+        v = request.args.get(name)
+        if v in (None, ""):
+            return default
+        try:
+            return int(v)
+        except ValueError:
+            raise UsageError("%s=%r: expected an integer" % (name, v))
+
+    @app.route("/")
+    def index():
+        from .page import PAGE
+        return Response(PAGE, mimetype="text/html")
+
+    @app.route("/api/model")
+    def model():
+        return jsonify(ex.describe())
+
+    @app.route("/api/samples")
+    def samples_():
+        return jsonify(samples=[{"id": s, "label": ex.images[s]["label"], "url": "/api/image/" + s}
+                                for s in ex.sample_ids])
+
+    @app.route("/api/upload", methods=["POST"])
+    def upload():
+        f = request.files.get("image")
+        if f is None:
+            raise UsageError("no file: send a PNG or JPEG in the form field 'image'")
+        uid = ex.add_upload(f.read())
+        return jsonify(id=uid, url="/api/image/" + uid, note=ex.images[uid]["note"])
+
+    @app.route("/api/image/<iid>")
+    def image(iid):
+        img = ex.image(iid)
+        return Response(render.png_bytes(render.pixels_to_rgb(img["pixels"])), mimetype="image/png")
+
+    @app.route("/api/predict")
+    def predict():
+        return jsonify(image=arg("image"), top5=ex.predict(arg("image")))
+
+    @app.route("/api/features")
+    def features():
+        return jsonify(image=arg("image"), layer=arg("layer"),
+                       maps=ex.features(arg("image"), arg("layer"), int_arg("top", 16)))
+
+    @app.route("/api/project")
+    def project():
+        return jsonify(ex.project(arg("image"), arg("layer"), arg("channel"),
+                                  request.args.get("method", "deconvnet")))
+
+    @app.route("/api/occlusion")
+    def occlusion():
+        return jsonify(ex.occlusion(arg("image"), int_arg("size", None), int_arg("stride", None)))
+
+    @app.route("/api/topk")
+    def topk():
+        return jsonify(ex.topk(arg("layer"), arg("channel")))
+
+    return app
+
+
+def serve(checkpoint, host="127.0.0.1", port=8000, log=print):
+    """Build the app (compiling its functions) and serve it until interrupted."""
+    from werkzeug.serving import make_server
+    app = create_app(checkpoint)
+    srv = make_server(host, int(port), app, threaded=True)
+    log("zfnet explorer for %s at http://%s:%d/  (Ctrl-C stops it)" % (checkpoint, host, srv.server_port))
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
