@@ -127,8 +127,9 @@ def write_tiny_checkpoint(path, cfg=None, dataset=None, dataset_name="toy"):
     return str(path), ds, pre
 
 
-def switches_ref(x, size, stride, ceil):
-    """First maximum (row-major) per window; flat index y*W+x. Partial windows if ceil."""
+def switches_ref(x, size, stride, ceil, rtol=1e-5):
+    """First maximum (row-major) per window, values within ``rtol`` of the maximum tied (in
+    float64); flat index y*W+x. Partial windows if ceil."""
     n, c, H, W = x.shape
     L = lambda m: (max(0, (m - 1 - size + stride) // stride) + 1) if ceil else (m - size) // stride + 1
     ho, wo = L(H), L(W)
@@ -137,12 +138,11 @@ def switches_ref(x, size, stride, ceil):
         for ch in range(c):
             for i in range(ho):
                 for j in range(wo):
-                    best, arg = -np.inf, None
-                    for u in range(i * stride, min(i * stride + size, H)):
-                        for v in range(j * stride, min(j * stride + size, W)):
-                            if x[b, ch, u, v] > best:  # strict: the first maximum wins
-                                best, arg = x[b, ch, u, v], u * W + v
-                    sw[b, ch, i, j] = arg
+                    cells = [(u, v) for u in range(i * stride, min(i * stride + size, H))
+                             for v in range(j * stride, min(j * stride + size, W))]
+                    m = max(float(x[b, ch, u, v]) for u, v in cells)
+                    sw[b, ch, i, j] = next(u * W + v for u, v in cells
+                                           if float(x[b, ch, u, v]) >= m - rtol * abs(m))
     return sw
 
 

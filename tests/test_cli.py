@@ -37,20 +37,28 @@ def test_unknown_config_and_dataset(tmp_path):
 
 
 def test_only_the_projects_errors_become_one_line_messages(monkeypatch, capsys):
-    """A ZfnetError prints one line and exits 2; any other exception is a bug and propagates
-    with its traceback (it is not dressed up as a user error)."""
+    """A ZfnetError prints one line and exits with its code (a data error 1, a usage error 2);
+    any other exception is a bug and propagates with its traceback (it is not dressed up as a
+    user error)."""
     from zfnet import cli
-    from zfnet.errors import DataError
+    from zfnet.errors import DataError, UsageError
 
     def user_error(args):
         raise DataError("dataset folder x has no images")
+
+    def usage_error(args):
+        raise UsageError("--layer conv9: no such layer")
 
     def bug(args):
         raise ValueError("an internal bug")
     monkeypatch.setattr(cli, "cmd_evaluate", user_error)
     with pytest.raises(SystemExit) as e:
         cli.main(["evaluate", "somewhere"])
-    assert e.value.code == 2 and capsys.readouterr().err == "error: dataset folder x has no images\n"
+    assert e.value.code == 1 and capsys.readouterr().err == "error: dataset folder x has no images\n"
+    monkeypatch.setattr(cli, "cmd_evaluate", usage_error)
+    with pytest.raises(SystemExit) as e:
+        cli.main(["evaluate", "somewhere"])
+    assert e.value.code == 2 and capsys.readouterr().err == "error: --layer conv9: no such layer\n"
     monkeypatch.setattr(cli, "cmd_evaluate", bug)
     with pytest.raises(ValueError, match="an internal bug"):
         cli.main(["evaluate", "somewhere"])
@@ -127,3 +135,61 @@ def test_visualize_and_topk_end_to_end(tmp_path):
     assert r.returncode == 2 and "Cannot project layer 'conv9'" in r.stderr
     r = zfnet("visualize", out / "final", tmp_path / "missing.png", "--layer", "conv1")
     assert r.returncode == 2 and "missing.png does not exist" in r.stderr
+
+
+def test_usage_errors_exit_2_and_runtime_errors_exit_1(tmp_path):
+    """Usage errors (bad option values, names and paths that do not exist) exit 2; errors in a
+    file's content exit 1; both print one line and no traceback."""
+    for args, text in ((["serve", tmp_path, "--port", "99999"], "99999: a port is 0-65535"),
+                       (["evaluate", tmp_path, "--limit", "-5"], "-5: expected an integer of at least 1"),
+                       (["topk", tmp_path, "--layer", "conv1", "--top", "0"], "0: expected an integer of at least 1"),
+                       (["evaluate", tmp_path / "nowhere"], "is not a checkpoint")):
+        r = zfnet(*args)
+        assert r.returncode == 2 and text in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+    ck = tmp_path / "ck"; ck.mkdir()
+    (ck / "model.json").write_text("[1, 2]"); (ck / "model.npz").write_bytes(b"")
+    r = zfnet("evaluate", ck)
+    assert r.returncode == 1 and "holds a list; expected a JSON object" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_import_never_replaces_a_users_folder(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    W = numpy_helper.from_array(np.ones((2, 1, 3, 3), np.float32), "W")
+    g = helper.make_graph([helper.make_node("Conv", ["x", "W"], ["y"], kernel_shape=[3, 3])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 5, 5])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 3, 3])], [W])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "m.onnx"))
+    mine = tmp_path / "mine"; mine.mkdir(); (mine / "thesis.tex").write_text("years")
+    r = zfnet("import-onnx", tmp_path / "m.onnx", "--out", mine, "--preprocess", "none", "--force")
+    assert r.returncode == 2 and "not a checkpoint; choose a new --out" in r.stderr
+    assert sorted(os.listdir(str(mine))) == ["thesis.tex"] and (mine / "thesis.tex").read_text() == "years"
+    r = zfnet("import-onnx", tmp_path / "m.onnx", "--out", tmp_path / "ck", "--preprocess", "none")
+    assert r.returncode == 0, r.stderr
+    r = zfnet("import-onnx", tmp_path / "m.onnx", "--out", tmp_path / "ck", "--preprocess", "none")
+    assert r.returncode == 2 and "already a checkpoint; pass --force" in r.stderr
+    assert zfnet("import-onnx", tmp_path / "m.onnx", "--out", tmp_path / "ck", "--preprocess", "none",
+                 "--force").returncode == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs to fill it (needs root)")
+def test_a_full_disk_is_one_line_and_keeps_the_old_file(tmp_path):
+    from ref import tiny_config, write_tiny_checkpoint
+    path, _, _ = write_tiny_checkpoint(tmp_path / "ck", tiny_config())
+    disk = tmp_path / "disk"; disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        target = disk / "conv1.png"
+        assert zfnet("filters", path, "--out", target).returncode == 0
+        before = target.read_bytes()
+        try:
+            with open(str(disk / "filler"), "wb") as f:   # fill every page that is left
+                f.write(b"x" * (64 * 1024))
+        except OSError:
+            pass
+        r = zfnet("filters", path, "--layer", "conv2", "--out", target)
+        assert r.returncode == 1 and "No space left on device" in r.stderr and "Traceback" not in r.stderr
+        assert target.read_bytes() == before and sorted(os.listdir(str(disk))) == ["conv1.png", "filler"]
+    finally:
+        subprocess.run(["umount", str(disk)])

@@ -143,3 +143,30 @@ def test_one_real_fashion_mnist_epoch(tmp_path):
                     progress=False, log=lambda *a: None)["history"]
     assert h[0]["test_top1"] < 0.18 and h[0]["val_top1"] < 0.18
     assert h[0]["test_top5"] < 0.01
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("window", ["latest", "logs", "final"])
+def test_a_kill_in_the_last_epochs_writes_is_finished_by_resume(tmp_path, window):
+    """SIGKILL after the last epoch's checkpoint, in each window of the writes that follow
+    (latest.json, the logs, final/): --resume finishes them, final/ and log.json are the last
+    epoch's, and the temporary files are gone."""
+    out = str(tmp_path / "run")
+    r = _run(out, 2, "--kill-window", window)
+    assert r.returncode == -9, (r.returncode, r.stderr)
+    open(os.path.join(out, ".final.tmp-abc123"), "w").close()       # leftovers of a kill
+    open(os.path.join(out, "checkpoints", ".latest.json.xyz"), "w").close()
+    open(os.path.join(out, "notes.txt"), "w").write("mine")          # a user's file stays
+    r = _run(out, 2, "--resume")
+    assert r.returncode == 0, r.stderr
+    final_doc, final_w = ckpt.read_checkpoint(os.path.join(out, "final"))
+    last_doc, last_w = ckpt.read_checkpoint(os.path.join(out, "checkpoints", "epoch-002"))
+    assert final_doc["epoch"] == 2 and final_doc["metrics"] == last_doc["metrics"]
+    for k in last_w:
+        np.testing.assert_array_equal(final_w[k], last_w[k])
+    with open(os.path.join(out, "log.json")) as f:
+        assert [row["epoch"] for row in json.load(f)] == [1, 2]
+    with open(os.path.join(out, "checkpoints", "latest.json")) as f:
+        assert json.load(f)["epoch"] == 2
+    hidden = [f for d in (out, os.path.join(out, "checkpoints")) for f in os.listdir(d) if f.startswith(".")]
+    assert hidden == [] and open(os.path.join(out, "notes.txt")).read() == "mine"

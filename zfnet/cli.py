@@ -7,6 +7,7 @@ Option choices come from the library's own constants. The project's errors
 anything else is a bug and shows its traceback.
 """
 import argparse
+import errno
 import os
 import sys
 
@@ -17,6 +18,40 @@ from .vis.methods import METHODS, MODES, RANKS
 from .vis.render import SCALES
 
 SPLITS = ("test", "train")
+# what the machine, not the program, can get wrong: a full or read-only disk, a path through a
+# file, permissions. Reported as one line (exit 1); any other OSError keeps its traceback.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR,
+                      errno.EISDIR, errno.EEXIST, errno.EDQUOT, errno.ENAMETOOLONG, errno.ENOENT}
+
+
+def count(text):
+    """An argparse type: an integer >= 1 (a negative --limit would slice from the end)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not an integer" % text)
+    if v < 1:
+        raise argparse.ArgumentTypeError("%d: expected an integer of at least 1" % v)
+    return v
+
+
+def natural(text):
+    """An argparse type: an integer >= 0."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not an integer" % text)
+    if v < 0:
+        raise argparse.ArgumentTypeError("%d: expected an integer of at least 0" % v)
+    return v
+
+
+def port(text):
+    """An argparse type: a TCP port, 0-65535 (0: any free port)."""
+    v = natural(text)
+    if v > 65535:
+        raise argparse.ArgumentTypeError("%d: a port is 0-65535" % v)
+    return v
 
 
 def _command(sub, name, help, examples):
@@ -26,6 +61,8 @@ def _command(sub, name, help, examples):
 
 def _write_json(path, obj):
     from .files import atomic_write_json
+    if os.path.isdir(path):
+        raise UsageError("--json %s is a folder: give the path of a JSON file to write" % path)
     atomic_write_json(path, obj)
 
 
@@ -35,8 +72,8 @@ def _train_args(t, epochs):
                    % ", ".join(sorted(CONFIGS)))
     t.add_argument("--dataset", default="fashion-mnist",
                    help="fashion-mnist, a CIFAR batch folder or an image-folder tree")
-    t.add_argument("--epochs", type=int, default=epochs)
-    t.add_argument("--batch-size", type=int, default=32,
+    t.add_argument("--epochs", type=count, default=epochs)
+    t.add_argument("--batch-size", type=count, default=32,
                    help="default 32 (the paper: 128; on 2 CPU cores 32 runs as many images/s "
                         "and gives 4x the updates)")
     t.add_argument("--lr", type=float, default=0.01)
@@ -47,15 +84,15 @@ def _train_args(t, epochs):
     t.add_argument("--clip-radius", type=float, default=0.1,
                    help="feature scale clipping radius for conv filters; 0 turns it off")
     t.add_argument("--schedule", choices=["none", "step", "plateau"], default="step")
-    t.add_argument("--step-size", type=int, help="epochs between lr drops (default 60%% of epochs)")
+    t.add_argument("--step-size", type=count, help="epochs between lr drops (default 60%% of epochs)")
     t.add_argument("--gamma", type=float, default=0.1, help="lr factor of a step")
-    t.add_argument("--patience", type=int, default=1, help="plateau: epochs without improvement")
-    t.add_argument("--crop-pad", type=int, default=2, help="zero padding before random crops")
+    t.add_argument("--patience", type=count, default=1, help="plateau: epochs without improvement")
+    t.add_argument("--crop-pad", type=natural, default=2, help="zero padding before random crops")
     t.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
     t.add_argument("--flip", action="store_false", dest="no_flip", help="random horizontal flips")
-    t.add_argument("--val-size", type=int, default=5000)
+    t.add_argument("--val-size", type=natural, default=5000)
     t.add_argument("--seed", type=int, default=1)
-    t.add_argument("--limit", type=int, help="use only the first N train and N test images")
+    t.add_argument("--limit", type=count, help="use only the first N train and N test images")
     t.add_argument("--keep", default="1,2,5,10,20,30,40,64",
                    help="epochs whose checkpoints are kept (default: the paper's Fig. 4 epochs)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -105,7 +142,7 @@ def _add_evaluate(sub):
     e.add_argument("--dataset", help="fashion-mnist, imagenet-photos (data fetch photos) or a folder; "
                    "default: the one the checkpoint was trained on")
     e.add_argument("--split", choices=SPLITS, default="test")
-    e.add_argument("--limit", type=int)
+    e.add_argument("--limit", type=count)
     e.add_argument("--json", help="also write the result to this JSON file")
     e.set_defaults(func=cmd_evaluate)
 
@@ -126,7 +163,7 @@ def _add_predict(sub):
   python -m zfnet predict runs/vgg16 data/photos/skimage/*.png --top 3 --json preds.json""")
     pr.add_argument("checkpoint")
     pr.add_argument("images", nargs="+", help="PNG/JPEG files (resized: short side, centre crop)")
-    pr.add_argument("--top", type=int, default=5)
+    pr.add_argument("--top", type=count, default=5)
     pr.add_argument("--json", help="also write the predictions to this JSON file")
     pr.set_defaults(func=cmd_predict)
 
@@ -172,8 +209,8 @@ def _projection_args(p):
     p.add_argument("--layer", action="append", required=True, dest="layers",
                    help="layer to project (repeat for several): conv1 ... conv5, relu5, pool5, fc6 ...")
     p.add_argument("--method", choices=METHODS, default="deconvnet")
-    p.add_argument("--channels", type=int, nargs="+", help="explicit feature maps instead of the top ones")
-    p.add_argument("--samples", type=int, default=16, help="smoothgrad: noisy copies (default 16)")
+    p.add_argument("--channels", type=natural, nargs="+", help="explicit feature maps instead of the top ones")
+    p.add_argument("--samples", type=count, default=16, help="smoothgrad: noisy copies (default 16)")
     p.add_argument("--noise", type=float, default=0.15,
                    help="smoothgrad: noise std as a fraction of the input range (default 0.15)")
 
@@ -188,7 +225,7 @@ def _add_visualize(sub):
     v.add_argument("checkpoint")
     v.add_argument("images", nargs="+", help="PNG/JPEG files; resized to the model's input")
     _projection_args(v)
-    v.add_argument("--top", type=int, default=9, help="feature maps per layer (default 9)")
+    v.add_argument("--top", type=count, default=9, help="feature maps per layer (default 9)")
     v.add_argument("--mode", choices=MODES, default="max",
                    help="max: the strongest activation only (the paper); map: the whole feature map")
     v.add_argument("--rank", choices=RANKS, default="max",
@@ -215,9 +252,9 @@ def _add_topk(sub):
     _projection_args(k)
     k.add_argument("--dataset", help="default: the one the checkpoint was trained on")
     k.add_argument("--split", choices=SPLITS, default="test")
-    k.add_argument("--top", type=int, default=9)
-    k.add_argument("--maps", type=int, default=8, help="random feature maps per layer (default 8)")
-    k.add_argument("--limit", type=int, help="scan only the first N images")
+    k.add_argument("--top", type=count, default=9)
+    k.add_argument("--maps", type=count, default=8, help="random feature maps per layer (default 8)")
+    k.add_argument("--limit", type=count, help="scan only the first N images")
     k.add_argument("--seed", type=int, default=0)
     k.add_argument("--quiet", action="store_true")
     k.add_argument("--out", default="runs/topk")
@@ -241,6 +278,8 @@ def _add_import_keras(sub):
     ik.add_argument("--config", help="the configuration the file holds (default vgg16, or "
                     "vgg16-notop when the file has no fc1)")
     ik.add_argument("--no-top", action="store_true", help="import only up to block5_pool")
+    ik.add_argument("--force", action="store_true", help="replace --out if it is a checkpoint "
+                    "(anything else at --out is never replaced)")
     ik.set_defaults(func=cmd_import_keras)
 
 
@@ -248,7 +287,7 @@ def cmd_import_keras(args):
     from .io.keras import import_keras
     from .nn.configs import get_config
     cfg = get_config(args.config) if args.config else None
-    import_keras(args.file, args.out, cfg=cfg, include_top=False if args.no_top else None)
+    import_keras(args.file, args.out, cfg=cfg, include_top=False if args.no_top else None, force=args.force)
 
 
 def _add_import_onnx(sub):
@@ -265,12 +304,15 @@ def _add_import_onnx(sub):
     io_.add_argument("--random-weights", type=int, metavar="SEED",
                      help="keep the architecture, He-initialise the weights (for placeholder-weight "
                           "graphs like light_zfnet512.onnx)")
+    io_.add_argument("--force", action="store_true", help="replace --out if it is a checkpoint "
+                     "(anything else at --out is never replaced)")
     io_.set_defaults(func=cmd_import_onnx)
 
 
 def cmd_import_onnx(args):
     from .io.onnx import import_onnx
-    import_onnx(args.model, args.out, preprocess=args.preprocess, random_weights=args.random_weights)
+    import_onnx(args.model, args.out, preprocess=args.preprocess, random_weights=args.random_weights,
+                force=args.force)
 
 
 # ------------------------------------------------------------------ explorer
@@ -281,7 +323,7 @@ def _add_serve(sub):
   python -m zfnet serve runs/vgg16                      # an imported model: offers the natural photos""")
     sv.add_argument("checkpoint")
     sv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
-    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--port", type=port, default=8000)
     sv.set_defaults(func=cmd_serve)
 
 
@@ -305,8 +347,8 @@ def _add_bench(sub):
                         "and import-onnx on files of VGG16's and ZFNet-512's size, then a forward pass")
     b.add_argument("--checkpoint", help="bench serve: the checkpoint to serve")
     b.add_argument("--configs", nargs="+", default=["zf", "small"])
-    b.add_argument("--batch-size", type=int, help="default: 32 for zf, 128 for small")
-    b.add_argument("--repeats", type=int, default=3)
+    b.add_argument("--batch-size", type=count, help="default: 32 for zf, 128 for small")
+    b.add_argument("--repeats", type=count, default=3)
     b.add_argument("--json", help="also write the results to this JSON file")
     b.set_defaults(func=cmd_bench)
 
@@ -444,7 +486,14 @@ def main(argv=None):
         return args.func(args) or 0
     except ZfnetError as e:
         print("error: %s" % e, file=sys.stderr)
-        sys.exit(2)
+        sys.exit(e.exit_code)
+    except OSError as e:
+        if e.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        where = e.filename or ""
+        print("error: %s%s (nothing finished was lost: checkpoints and outputs are written "
+              "whole or not at all)" % (e.strerror or e, ": %s" % where if where else ""), file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         print("\ninterrupted; finished epochs are saved (use --resume to continue)", file=sys.stderr)
         sys.exit(130)

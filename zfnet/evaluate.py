@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from .io.checkpoint import load_model
-from .data import load_dataset
+from .data import dataset_for
 from .data.dataset import check_channels, crop_batch, normalize
 from .errors import UsageError
 from .backend import lasagne, theano
@@ -104,8 +104,7 @@ def evaluate_checkpoint(path, dataset=None, split="test", limit=None, batch_size
     dataset recorded in the checkpoint.
     """
     model = load_model(path)
-    if dataset is None or isinstance(dataset, str):
-        dataset = load_dataset(dataset or model.dataset or "fashion-mnist")
+    dataset = dataset_for(model, dataset, "evaluate")
     if split not in ("train", "test"):
         raise UsageError("split %r: expected 'train' or 'test'" % (split,))
     x, y = (dataset.x_test, dataset.y_test) if split == "test" else (dataset.x_train, dataset.y_train)

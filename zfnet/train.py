@@ -21,6 +21,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import time
 from collections import OrderedDict
@@ -138,14 +139,11 @@ class Trainer(object):
 
 
 def _latest_epoch(ckdir):
-    latest = os.path.join(ckdir, "latest.json")
-    if os.path.exists(latest):
-        with open(latest) as f:
-            e = json.load(f)["epoch"]
-        if os.path.isdir(os.path.join(ckdir, "epoch-%03d" % e)):
-            return e
-    epochs = [int(d[6:]) for d in os.listdir(ckdir) if d.startswith("epoch-") and d[6:].isdigit()] \
-        if os.path.isdir(ckdir) else []
+    """The last complete epoch checkpoint in ``ckdir`` (0 if none). A checkpoint folder is
+    renamed into place only when complete, so every ``epoch-NNN`` folder is whole; this does
+    not trust ``latest.json``, which a kill can leave one epoch behind."""
+    epochs = [int(d[6:]) for d in os.listdir(ckdir) if d.startswith("epoch-") and d[6:].isdigit()
+              and os.path.isfile(os.path.join(ckdir, d, "state.json"))] if os.path.isdir(ckdir) else []
     return max(epochs) if epochs else 0
 
 
@@ -157,6 +155,38 @@ def _write_logs(out, history):
         w.writerow({k: row.get(k) for k in LOG_FIELDS})
     atomic_write_bytes(os.path.join(out, "log.csv"), buf.getvalue().encode())
     atomic_write_json(os.path.join(out, "log.json"), history)
+
+
+def _finish_epoch(out, ckdir, epoch, history, doc, weights, keep):
+    """Every write after an epoch's checkpoint, in order: ``latest.json``, the previous epoch's
+    checkpoint removed unless kept, ``log.csv``/``log.json``, ``final/``. Each step is atomic and
+    idempotent, so ``--resume`` after a kill anywhere in them simply runs them again."""
+    atomic_write_json(os.path.join(ckdir, "latest.json"), {"epoch": epoch})
+    prev = os.path.join(ckdir, "epoch-%03d" % (epoch - 1))
+    if epoch - 1 >= 1 and epoch - 1 not in keep and os.path.isdir(prev):
+        shutil.rmtree(prev, ignore_errors=True)
+    _write_logs(out, history)
+    write_checkpoint(os.path.join(out, "final"), {"model.json": doc, "model.npz": weights})
+
+
+# the temporary names of :mod:`zfnet.files` for what training writes
+_LEFTOVER = re.compile(r"^\.(epoch-\d{3}|final)\.(tmp|old)-|^\.(latest\.json|log\.csv|log\.json|"
+                       r"settings\.json|curves\.png)\.")
+
+
+def _remove_leftovers(out, ckdir):
+    """Remove the temporary files and folders a killed run left (only names that training's
+    own atomic writes make: ``.epoch-NNN.tmp-*``, ``.final.tmp-*``, ``.latest.json.*`` ...)."""
+    for d in (out, ckdir):
+        if not os.path.isdir(d):
+            continue
+        for name in os.listdir(d):
+            if _LEFTOVER.match(name):
+                path = os.path.join(d, name)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.remove(path)
 
 
 def holdout(dataset, settings):
@@ -194,6 +224,7 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=print):
     trainer = Trainer(cfg, s)
     start, history = 0, []
     if resume:
+        _remove_leftovers(out, ckdir)
         start = _latest_epoch(ckdir)
         if start:
             path = os.path.join(ckdir, "epoch-%03d" % start)
@@ -205,6 +236,9 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=print):
                 state = json.load(f)
             history = state["history"]
             trainer.lr.set_value(np.float32(state["lr"]))
+            # a kill after the epoch's checkpoint but before its other writes: finish them
+            # (idempotent), so final/ and the logs are never an epoch behind
+            _finish_epoch(out, ckdir, start, history, doc, arrays, s.keep)
             log("Resuming %s from epoch %d (lr %g)" % (out, start, state["lr"]))
         else:
             log("Nothing to resume in %s; starting from epoch 1" % out)
@@ -262,13 +296,7 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=print):
                                 "history": history},
                  "state.npz": trainer.optimizer_state()}
         write_checkpoint(os.path.join(ckdir, "epoch-%03d" % epoch), files)
-        atomic_write_json(os.path.join(ckdir, "latest.json"), {"epoch": epoch})
-        prev = os.path.join(ckdir, "epoch-%03d" % (epoch - 1))
-        if epoch - 1 >= 1 and epoch - 1 not in s.keep and os.path.isdir(prev):
-            shutil.rmtree(prev, ignore_errors=True)
-        _write_logs(out, history)
-        write_checkpoint(os.path.join(out, "final"),
-                         {"model.json": doc, "model.npz": files["model.npz"]})
+        _finish_epoch(out, ckdir, epoch, history, doc, files["model.npz"], s.keep)
     if history:
         try:
             from .vis.plots import plot_curves

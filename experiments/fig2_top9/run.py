@@ -54,7 +54,8 @@ def run(ctx):
     ax.axhline(100 * chance, color="grey", ls="--", label="9 random images")
     ax.set_xticks(range(1, 6)); ax.set_xticklabels(LAYERS)
     ax.set_ylabel("share of the top-9 in one class (%)"); ax.set_ylim(0, 105); ax.legend()
-    ax.grid(alpha=.3); fig.tight_layout(); fig.savefig(ctx.path("purity.png"), dpi=100); plt.close(fig)
+    ax.grid(alpha=.3)
+    plots.save_figure(fig, ctx.path("purity.png"), dpi=100)
 
     p = [purity[l]["mean"] for l in LAYERS]
     rising = p[4] > p[0] and p[2] > p[0]

@@ -74,7 +74,7 @@ def run(ctx):
                     ax.set_title("%s\ne%d" % (l, e) if k == 0 else "e%d" % e, fontsize=7)
     for ax in axes.ravel():
         ax.axis("off")
-    fig.savefig(ctx.path("evolution.png"), dpi=100, bbox_inches="tight"); plt.close(fig)
+    plots.save_figure(fig, ctx.path("evolution.png"), tight=False, dpi=100, bbox_inches="tight")
 
     # measurements
     trans = list(zip(epochs[:-1], epochs[1:]))
@@ -97,7 +97,7 @@ def run(ctx):
     a.set_xticks(range(len(trans))); a.set_xticklabels(["%d->%d" % t for t in trans])
     a.set_ylabel("projection correlation"); a.set_xlabel("checkpoints"); a.legend(); a.grid(alpha=.3)
     b.set_xlabel("epoch"); b.set_ylabel("||W_e - W_final|| / ||W_final||"); b.legend(); b.grid(alpha=.3)
-    fig.tight_layout(); fig.savefig(ctx.path("stability.png"), dpi=100); plt.close(fig)
+    plots.save_figure(fig, ctx.path("stability.png"), dpi=100)
 
     mean_corr = {l: float(np.mean(corr[l])) if corr[l] else None for l in LAYERS}
     early_w = {l: wdist[l][0] for l in LAYERS}

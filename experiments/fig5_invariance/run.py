@@ -84,7 +84,7 @@ def run(ctx):
             axes[r, c].set_title(title, fontsize=9); axes[r, c].set_xlabel(units[t])
             axes[r, c].grid(alpha=.3)
     axes[0, 2].legend(fontsize=7)
-    fig.tight_layout(); fig.savefig(ctx.path("invariance.png"), dpi=90); plt.close(fig)
+    plots.save_figure(fig, ctx.path("invariance.png"), dpi=90)
     # the transformed images themselves
     from zfnet.vis import render
     tiles = [render.pixels_to_rgb(TRANSFORMS[t](ds.x_test[i], a))

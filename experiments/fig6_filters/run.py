@@ -97,7 +97,7 @@ def run(ctx):
             fontsize=9)
         ax.set_xlabel("conv1 filter (sorted)")
     axes[0].set_ylabel("filter RMS")
-    fig.tight_layout(); fig.savefig(ctx.path("conv1_rms.png"), dpi=100); plt.close(fig)
+    plots.save_figure(fig, ctx.path("conv1_rms.png"), dpi=100)
 
     (c_name, _), (n_name, _), (l_name, _) = variants
     c, n, L = out[c_name], out[n_name], out[l_name]

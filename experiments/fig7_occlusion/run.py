@@ -87,7 +87,7 @@ def run(ctx):
         ax[4].set_title("(e) most probable label", fontsize=9)
         for a in ax:
             a.set_xticks([]); a.set_yticks([])
-    fig.tight_layout(); fig.savefig(ctx.path("occlusion.png"), dpi=90); plt.close(fig)
+    plots.save_figure(fig, ctx.path("occlusion.png"), dpi=90)
 
     drops = [per_image[i]["p_min"] < 0.5 * per_image[i]["p_unoccluded"] for i in idx]
     bg_ok = [per_image[i]["p_mean_background"] is None or

@@ -84,7 +84,7 @@ def run(ctx):
                yerr=[0] * len(PARTS) + [random_std[lay]], capsize=3)
     ax.set_xticks(np.arange(len(names)) + 0.19); ax.set_xticklabels(names)
     ax.set_ylabel("Delta (lower = more consistent)"); ax.legend(); ax.grid(alpha=.3, axis="y")
-    fig.tight_layout(); fig.savefig(ctx.path("delta.png"), dpi=100); plt.close(fig)
+    plots.save_figure(fig, ctx.path("delta.png"), dpi=100)
 
     gap = {lay: table["random"][lay] - np.mean([table[p][lay] for p in PARTS]) for lay in LAYERS}
     parts_lower5 = all(table[p]["layer 5"] < table["random"]["layer 5"] for p in PARTS)

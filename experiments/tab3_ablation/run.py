@@ -105,7 +105,7 @@ def run(ctx):
     ax.bar(xs + 0.2, [100 * res[n]["test_top1"] for n in names], 0.4, label="test top-1")
     ax.set_xticks(xs); ax.set_xticklabels(names, rotation=25, ha="right", fontsize=8)
     ax.set_ylabel("error (%)"); ax.legend(); ax.grid(alpha=.3, axis="y")
-    fig.tight_layout(); fig.savefig(ctx.path("ablation.png"), dpi=100); plt.close(fig)
+    plots.save_figure(fig, ctx.path("ablation.png"), dpi=100)
 
     base = res[names[0]]["test_top1"]
     d = {n: res[n]["test_top1"] - base for n in names}

@@ -98,7 +98,7 @@ def run(ctx):
     ax.set_xlabel("training images per class"); ax.set_ylabel("digits test accuracy (%)")
     ax.set_xscale("log"); ax.set_xticks(sizes); ax.set_xticklabels(sizes)
     ax.legend(); ax.grid(alpha=.3)
-    fig.tight_layout(); fig.savefig(ctx.path("transfer.png"), dpi=100); plt.close(fig)
+    plots.save_figure(fig, ctx.path("transfer.png"), dpi=100)
 
     small_n = [n for n in sizes if n <= 15]
     better = [stats["pretrained"][n]["mean"] > stats["scratch"][n]["mean"] for n in small_n]

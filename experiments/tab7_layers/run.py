@@ -77,7 +77,7 @@ def run(ctx):
                     label="%s (%d/class)" % (t, per_class[t]))
     ax.set_xticks(range(len(names))); ax.set_xticklabels(names, rotation=20)
     ax.set_ylabel("linear SVM accuracy (%)"); ax.legend(); ax.grid(alpha=.3)
-    fig.tight_layout(); fig.savefig(ctx.path("layers.png"), dpi=100); plt.close(fig)
+    plots.save_figure(fig, ctx.path("layers.png"), dpi=100)
 
     def rises(t):
         v = [acc[t][n]["mean"] for n in names[1:]]

@@ -1,7 +1,9 @@
 """The explorer's JSON API, with Flask's test client, against numpy references."""
 import base64
 import io
+import json
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -233,3 +235,80 @@ def test_a_colour_model_without_its_dataset_offers_natural_photos(tmp_path, monk
     arr = np.asarray(img, np.float64)
     assert arr.std(axis=(0, 1)).min() > 5 and abs(arr[..., 0] - arr[..., 2]).mean() > 2  # a colour photo
     assert c.get("/api/predict?image=photo-flower").status_code == 200
+
+
+def test_hostile_values_get_clear_answers(setup, monkeypatch):
+    from zfnet.app import explorer
+    c = setup["client"]
+    sid = c.get("/api/samples").json["samples"][0]["id"]
+    monkeypatch.setattr(explorer, "MAX_UPLOAD_PIXELS", 1000)   # checked from the header
+    big = _png_bytes(np.zeros((40, 30), np.uint8))
+    r = c.post("/api/upload", data={"image": (io.BytesIO(big), "b.png")})
+    assert r.status_code == 413 and "upload is 30x40 = 1200 pixels; at most 1000" in r.json["error"]
+    for url, status, text in (
+            ("/api/project?image=%s&layer=conv2&channel=1_0" % sid, 404, "channel '1_0' of conv2: expected an integer"),
+            ("/api/occlusion?image=%s&size=0" % sid, 400, "occluder size 0 must be between 1 and 12"),
+            ("/api/occlusion?image=%s&stride=0" % sid, 400, "occluder stride must be >= 1, got 0")):
+        r = c.get(url)
+        assert r.status_code == status and text in r.json["error"], (url, r.status_code, r.json)
+    r = c.get("/api/topk?layer=conv1&channel=0")
+    assert r.status_code == 404 and setup["path"] not in r.json["error"]  # no absolute paths
+    assert "CHECKPOINT/topk" in r.json["error"]
+
+
+def test_json_has_no_nan_and_errors_no_paths():
+    from zfnet.app.server import _message, finite
+    assert finite({"p": [0.5, float("nan")], "q": float("inf"), "n": 3}) == {"p": [0.5, None], "q": None, "n": 3}
+    assert _message(ValueError("Cannot read image /home/me/secret/x.png: truncated")) == \
+        "Cannot read image x.png: truncated"
+
+
+def test_the_http_layer_answers_json_without_a_banner_and_drops_slow_clients(setup, monkeypatch):
+    """On a real socket: a 70 KB URL gets 414 and a 70 KB header 431, both as JSON; no Server
+    version banner; a half-sent request is closed after the timeout instead of holding a thread."""
+    import socket
+    import urllib.request
+    from werkzeug.serving import make_server
+    from zfnet.app import server as srvmod
+    handler = srvmod.request_handler()
+    monkeypatch.setattr(handler, "timeout", 2)
+    srv = make_server("127.0.0.1", 0, setup["app"], threaded=True, request_handler=handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    port = srv.server_port
+
+    def raw(text, wait=30):
+        s = socket.create_connection(("127.0.0.1", port), timeout=wait)
+        s.sendall(text.encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        return head.decode(errors="replace"), body
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/api/model" % port, timeout=30) as r:
+            assert r.headers["Server"] == "zfnet"
+        head, body = raw("GET /api/model?x=%s HTTP/1.1\r\nHost: a\r\n\r\n" % ("a" * 70000))
+        assert " 414 " in head.split("\r\n")[0] and "URI Too Long" in json.loads(body)["error"]
+        head, body = raw("GET /api/model HTTP/1.1\r\nHost: a\r\nX: %s\r\n\r\n" % ("a" * 70000))
+        assert " 431 " in head.split("\r\n")[0] and json.loads(body)["error"].startswith("431")
+        t0 = time.time()
+        head, body = raw("GET /api/model HTTP/1.1\r\nHost: a\r\n")   # never finished
+        assert time.time() - t0 < 20 and head == "" and body == b""
+    finally:
+        srv.shutdown()
+
+
+def test_serve_warns_off_loopback_and_checks_the_port(setup, monkeypatch, capsys):
+    from zfnet.app import server as srvmod
+    assert srvmod.is_loopback("127.0.0.1") and srvmod.is_loopback("localhost")
+    assert not srvmod.is_loopback("0.0.0.0")
+    with pytest.raises(ValueError, match="--port 99999: expected 0-65535"):
+        srvmod.serve(setup["path"], port=99999)
+    monkeypatch.setattr(srvmod, "create_app", lambda ck: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        srvmod.serve(setup["path"], host="0.0.0.0", port=0)
+    assert "warning: --host 0.0.0.0 is reachable from other machines" in capsys.readouterr().err

@@ -186,3 +186,49 @@ def test_validation_split_is_disjoint_and_fixed():
     np.testing.assert_array_equal(a[2], b[2])
     with pytest.raises(DataError, match="validation size 500"):
         ds.split_validation(500)
+
+
+def test_a_crafted_cifar_batch_cannot_run_code(tmp_path):
+    """CIFAR batches are pickles: a crafted one naming os.system is refused, nothing runs."""
+    marker = tmp_path / "ran"
+
+    class Evil(object):
+        def __reduce__(self):
+            return (os.system, ("touch %s" % marker,))
+    for name in ("data_batch_1", "test_batch"):
+        with open(str(tmp_path / name), "wb") as f:
+            pickle.dump({"data": Evil(), "labels": [0]}, f)
+    with pytest.raises(DataError, match=r"refusing to load (posix|os)\.system: a CIFAR batch holds only"):
+        load_dataset(str(tmp_path))
+    assert not marker.exists()
+    with open(str(tmp_path / "data_batch_1"), "wb") as f:   # an object array is refused too
+        pickle.dump({"data": np.array([object()]), "labels": [0]}, f)
+    with pytest.raises(DataError, match="refusing to load|expected numbers"):
+        load_dataset(str(tmp_path))
+
+
+def test_image_folders_skip_special_files_and_need_a_test_split(tmp_path):
+    for c, v in (("a", 10), ("b", 200)):
+        os.makedirs(str(tmp_path / "ds" / c))
+        for i in range(3):
+            _png(str(tmp_path / "ds" / c / ("%d.png" % i)), (v, v, v))
+    os.mkfifo(str(tmp_path / "ds" / "a" / "x.png"))  # reading it would block forever
+    ds = load_image_folder(str(tmp_path / "ds"), size=8)
+    assert len(ds.x_train) + len(ds.x_test) == 6
+    os.makedirs(str(tmp_path / "one" / "shoe"))
+    _png(str(tmp_path / "one" / "shoe" / "a.png"), (1, 2, 3))
+    with pytest.raises(DataError, match="has 1 image.s.: too few to hold out 20% for testing"):
+        load_image_folder(str(tmp_path / "one"), size=8)
+
+
+def test_16_bit_pngs_are_scaled_and_huge_images_refused_from_the_header(tmp_path):
+    from PIL import Image
+    from zfnet.data.images import open_image
+    from zfnet.errors import TooLarge
+    a = np.linspace(0, 65535, 16 * 16).reshape(16, 16).astype(np.uint16)
+    Image.fromarray(a).save(str(tmp_path / "g16.png"))
+    x = load_image(str(tmp_path / "g16.png"), channels=1)[0]
+    np.testing.assert_array_equal(x, np.round(a / 257.0).astype(np.uint8))  # 65535 -> 255, not clipped
+    _png(str(tmp_path / "big.png"), (5, 5, 5), size=(40, 30))
+    with pytest.raises(TooLarge, match=r"big.png is 40x30 = 1200 pixels; at most 1000 are accepted"):
+        open_image(str(tmp_path / "big.png"), max_pixels=1000)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from zfnet import files
-from zfnet.errors import CheckpointError
+from zfnet.errors import CheckpointError, CheckpointNotFound
 from zfnet.io.checkpoint import load_model, model_json, read_checkpoint, write_checkpoint
 from zfnet.nn import model
 from zfnet.backend import lasagne, theano
@@ -102,3 +102,77 @@ def test_model_handle_carries_what_callers_need(tmp_path):
     np.testing.assert_allclose(m.preprocess(u8[0]), m.preprocess(u8))  # one image gets a batch axis
     with pytest.raises(ValueError, match="Image .*missing.png does not exist"):
         m.load_images([str(tmp_path / "missing.png")])
+
+
+def _edited(tmp_path, name, edit=None, npz_edit=None):
+    """A copy of a valid checkpoint with model.json (a dict or raw text) or the arrays edited."""
+    cfg = tiny_config()
+    net = model.build(cfg)
+    path = str(tmp_path / name)
+    doc = _save(net, cfg, path)
+    if edit is not None:
+        new = edit(json.loads(json.dumps(doc)))
+        with open(os.path.join(path, "model.json"), "w") as f:
+            f.write(new if isinstance(new, str) else json.dumps(new))
+    if npz_edit is not None:
+        arrays = dict(np.load(os.path.join(path, "model.npz")))
+        npz_edit(arrays)
+        np.savez(os.path.join(path, "model.npz"), **arrays)
+    return path
+
+
+def _layers(d, **change):
+    return dict(d, config=dict(d["config"], layers=[dict(l, **change.get(l["name"], {}))
+                                                     for l in d["config"]["layers"]]))
+
+
+@pytest.mark.parametrize("what,edit,message", [
+    ("a list", lambda d: "[1, 2]", "holds a list; expected a JSON object"),
+    ("null", lambda d: "null", "holds a NoneType"),
+    ("no config", lambda d: {k: v for k, v in d.items() if k != "config"}, "has no 'config'"),
+    ("no layers", lambda d: dict(d, config={k: v for k, v in d["config"].items() if k != "layers"}),
+     "Configuration is missing 'layers'"),
+    ("no preprocessing", lambda d: {k: v for k, v in d.items() if k != "preprocessing"}, "has no 'preprocessing'"),
+    ("short class_names", lambda d: dict(d, class_names=["a"]), "class_names has 1 entries; expected 3 strings"),
+    ("deep nesting", lambda d: "[" * 100000 + "]" * 100000, "is not valid JSON"),
+    ("a mean per wrong channel count", lambda d: dict(d, preprocessing=dict(d["preprocessing"], mean=[1, 2, 3])),
+     r"preprocessing mean is \[1, 2, 3\]; expected 1 finite number"),
+    ("std 0", lambda d: dict(d, preprocessing=dict(d["preprocessing"], std=[0.0])), r"std is \[0.0\]; expected 1 finite number.s. > 0"),
+    ("pool_size 0", lambda d: _layers(d, pool1={"pool_size": 0}), "Layer 'pool1' pool_size is 0: expected an integer from 1"),
+    ("num_filters 200000", lambda d: _layers(d, conv2={"num_filters": 200000}),
+     "Layer 'conv2' num_filters is 200000: expected an integer from 1 to 65536"),
+    ("a huge fc", lambda d: _layers(d, fc6={"num_units": 60000}, conv2={"num_filters": 60000}),
+     "has 32402280040 parameters by layer 'fc6'; at most 400000000 are accepted"),
+    ("a filter larger than the map", lambda d: _layers(d, conv2={"filter_size": 9, "pad": 0}),
+     "Layer 'conv2' makes the 12x12 input map -2x-2"),
+])
+def test_malformed_model_json_is_refused_on_load_naming_the_file(tmp_path, what, edit, message):
+    path = _edited(tmp_path, "ck", edit)
+    with pytest.raises(CheckpointError, match=message) as e:
+        load_model(path)
+    assert "model.json" in str(e.value)
+
+
+def test_non_finite_weights_and_folders_that_are_not_checkpoints(tmp_path):
+    path = _edited(tmp_path, "nan", npz_edit=lambda a: a["conv1.W"].fill(np.nan))
+    with pytest.raises(CheckpointError, match=r"array 'conv1.W' holds 36 NaN or infinite value"):
+        load_model(path)
+    d = _edited(tmp_path, "dir")
+    os.remove(os.path.join(d, "model.json")); os.makedirs(os.path.join(d, "model.json"))
+    with pytest.raises(CheckpointNotFound, match="is not a checkpoint: model.json is missing"):
+        read_checkpoint(d)
+
+
+def test_check_output_never_replaces_what_the_user_did_not_name(tmp_path):
+    from zfnet.io.checkpoint import check_output
+    user = tmp_path / "thesis"; user.mkdir(); (user / "ch1.tex").write_text("years")
+    plain = tmp_path / "notes.txt"; plain.write_text("notes")
+    ck = _edited(tmp_path, "ck")
+    with pytest.raises(ValueError, match="exists and is a folder that is not a checkpoint"):
+        check_output(str(user), force=True)
+    with pytest.raises(ValueError, match="exists and is a file that is not a checkpoint"):
+        check_output(str(plain), force=True)
+    with pytest.raises(ValueError, match="is already a checkpoint; pass --force"):
+        check_output(ck)
+    assert check_output(ck, force=True) == ck and check_output(str(tmp_path / "new")) == str(tmp_path / "new")
+    assert (user / "ch1.tex").read_text() == "years" and plain.read_text() == "notes"

@@ -100,3 +100,16 @@ def test_the_benchmarks_vgg16_notop_file_imports_like_keras_stores_it(tmp_path):
         k5 = np.asarray(f["block5_conv3"]["block5_conv3/kernel:0"])
     np.testing.assert_array_equal(arrays["block1_conv1.W"], k.transpose(3, 2, 0, 1)[:, ::-1])
     np.testing.assert_array_equal(arrays["block5_conv3.W"], k5.transpose(3, 2, 0, 1))
+
+
+def test_a_file_without_biases_is_named(tmp_path):
+    w = random_keras()
+    path = str(tmp_path / "nobias.h5")
+    write_keras(path, w, "keras2")
+    with h5py.File(path, "a") as f:   # drop every bias, as a hand-made file might
+        for name in w:
+            del f[name]["%s/bias:0" % name]
+            f[name].attrs["weight_names"] = [("%s/kernel:0" % name).encode()]
+    with pytest.raises(ValueError, match="the file's layer 'block1_conv1' has no bias .it has kernel."):
+        ki.import_keras(path, str(tmp_path / "o"), cfg=configs.vgg(**KERAS_TINY), log=lambda *a: None)
+    assert not os.path.exists(str(tmp_path / "o"))

@@ -123,7 +123,7 @@ def test_unsupported_graphs_name_the_node(tmp_path):
     (tmp_path / "bad.onnx").write_bytes(b"garbage")
     r = subprocess.run([sys.executable, "-m", "zfnet", "import-onnx", str(tmp_path / "bad.onnx"),
                         "--out", str(tmp_path / "o")], capture_output=True, text=True)
-    assert r.returncode == 2 and "is not an ONNX model" in r.stderr
+    assert r.returncode == 1 and "is not an ONNX model" in r.stderr  # a data error (a usage error is 2)
 
 
 def test_imagenet_class_names_come_from_the_package():
@@ -155,3 +155,31 @@ def test_full_size_zfnet512_matches_onnxruntime_on_photos(tmp_path):
     want = np.concatenate([sess.run(None, {sess.get_inputs()[0].name: b[None]})[0] for b in bgr])
     assert want.max() > 0.02 and np.abs(want[0] - want[1]).max() > 1e-3  # not uniform, images differ
     np.testing.assert_allclose(got, want, rtol=2e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("drop,message", [
+    ("size", "has no 'size' attribute, which ONNX requires for LRN"),
+    ("kernel_shape", "has no 'kernel_shape' attribute, which ONNX requires for MaxPool"),
+])
+def test_nodes_missing_required_attributes_are_named(tmp_path, drop, message):
+    path = _graph(tmp_path)
+    m = onnx.load(path)
+    for node in m.graph.node:
+        keep = [a for a in node.attribute if not (a.name == drop and node.op_type in ("LRN", "MaxPool"))]
+        del node.attribute[:]
+        node.attribute.extend(keep)
+    onnx.save(m, path)
+    with pytest.raises(oi.OnnxImportError, match=message):
+        oi.import_onnx(path, str(tmp_path / "ck"), preprocess="none", log=lambda *a: None)
+
+
+def test_an_empty_graph_and_an_existing_out_are_refused(tmp_path):
+    g = helper.make_graph([], "empty", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "e.onnx"))
+    with pytest.raises(oi.OnnxImportError, match="the graph has no layers this importer reads"):
+        oi.import_onnx(str(tmp_path / "e.onnx"), str(tmp_path / "ck"), preprocess="none", log=lambda *a: None)
+    run = tmp_path / "run"; run.mkdir(); (run / "log.csv").write_text("epoch\n1\n")
+    with pytest.raises(ValueError, match="exists and is a folder that is not a checkpoint"):
+        oi.import_onnx(_graph(tmp_path), str(run), preprocess="none", log=lambda *a: None, force=True)
+    assert (run / "log.csv").read_text() == "epoch\n1\n" and sorted(os.listdir(str(run))) == ["log.csv"]

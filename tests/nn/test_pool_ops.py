@@ -62,3 +62,22 @@ def test_layer_matches_lasagne_pooling_and_trains_through():
     np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="must be square"):
         MaxPool2DLayer(l_in, (3, 2))
+
+
+def test_switches_treat_values_one_ulp_apart_as_tied():
+    """On a flat region the float32 convolution can make equal values differ by an ulp; the
+    switch must not follow that rounding: within TIE_RTOL of the maximum, the first wins (in
+    the C op and its numpy twin alike), while a real difference still decides."""
+    from zfnet.nn.pool_ops import TIE_RTOL, MaxPoolSwitches
+    a = np.float32(0.37)
+    up = np.nextafter(a, np.float32(1))           # one ulp above
+    x = np.full((1, 2, 2, 2), a, np.float32)
+    x[0, 0, 1, 1] = up                            # the last cell wins only by rounding
+    x[0, 1, 1, 1] = a * (1 + 10 * TIE_RTOL)       # a real difference
+    xs = T.tensor4()
+    c_fn = theano.function([xs], max_pool_switches(xs, 2, 2, True)[1])
+    node_outputs = [[None], [None]]
+    MaxPoolSwitches(2, 2, True).perform(None, [x], node_outputs)   # the numpy twin
+    for S in (c_fn(x), node_outputs[1][0]):
+        assert S[0, 0, 0, 0] == 0 and S[0, 1, 0, 0] == 3, S
+    np.testing.assert_array_equal(c_fn(x), switches_ref(x, 2, 2, False))

@@ -320,3 +320,21 @@ def test_smoothgrad_wrapper_is_the_mean_of_noisy_gradients():
         np.testing.assert_array_equal(sg[n].units, clean[n].units)
         np.testing.assert_allclose(sg[n].reconstructions, acc[n] / 4, rtol=1e-5, atol=1e-7)
         assert not np.allclose(sg[n].reconstructions, clean[n].reconstructions)
+
+
+def test_the_projected_unit_ignores_one_ulp_rounding():
+    """The unit of a map is its first position within the tie tolerance of the maximum,
+    like the pooling switches: a later value one ulp higher does not move it."""
+    from zfnet.nn.pool_ops import TIE_RTOL
+    net, _ = _tiny_net(9)
+    conv1 = net["conv1"]   # channel 0 becomes the identity: a centre-only filter, no bias
+    W = np.zeros(conv1.W.get_value().shape, np.float32); W[0, 0, 1, 1] = 1
+    conv1.W.set_value(W); conv1.b.set_value(np.zeros_like(conv1.b.get_value()))
+    x = np.random.RandomState(15).rand(1, 1, 12, 12).astype("float32")
+    top = np.float32(2.0)
+    x[0, 0, 3, 4], x[0, 0, 9, 1] = top, np.nextafter(top, np.float32(3))
+    r = Projector(net).project(x, "conv1", channels=[0])["conv1"]
+    assert r.units[0, 0].tolist() == [0, 3, 4]           # the first of the two, not the ulp-larger one
+    x[0, 0, 9, 1] = top * np.float32(1 + 10 * TIE_RTOL)  # a real difference still wins
+    r = Projector(net).project(x, "conv1", channels=[0])["conv1"]
+    assert r.units[0, 0].tolist() == [0, 9, 1]

@@ -19,10 +19,10 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..data import load_dataset
+from ..data import DATASET_NAMES, load_dataset
 from ..data.dataset import crop_batch
-from ..data.images import fit_image
-from ..errors import DataError, NotFound, UsageError
+from ..data.images import fit_image, open_image
+from ..errors import DataError, NotFound, TooLarge, UsageError
 from ..evaluate import features_function, logits_function, softmax, top_classes
 from ..io.checkpoint import load_model
 from ..vis import render
@@ -32,6 +32,12 @@ from ..vis.occlusion import occlusion_sweep
 
 MAX_UPLOADS_KEPT = 64
 MAX_OCCLUSION_POSITIONS = 4096
+# Uploads are refused from their header above this many pixels (a 4096 x 4096 RGB image
+# decodes to 48 MB), and at most two are decoded at once, so a burst of uploads cannot
+# take more than a few hundred MB.
+MAX_UPLOAD_PIXELS = 4096 * 4096
+DECODING = threading.BoundedSemaphore(2)
+INTEGER = re.compile(r"^-?[0-9]{1,9}$")
 
 
 def data_url(img, zoom=1):
@@ -44,6 +50,7 @@ class Explorer(object):
 
     def __init__(self, checkpoint, dataset=None, samples=12):
         self.checkpoint = checkpoint
+        self.name = os.path.basename(os.path.normpath(checkpoint))  # what messages show, not a full path
         self.model = load_model(checkpoint)
         self.net = self.model.net
         self.input_shape = self.model.input_shape
@@ -55,7 +62,7 @@ class Explorer(object):
                        if len(self.net[l].output_shape) == 4 and self.net[l].output_shape[2] > 1]
         self._features = features_function(self.net, self.layers)
         self.dataset = dataset
-        if self.dataset is None and self.model.dataset:
+        if self.dataset is None and self.model.dataset in DATASET_NAMES:  # never a stored path
             try:
                 self.dataset = load_dataset(self.model.dataset)
             except (DataError, OSError):
@@ -72,7 +79,7 @@ class Explorer(object):
         """The network, its classes, layers (with the channels that have a dataset top-9) and
         the projection methods."""
         return {"name": self.model.name, "input_shape": list(self.input_shape), "classes": self.classes,
-                "checkpoint": os.path.basename(os.path.normpath(self.checkpoint)),
+                "checkpoint": self.name,
                 "dataset": self.model.dataset, "methods": list(METHODS),
                 "layers": [{"name": l, "channels": self.net[l].output_shape[1],
                             "size": list(self.net[l].output_shape[2:]),
@@ -121,25 +128,33 @@ class Explorer(object):
         return uid
 
     def decode(self, raw):
-        """PNG/JPEG bytes -> (uint8 (C, H, W) at the model's input, note on what was changed)."""
-        from PIL import Image, UnidentifiedImageError
+        """PNG/JPEG bytes -> (uint8 (C, H, W) at the model's input, note on what was changed).
+        The size is checked from the header before decoding (:data:`MAX_UPLOAD_PIXELS`,
+        :class:`~zfnet.errors.TooLarge`), and decoding holds one of two slots."""
+        from PIL import Image
         if not raw:
             raise UsageError("empty upload: send a PNG or JPEG file in the form field 'image'")
-        try:
-            im = Image.open(io.BytesIO(raw))
-            fmt = im.format
-            if fmt not in ("PNG", "JPEG"):
-                raise UsageError("unsupported image format %r: send a PNG or JPEG" % (fmt,))
-            im.load()
-        except UsageError:
-            raise
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-            why = re.sub(r"\s*<[^>]*>", "", str(e).split("\n")[0])[:120]
-            raise UsageError("not a readable PNG/JPEG image (%s)" % why)
-        c, h, w = self.input_shape
-        w0, h0, mode = im.width, im.height, im.mode
-        # as `visualize` reads image files: short side + centre crop for square inputs
-        pixels = fit_image(im, h if h == w else (h, w), c)
+        with DECODING:
+            try:
+                im = open_image(io.BytesIO(raw), MAX_UPLOAD_PIXELS, name="upload")
+            except DataError as e:
+                why = re.sub(r"\s*<[^>]*>", "", str(e).split("\n")[0])[:160]
+                raise UsageError("not a readable PNG/JPEG image (%s)" % why)
+            with im:
+                fmt = im.format
+                if fmt not in ("PNG", "JPEG"):
+                    raise UsageError("unsupported image format %r: send a PNG or JPEG" % (fmt,))
+                try:
+                    im.load()
+                except Image.DecompressionBombError as e:
+                    raise TooLarge("upload too large: %s" % e)
+                except (OSError, ValueError, SyntaxError) as e:
+                    why = re.sub(r"\s*<[^>]*>", "", str(e).split("\n")[0])[:120]
+                    raise UsageError("not a readable PNG/JPEG image (%s)" % why)
+                c, h, w = self.input_shape
+                w0, h0, mode = im.width, im.height, im.mode
+                # as `visualize` reads image files: short side + centre crop for square inputs
+                pixels = fit_image(im, h if h == w else (h, w), c)
         note = []
         if (w0, h0) != (w, h):
             note.append("resized from %dx%d to %dx%d (%s)" % (
@@ -160,6 +175,8 @@ class Explorer(object):
 
     def check_channel(self, layer, channel):
         n = self.net[layer].output_shape[1]
+        if isinstance(channel, str) and not INTEGER.match(channel):  # int() would read "1_0" as 10
+            raise NotFound("channel %r of %s: expected an integer 0..%d" % (channel, layer, n - 1))
         try:
             ch = int(channel)
         except (TypeError, ValueError):
@@ -216,8 +233,8 @@ class Explorer(object):
     def occlusion(self, iid, size=None, stride=None):
         img = self.image(iid)
         h = self.input_shape[1]
-        size = int(size) if size else max(1, h // 4)
-        stride = int(stride) if stride else max(1, h // 14)
+        size = max(1, h // 4) if size is None else int(size)      # 0 is an error, not "default"
+        stride = max(1, h // 14) if stride is None else int(stride)
         grey = np.round(self.model.preprocessing["mean"]).astype(np.uint8)
         with self.lock:
             p0 = self._probabilities(img["pixels"])[0]
@@ -247,10 +264,9 @@ class Explorer(object):
         have = self.topk_results.get(layer + ".channels")
         if have is None or ch not in have.tolist():
             known = "" if have is None else " (computed for %s: channels %s)" % (layer, have.tolist())
-            raise NotFound("no dataset top-9 for %s channel %d%s; compute it with "
-                           "`python -m zfnet topk %s --layer %s --channels %d --out %s`"
-                           % (layer, ch, known, self.checkpoint, layer, ch,
-                              os.path.join(self.checkpoint, "topk")))
+            raise NotFound("no dataset top-9 for %s channel %d%s; compute it with `python -m zfnet topk "
+                           "CHECKPOINT --layer %s --channels %d --out CHECKPOINT/topk`, CHECKPOINT being "
+                           "the folder of %s" % (layer, ch, known, layer, ch, self.name))
         m = have.tolist().index(ch)
         pre = self.model.preprocessing
         idx = self.topk_results[layer + ".images"][m]

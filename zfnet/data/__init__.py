@@ -14,7 +14,24 @@
 """
 import os
 
-from ..errors import DataError
+from ..errors import DataNotFound, UsageError
+
+# The datasets known by name. A checkpoint's ``dataset`` field is followed only when it is
+# one of these: a path written in a checkpoint (a file from elsewhere) is never opened.
+DATASET_NAMES = ("fashion-mnist", "fashion_mnist", "fmnist", "imagenet-photos")
+
+
+def dataset_for(model, dataset=None, what="this command"):
+    """The dataset a command should use: ``dataset`` (a name or path the user gave, or a
+    :class:`~zfnet.data.dataset.Dataset`) if given, else the one the checkpoint names if it
+    is a known name (:data:`DATASET_NAMES`); never a path read from the checkpoint."""
+    if dataset is not None:
+        return dataset if not isinstance(dataset, str) else load_dataset(dataset)
+    if model.dataset in DATASET_NAMES:
+        return load_dataset(model.dataset)
+    raise UsageError("%s needs --dataset: the checkpoint names the dataset %r, which is not one of "
+                     "the known names (%s), and a path stored in a checkpoint is never followed"
+                     % (what, model.dataset, ", ".join(DATASET_NAMES)))
 
 
 def load_dataset(name):
@@ -33,7 +50,7 @@ def load_dataset(name):
             return load_cifar(name)
         from .images import load_image_folder
         return load_image_folder(name)
-    raise DataError("Unknown dataset %r: expected 'fashion-mnist', 'imagenet-photos' or a folder with CIFAR "
+    raise DataNotFound("Unknown dataset %r: expected 'fashion-mnist', 'imagenet-photos' or a folder with CIFAR "
                     "python batches or one sub-folder of images per class" % (name,))
 
 

@@ -14,7 +14,7 @@ import tempfile
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, DataNotFound
 from .dataset import DATA_DIR, Dataset
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -79,7 +79,7 @@ def verify_fashion_mnist(root):
     for fname, (sha, count) in FASHION_FILES.items():
         path = os.path.join(root, fname)
         if not os.path.exists(path):
-            raise DataError("Fashion-MNIST file %s is missing. Fetch the dataset with:\n  %s"
+            raise DataNotFound("Fashion-MNIST file %s is missing. Fetch the dataset with:\n  %s"
                             % (path, FETCH_COMMAND))
         try:
             got = _sha256_gz(path)
@@ -139,7 +139,7 @@ def load_fashion_mnist(root=None):
     root = root or os.path.join(DATA_DIR, "fashion-mnist")
     missing = [f for f in FASHION_FILES if not os.path.exists(os.path.join(root, f))]
     if missing:
-        raise DataError("Fashion-MNIST not found in %s (missing %s). Fetch it with:\n  %s"
+        raise DataNotFound("Fashion-MNIST not found in %s (missing %s). Fetch it with:\n  %s"
                         % (root, ", ".join(missing), FETCH_COMMAND))
     arrays = {}
     for fname, (_, count) in FASHION_FILES.items():

@@ -25,7 +25,7 @@ import zipfile
 
 from ..files import atomic_write_bytes, atomic_write_json
 from .dataset import DATA_DIR
-from ..errors import DataError
+from ..errors import DataError, DataNotFound
 
 FETCH_COMMAND = "python -m zfnet data fetch photos"
 
@@ -115,13 +115,13 @@ def verify_photos(root=None, sources=None):
         for member, sha in files.items():
             path = os.path.join(root, folder, os.path.basename(member))
             if not os.path.isfile(path):
-                raise DataError("photo %s is missing (from %s); run:\n  %s" % (path, req, FETCH_COMMAND))
+                raise DataNotFound("photo %s is missing (from %s); run:\n  %s" % (path, req, FETCH_COMMAND))
             got = _sha256(path)
             if got != sha:
                 raise DataError("photo %s has SHA-256 %s, expected %s; delete it and run:\n  %s"
                                 % (path, got, sha, FETCH_COMMAND))
     if not os.path.isfile(_manifest_path(root)):
-        raise DataError("%s is missing; run:\n  %s" % (_manifest_path(root), FETCH_COMMAND))
+        raise DataNotFound("%s is missing; run:\n  %s" % (_manifest_path(root), FETCH_COMMAND))
     return root
 
 
@@ -238,7 +238,7 @@ def load_imagenet_photos(root=None, size=256):
     try:
         verify_photos(root, SOURCES[:1])
     except DataError as e:
-        raise DataError("the ImageNet photos are not here (%s)" % e)
+        raise DataNotFound("the ImageNet photos are not here (%s)" % e)
     photos = list_photos(root, which=("imagenet",))
     x = np.stack([load_image(p["path"], size) for p in photos])
     y = np.array([p["label"] for p in photos], np.int32)

@@ -25,7 +25,7 @@ import os
 
 import numpy as np
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, CheckpointNotFound, UsageError
 from ..files import write_folder
 
 FORMAT = "zfnet-checkpoint"
@@ -57,27 +57,97 @@ def write_checkpoint(path, files):
     write_folder(path, files)
 
 
+def validate_doc(doc, where="model.json"):
+    """Check a ``model.json`` document once, on load: its shape and types, the configuration
+    (:func:`zfnet.nn.configs.validate`: ranges, map sizes, parameter count), preprocessing
+    with one finite mean and one positive std per input channel, and class names (none, or
+    one string per class). Raises :class:`~zfnet.errors.CheckpointError` naming ``where``."""
+    import math
+    from ..errors import ConfigError
+    from ..nn.configs import validate
+    if not isinstance(doc, dict):
+        raise CheckpointError("%s holds a %s; expected a JSON object with format, config, "
+                              "preprocessing and class_names" % (where, type(doc).__name__))
+    if doc.get("format") != FORMAT:
+        raise CheckpointError("%s has format %r, expected %r" % (where, doc.get("format"), FORMAT))
+    for key in ("config", "preprocessing"):
+        if key not in doc:
+            raise CheckpointError("%s has no %r (it has %s)" % (where, key, ", ".join(sorted(doc))))
+    try:
+        validate(doc["config"])
+    except ConfigError as e:
+        raise CheckpointError("%s: %s" % (where, e))
+    channels = doc["config"]["input_shape"][0]
+    pre = doc["preprocessing"]
+    if not isinstance(pre, dict):
+        raise CheckpointError("%s: preprocessing is a %s; expected {mean: [...], std: [...]}"
+                              % (where, type(pre).__name__))
+    for key in ("mean", "std"):
+        v = pre.get(key)
+        ok = isinstance(v, list) and len(v) == channels and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+        if not ok or (key == "std" and min(v) <= 0):
+            raise CheckpointError("%s: preprocessing %s is %r; expected %d finite number(s)%s, one per "
+                                  "input channel" % (where, key, v if not isinstance(v, list) else v[:8],
+                                                     channels, " > 0" if key == "std" else ""))
+    names = doc.get("class_names")
+    if names not in (None, []):
+        n = doc["config"]["num_classes"]
+        if not isinstance(names, list) or len(names) != n or not all(isinstance(x, str) for x in names):
+            raise CheckpointError("%s: class_names has %s; expected %d strings (one per class) or none"
+                                  % (where, "%d entries" % len(names) if isinstance(names, list)
+                                     else "a %s" % type(names).__name__, n))
+    return doc
+
+
+def is_checkpoint(path):
+    """True when ``path`` is a folder holding ``model.json`` and ``model.npz``."""
+    return all(os.path.isfile(os.path.join(path, f)) for f in ("model.json", "model.npz"))
+
+
+def check_output(path, force=False):
+    """Refuse to write a checkpoint over anything at ``path`` but a checkpoint, and over a
+    checkpoint unless ``force``: nothing a user did not name as the target is replaced."""
+    if not os.path.lexists(path):
+        return path
+    if os.path.isdir(path) and not os.path.islink(path) and is_checkpoint(path):
+        if force:
+            return path
+        raise UsageError("%s is already a checkpoint; pass --force to replace it, or choose another "
+                         "--out (nothing was written)" % path)
+    kind = "folder" if os.path.isdir(path) else "file"
+    raise UsageError("%s exists and is a %s that is not a checkpoint; choose a new --out folder "
+                     "(nothing was written, nothing was removed)" % (path, kind))
+
+
 def read_checkpoint(path):
-    """Return ``(model_json_dict, {name: array})`` of a checkpoint folder."""
+    """Return ``(model_json_dict, {name: array})`` of a checkpoint folder, both checked: the
+    document by :func:`validate_doc`, the arrays finite and numeric. Arrays are read with
+    pickling disabled, so a weight file cannot run code."""
     if os.path.isfile(path) and os.path.basename(path) in ("model.json", "model.npz"):
         path = os.path.dirname(path)
     mj, mz = os.path.join(path, "model.json"), os.path.join(path, "model.npz")
     for f in (mj, mz):
-        if not os.path.exists(f):
-            raise CheckpointError("%s is not a checkpoint: %s is missing (a checkpoint folder "
-                                  "holds model.json and model.npz)" % (path, os.path.basename(f)))
+        if not os.path.isfile(f):
+            raise CheckpointNotFound("%s is not a checkpoint: %s is missing (a checkpoint folder "
+                                     "holds model.json and model.npz)" % (path, os.path.basename(f)))
     try:
         with open(mj) as f:
             doc = json.load(f)
-    except ValueError as e:
-        raise CheckpointError("%s is not valid JSON: %s" % (mj, e))
-    if doc.get("format") != FORMAT:
-        raise CheckpointError("%s has format %r, expected %r" % (mj, doc.get("format"), FORMAT))
+    except (ValueError, RecursionError) as e:
+        raise CheckpointError("%s is not valid JSON: %s" % (mj, str(e)[:200]))
+    validate_doc(doc, mj)
     try:
-        with np.load(mz) as z:
+        with np.load(mz, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except Exception as e:
         raise CheckpointError("Cannot read %s: %s" % (mz, e))
+    for k, a in arrays.items():
+        if a.dtype.kind not in "biuf":
+            raise CheckpointError("%s: array %r has dtype %s; expected numbers" % (mz, k, a.dtype))
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise CheckpointError("%s: array %r holds %d NaN or infinite value(s); the weights are "
+                                  "broken (a diverged run?)" % (mz, k, int((~np.isfinite(a)).sum())))
     return doc, arrays
 
 
@@ -128,12 +198,12 @@ class Model(object):
         """Read image files as uint8 (N, C, H, W) at the network's input: converted to its
         channel count, short side resized and centre-cropped (square inputs) or resized."""
         from ..data.images import load_image
-        from ..errors import DataError
+        from ..errors import DataNotFound
         c, h, w = self.input_shape
         out = []
         for p in paths:
             if not os.path.isfile(p):
-                raise DataError("Image %s does not exist" % p)
+                raise DataNotFound("Image %s does not exist" % p)
             out.append(load_image(p, size=h if h == w else (h, w), channels=c))
         return np.stack(out)
 

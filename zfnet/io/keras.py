@@ -31,7 +31,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from ..data.classes import imagenet_class_names
-from ..errors import ImportFormatError
+from ..errors import FileMissing, ImportFormatError
 from ..nn import configs
 
 KERAS_MEAN_RGB = [123.68, 116.779, 103.939]
@@ -53,7 +53,7 @@ def read_keras_weights(path):
     """{layer: {'kernel': array, 'bias': array}} and the layout ('keras2' or 'keras1')."""
     import h5py
     if not os.path.isfile(path):
-        raise KerasImportError("%s does not exist" % path)
+        raise FileMissing("%s does not exist" % path)
     try:
         f = h5py.File(path, "r")
     except OSError as e:
@@ -100,6 +100,11 @@ def convert(cfg, weights, layout):
         if name not in weights:
             raise KerasImportError("the file has no weights for layer %r (it has %s)"
                                    % (name, ", ".join(sorted(weights))))
+        missing = [x for x in ("kernel", "bias") if x not in weights[name]]
+        if missing:
+            raise KerasImportError("the file's layer %r has no %s (it has %s); a Keras layer stores "
+                                   "a kernel and a bias" % (name, " and no ".join(missing),
+                                                            ", ".join(sorted(weights[name])) or "nothing"))
         k, b = weights[name]["kernel"], weights[name]["bias"]
         want = net[name].W.get_value(borrow=True).shape  # (out, in, h, w)
         if spec["type"] == "conv":
@@ -127,13 +132,15 @@ def convert(cfg, weights, layout):
     return net, arrays
 
 
-def import_keras(path, out, cfg=None, include_top=None, log=print):
+def import_keras(path, out, cfg=None, include_top=None, log=print, force=False):
     """Convert the Keras HDF5 file ``path`` into the checkpoint folder ``out``.
 
     ``cfg``: the configuration the file holds (default: ``vgg16``, or ``vgg16-notop`` when
-    the file has no ``fc1``); ``include_top``: force with/without the top.
+    the file has no ``fc1``); ``include_top``: force with/without the top. ``out`` must not
+    exist, or be a checkpoint and ``force`` true (:func:`zfnet.io.checkpoint.check_output`).
     """
     from ..nn import model as modelmod
+    ckpt.check_output(out, force)
     weights, layout = read_keras_weights(path)
     if cfg is None:
         top = ("fc1" in weights) if include_top is None else include_top

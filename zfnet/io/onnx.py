@@ -42,7 +42,7 @@ import os
 import numpy as np
 
 from . import checkpoint as ckpt
-from ..errors import ImportFormatError
+from ..errors import FileMissing, ImportFormatError
 from ..nn.shapes import conv_output_hw, pool_output_length
 
 PREPROCESSING = {
@@ -139,10 +139,16 @@ def graph_to_config(model, name="onnx"):
             nm = "relu%d" % block if n_fc == 0 else "relu%d" % (counts["conv"] + n_fc)
             layers.append(dict(name=nm, type="relu"))
         elif op == "LRN":
+            if "size" not in a:
+                raise OnnxImportError("%s has no 'size' attribute, which ONNX requires for LRN"
+                                      % _node_name(node))
             size = int(a["size"])
             layers.append(dict(name="norm%d" % block, type="lrn", n=size, alpha=float(a.get("alpha", 1e-4)) / size,
                                beta=float(a.get("beta", 0.75)), k=float(a.get("bias", 1.0))))
         elif op == "MaxPool":
+            if "kernel_shape" not in a:
+                raise OnnxImportError("%s has no 'kernel_shape' attribute, which ONNX requires for "
+                                      "MaxPool" % _node_name(node))
             k = list(a["kernel_shape"]); s = list(a.get("strides", [1, 1]))
             if any(a.get("pads", [0, 0, 0, 0])) or k[0] != k[1] or s[0] != s[1] \
                     or any(d != 1 for d in a.get("dilations", [1, 1])):
@@ -179,6 +185,10 @@ def graph_to_config(model, name="onnx"):
             layers.append(dict(name="prob", type="softmax"))
         # Dropout: nothing
         cur = node.output[0]
+    if not layers:
+        raise OnnxImportError("the graph has no layers this importer reads (%s)" % ", ".join(SUPPORTED))
+    if not any(l["type"] in ("conv", "fc") for l in layers):
+        raise OnnxImportError("the graph has no Conv or Gemm layer: nothing to import")
     if cur not in [o.name for o in g.output]:
         raise OnnxImportError("the chain ends at %r, not at a graph output (%s)" % (cur, [o.name for o in g.output]))
     fcs = [l for l in layers if l["type"] == "fc"]
@@ -187,8 +197,10 @@ def graph_to_config(model, name="onnx"):
     return cfg, arrays
 
 
-def import_onnx(path, out, preprocess="caffe", random_weights=None, log=print):
+def import_onnx(path, out, preprocess="caffe", random_weights=None, log=print, force=False):
     """Convert the ONNX file ``path`` into the checkpoint folder ``out``; returns ``out``.
+    ``out`` must not exist, or be a checkpoint and ``force`` true
+    (:func:`zfnet.io.checkpoint.check_output`).
 
     ``preprocess``: one of :data:`PREPROCESSING` (see the module's docstring).
     ``random_weights``: a seed: keep the graph's architecture but give it He-initialised
@@ -199,11 +211,12 @@ def import_onnx(path, out, preprocess="caffe", random_weights=None, log=print):
     from ..nn import model as modelmod
     from ..backend import lasagne
     from ..data.classes import imagenet_class_names
+    ckpt.check_output(out, force)
     if preprocess not in PREPROCESSING:
         raise OnnxImportError("unknown preprocessing %r: expected one of %s"
                               % (preprocess, ", ".join(sorted(PREPROCESSING))))
     if not os.path.isfile(path):
-        raise OnnxImportError("%s does not exist" % path)
+        raise FileMissing("%s does not exist" % path)
     try:
         m = onnx.load(path)
     except Exception as e:  # onnx raises DecodeError and others

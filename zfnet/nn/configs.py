@@ -174,16 +174,59 @@ REQUIRED = {"conv": ("num_filters", "filter_size", "stride", "pad"),
             "lrn": ("n", "alpha", "beta", "k")}
 
 
+# Bounds that no real configuration reaches and that keep a malformed file from allocating
+# gigabytes before it fails: VGG16 has 138 M parameters, its widest layer 4096 units.
+MAX_PARAMS = 400 * 1000 * 1000
+MAX_WIDTH = 65536
+MAX_SIDE = 8192
+
+
+def _int(value, what, lo, hi):
+    """``value`` as an int in [lo, hi], or a ConfigError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ConfigError("%s is %r: expected an integer from %d to %d" % (what, value, lo, hi))
+    return value
+
+
+def _number(value, what, lo=None, positive=False):
+    import math
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or (positive and value <= 0) or (lo is not None and value < lo):
+        raise ConfigError("%s is %r: expected a finite number%s" % (
+            what, value, " > 0" if positive else (" >= %g" % lo if lo is not None else "")))
+    return value
+
+
+def _size(value, what, lo=1, hi=MAX_SIDE):
+    """An int or a pair of equal ints (square windows), as an int."""
+    if isinstance(value, (list, tuple)) and len(value) == 2 and value[0] == value[1]:
+        value = value[0]
+    return _int(value, what, lo, hi)
+
+
 def validate(cfg):
-    """Raise ValueError naming the first bad entry of a configuration."""
+    """Raise :class:`~zfnet.errors.ConfigError` naming the first bad entry of a configuration:
+    its keys, types and ranges, each layer's hyper-parameters, map sizes that stay >= 1 at
+    the training size, and a parameter count under :data:`MAX_PARAMS` (checked before any
+    array is allocated)."""
+    from .shapes import conv_output_length, pool_output_length
+    if not isinstance(cfg, dict):
+        raise ConfigError("a configuration is a JSON object (dict); got a %s" % type(cfg).__name__)
     for key in ("name", "input_shape", "num_classes", "layers"):
         if key not in cfg:
             raise ConfigError("Configuration is missing %r (has %s)" % (key, sorted(cfg)))
-    if len(cfg["input_shape"]) != 3:
-        raise ConfigError("input_shape must be (channels, height, width), got %r"
-                          % (cfg["input_shape"],))
-    names = set()
+    shape = cfg["input_shape"]
+    if not isinstance(shape, (list, tuple)) or len(shape) != 3:
+        raise ConfigError("input_shape must be (channels, height, width), got %r" % (shape,))
+    c = _int(shape[0], "input_shape channels", 1, 64)
+    h, w = (_int(v, "input_shape height/width", 1, MAX_SIDE) for v in shape[1:])
+    _int(cfg["num_classes"], "num_classes", 1, 1000000)
+    if not isinstance(cfg["layers"], list) or not cfg["layers"]:
+        raise ConfigError("layers must be a non-empty list of layer specs, got %r" % (str(cfg["layers"])[:80],))
+    names, params = set(), 0
     for i, spec in enumerate(cfg["layers"]):
+        if not isinstance(spec, dict):
+            raise ConfigError("Layer %d is a %s: expected a dict with name and type" % (i, type(spec).__name__))
         name, kind = spec.get("name"), spec.get("type")
         if kind not in REQUIRED:
             raise ConfigError("Layer %d (%r) has type %r; expected one of %s"
@@ -191,9 +234,43 @@ def validate(cfg):
         missing = [k for k in REQUIRED[kind] if k not in spec]
         if missing:
             raise ConfigError("Layer %r (%s) is missing %s" % (name, kind, missing))
-        if name in names or not name:
-            raise ConfigError("Layer %d: name %r is empty or used twice" % (i, name))
-        if kind == "lrn" and spec["n"] % 2 == 0:
-            raise ConfigError("Layer %r: lrn n must be odd, got %r" % (name, spec["n"]))
+        if not isinstance(name, str) or name in names or not name:
+            raise ConfigError("Layer %d: name %r is empty, not a string or used twice" % (i, name))
+        what = "Layer %r %s" % (name, "%s")
+        if kind == "conv":
+            k = _int(spec["num_filters"], what % "num_filters", 1, MAX_WIDTH)
+            f = _size(spec["filter_size"], what % "filter_size")
+            st = _size(spec["stride"], what % "stride")
+            pad = _size(spec["pad"], what % "pad", 0)
+            params += k * (c * f * f + 1)
+            c, h, w = k, conv_output_length(h, f, st, pad), conv_output_length(w, f, st, pad)
+        elif kind == "fc":
+            k = _int(spec["num_units"], what % "num_units", 1, MAX_WIDTH)
+            params += k * (c * h * w + 1)
+            c, h, w = k, 1, 1
+        elif kind == "maxpool":
+            f = _size(spec["pool_size"], what % "pool_size")
+            st = _size(spec["stride"], what % "stride")
+            if not isinstance(spec["ignore_border"], bool):
+                raise ConfigError("Layer %r ignore_border is %r: expected true or false" % (name, spec["ignore_border"]))
+            h = pool_output_length(h, f, st, 0, spec["ignore_border"])
+            w = pool_output_length(w, f, st, 0, spec["ignore_border"])
+        elif kind == "lrn":
+            n = _int(spec["n"], what % "n", 1, MAX_WIDTH)
+            if n % 2 == 0:
+                raise ConfigError("Layer %r: lrn n must be odd, got %r" % (name, spec["n"]))
+            _number(spec["alpha"], what % "alpha", lo=0)
+            _number(spec["beta"], what % "beta", lo=0)
+            _number(spec["k"], what % "k", positive=True)
+        elif kind == "dropout":
+            p = _number(spec["p"], what % "p", lo=0)
+            if p >= 1:
+                raise ConfigError("Layer %r p is %r: expected a dropout probability in [0, 1)" % (name, p))
+        if h < 1 or w < 1:
+            raise ConfigError("Layer %r makes the %dx%d input map %dx%d: every map must stay at least "
+                              "1x1 at the training size" % (name, shape[1], shape[2], h, w))
+        if params > MAX_PARAMS:
+            raise ConfigError("the configuration has %d parameters by layer %r; at most %d are "
+                              "accepted" % (params, name, MAX_PARAMS))
         names.add(name)
     return cfg

@@ -128,6 +128,10 @@ def set_weights(net, arrays, source="weights"):
                 raise CheckpointError("%s has no array %r for layer %r (it has: %s)"
                                       % (source, key, name, ", ".join(sorted(arrays))[:400]))
             value = np.asarray(arrays[key])
+            if value.dtype.kind not in "biuf" or not np.isfinite(value).all():
+                raise CheckpointError("%s: %r holds %s; weights must be finite numbers"
+                                      % (source, key, "NaN or infinite values" if value.dtype.kind == "f"
+                                         else "dtype %s" % value.dtype))
             expected = var.get_value(borrow=True).shape
             if value.shape != expected:
                 raise CheckpointError(

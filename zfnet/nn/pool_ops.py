@@ -2,7 +2,12 @@
 
 ``MaxPoolSwitches``: ``x (B, C, H, W) -> (pooled (B, C, Ho, Wo), switches (B, C, Ho, Wo) int32)``.
 A switch is the flat index ``y * W + x`` within the H x W map of the **first
-maximum in row-major order** of the window (Caffe's and PyTorch's choice).
+maximum in row-major order** of the window (Caffe's and PyTorch's choice), where
+every value within :data:`TIE_RTOL` (relative to the window's maximum ``m``:
+``v >= m - TIE_RTOL * |m|``) counts as a maximum. Positions that are equal in
+exact arithmetic (a flat background, a sky) come out of the float32 convolution
+a few ulps apart, depending on where they fall in the GEMM blocking; without the
+tolerance, that rounding, not the image, would choose the switch.
 ``ignore_border=False`` is ceil mode (partial windows at the bottom/right are
 pooled), Theano's rule for the output size.
 
@@ -23,6 +28,17 @@ from theano.gof import Apply, OpenMPOp
 
 # the output-size rule of Lasagne and Theano's pooling (and of the C code below)
 from .shapes import pool_output_length
+
+# Values within this relative distance of a window's maximum are tied (the first wins): 1e-5 is
+# about 80 float32 ulps, above the rounding differences of a float32 GEMM over thousands of
+# products, and far below any difference an image makes.
+TIE_RTOL = 1e-5
+
+
+def first_near_max(values, axis=-1):
+    """Index of the first value within :data:`TIE_RTOL` of the maximum along ``axis`` (numpy)."""
+    m = values.max(axis=axis, keepdims=True)
+    return (values >= m - TIE_RTOL * np.abs(m)).argmax(axis=axis)
 from theano.gradient import DisconnectedType, grad_not_implemented
 
 
@@ -54,7 +70,7 @@ class MaxPoolSwitches(OpenMPOp):
                 y0, x0 = i * s, j * s
                 win = x[:, :, y0:min(y0 + ws, H), x0:min(x0 + ws, W)]
                 h, w = win.shape[2:]
-                a = win.reshape(B, C, h * w).argmax(axis=2)  # first maximum
+                a = first_near_max(win.reshape(B, C, h * w), axis=2)  # first (near-)maximum
                 z[:, :, i, j] = win.reshape(B, C, h * w).max(axis=2)
                 sw[:, :, i, j] = (y0 + a // w) * W + x0 + a % w
         outputs[0][0], outputs[1][0] = z, sw
@@ -81,14 +97,18 @@ class MaxPoolSwitches(OpenMPOp):
     def connection_pattern(self, node):
         return [[True, False]]
 
+    def c_headers(self):
+        return ["<math.h>"] + super(MaxPoolSwitches, self).c_headers()
+
     def c_code_cache_version(self):
-        return (1, self.openmp)
+        return (2, self.openmp, TIE_RTOL)
 
     def c_code(self, node, name, inp, out, sub):
         x, = inp
         z, sw = out
         fail = sub["fail"]
         ws, s, ib = self.ws, self.stride, int(self.ignore_border)
+        rtol = TIE_RTOL
         omp = "#pragma omp parallel for schedule(static)" if self.openmp else ""
         return """
         {
@@ -137,13 +157,18 @@ class MaxPoolSwitches(OpenMPOp):
                 const npy_intp y0 = i * st, y1 = (y0 + ws < H) ? y0 + ws : H;
                 for (npy_intp j = 0; j < wo; ++j) {
                     const npy_intp x0 = j * st, x1 = (x0 + ws < W) ? x0 + ws : W;
-                    npy_intp best = y0 * W + x0;
-                    float m = xp[best];
+                    float m = xp[y0 * W + x0];
                     for (npy_intp y = y0; y < y1; ++y)
                         for (npy_intp xx = x0; xx < x1; ++xx) {
                             const float v = xp[y * W + xx];
-                            if (v > m) { m = v; best = y * W + xx; }   /* strict: first max wins */
+                            if (v > m) m = v;
                         }
+                    /* the first value within the tie tolerance of the maximum wins */
+                    const float floor_ = m - (float)%(rtol)r * fabsf(m);
+                    npy_intp best = -1;
+                    for (npy_intp y = y0; y < y1 && best < 0; ++y)
+                        for (npy_intp xx = x0; xx < x1; ++xx)
+                            if (xp[y * W + xx] >= floor_) { best = y * W + xx; break; }
                     zp[i * wo + j] = m;
                     sp[i * wo + j] = (npy_int32)best;
                 }

@@ -4,7 +4,8 @@ Zeiler & Fergus (2014), Sec. 2: to examine one activation, set all others of
 its layer to zero and pass the map down a *deconvnet* attached to the convnet:
 
 * max-pooling -> **unpooling** with the forward pass's switches (one location
-  per window: the first maximum in row-major order; see :mod:`zfnet.nn.pool_ops`);
+  per window: the first maximum in row-major order, values within a relative 1e-5
+  of the maximum counting as tied; see :mod:`zfnet.nn.pool_ops`);
 * ReLU -> the rule of the method (below);
 * convolution (and the fully-convolutional fc layers) -> **transposed
   convolution** with the same filters, stride and padding, built with
@@ -50,7 +51,7 @@ from ..backend import T, lasagne, theano, floatX
 from ..errors import UsageError
 from .methods import MODES, RANKS, check_method
 from ..nn.layers import Conv2DLayer, conv_transpose
-from ..nn.pool_ops import max_pool_switches, unpool
+from ..nn.pool_ops import TIE_RTOL, max_pool_switches, unpool
 
 
 
@@ -263,8 +264,11 @@ class Projector(object):
         k = chans.shape[1]
         b_idx = T.repeat(T.arange(B).dimshuffle(0, "x"), k, axis=1)
         maps = flat[b_idx, chans]  # (B, k, H*W)
-        pos = T.argmax(maps, axis=2)  # (B, k), first maximum
         value = T.max(maps, axis=2)
+        # (B, k): the first position within the tie tolerance of the maximum, the pooling
+        # switches' rule, so float32 rounding does not pick the unit on flat regions
+        near = maps >= (value - TIE_RTOL * abs(value)).dimshuffle(0, 1, "x")
+        pos = T.argmax(near, axis=2)
         return chans, maps, pos, value
 
     def _dense_signal(self, act, chans, maps, pos, value, k, mode, method):

@@ -14,8 +14,8 @@ from collections import OrderedDict
 import numpy as np
 
 from ..backend import lasagne, theano
-from ..data import load_dataset
-from ..data.dataset import Dataset, check_channels, crop_batch
+from ..data import dataset_for
+from ..data.dataset import check_channels, crop_batch
 from ..errors import UsageError
 from ..files import atomic_write_npz
 from ..io.checkpoint import Model, load_model
@@ -39,9 +39,17 @@ def _pair_figure(img_rgb, proj, recon_rgb_fn, size=64):
     return render.tile(tiles, cols=3, size=(size, size))
 
 
-def write_projections(out_dir, stem, model, image_u8, results, scale="common"):
+def out_dir(path):
+    """Make the output folder ``path`` (an existing file there is an error, not replaced)."""
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise UsageError("--out %s is a file: give a folder for the PNGs and arrays" % path)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def write_projections(out, stem, model, image_u8, results, scale="common"):
     """Write ``<stem>_<layer>.png`` grids and ``projections.npz`` for one image's results."""
-    os.makedirs(out_dir, exist_ok=True)
+    out_dir(out)
     pre = model.preprocessing
     img_rgb = render.pixels_to_rgb(image_u8)
     fn = lambda r: render.reconstruction_to_rgb(r, pre["mean"], pre["std"], scale=scale)
@@ -50,10 +58,10 @@ def write_projections(out_dir, stem, model, image_u8, results, scale="common"):
         arrays[layer + ".reconstructions"] = proj.reconstructions.astype(np.float32)
         arrays[layer + ".units"] = proj.units.astype(np.int64)
         arrays[layer + ".activations"] = proj.activations.astype(np.float32)
-        path = os.path.join(out_dir, "%s_%s.png" % (stem, layer))
+        path = os.path.join(out, "%s_%s.png" % (stem, layer))
         render.save_png(_pair_figure(img_rgb, proj, fn), path)
         pngs.append(path)
-    npz = os.path.join(out_dir, "projections.npz")
+    npz = os.path.join(out, "projections.npz")
     atomic_write_npz(npz, arrays)
     return npz, pngs
 
@@ -68,6 +76,7 @@ def visualize(checkpoint, images, layers, out, top=9, method="deconvnet", mode="
     """
     from tqdm import tqdm
     model = as_model(checkpoint)
+    out_dir(out)
     proj = projector or Projector(model.net, method, smooth_samples=smooth_samples,
                                   smooth_noise=smooth_noise)
     x_u8 = model.load_images(images)
@@ -150,9 +159,13 @@ def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=N
     checkpoint names.
     Writes ``out/topk_<layer>.png`` and ``out/topk.npz``; returns a :class:`TopK`.
     """
+    if int(k) < 1 or int(maps) < 1:
+        raise UsageError("topk needs k >= 1 images and maps >= 1 feature maps per layer; got k=%r, "
+                         "maps=%r" % (k, maps))
     model = as_model(checkpoint)
     net = model.net
-    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset or model.dataset or "fashion-mnist")
+    out_dir(out)
+    ds = dataset_for(model, dataset, "topk")
     x = ds.x_test if split == "test" else ds.x_train
     if limit:
         x = x[:limit]
@@ -175,7 +188,6 @@ def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=N
     found = scan_topk(model, x, layers, chans, k, progress=progress)
     pre = model.preprocessing
     arrays, results, pngs = OrderedDict(), OrderedDict(), []
-    os.makedirs(out, exist_ok=True)
     for l in layers:
         rows = []
         recs = np.zeros((len(chans[l]), k, c, h, w), np.float32)

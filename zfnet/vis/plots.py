@@ -9,6 +9,21 @@ def _plt():
     return plt
 
 
+def save_figure(fig, path, tight=True, **savefig_kwargs):
+    """Write a matplotlib figure as PNG atomically (a full disk or a kill never leaves a
+    broken file in place of a good one) and close it."""
+    import io
+    from ..files import atomic_write_bytes
+    plt = _plt()
+    if tight:
+        fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", **savefig_kwargs)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
 def plot_curves(history, path):
     """Loss and error per epoch (train, validation, test) to a PNG."""
     plt = _plt()
@@ -23,8 +38,7 @@ def plot_curves(history, path):
     b.plot(ep, [100 * h["test_top1"] for h in history], "^-", label="test top-1")
     b.plot(ep, [100 * h["test_top5"] for h in history], "v--", label="test top-5")
     b.set_xlabel("epoch"); b.set_ylabel("error (%)"); b.legend(); b.grid(alpha=.3)
-    fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def filter_grid(W, pad=1, scale="common"):
@@ -53,10 +67,14 @@ def filter_grid(W, pad=1, scale="common"):
 
 
 def save_filters_png(W, path, zoom=8, scale="common"):
-    """Write the filter grid of ``W`` (K, C, h, w) as a PNG, enlarged ``zoom`` times."""
+    """Write the filter grid of ``W`` (K, C, h, w) as a PNG (atomically), enlarged ``zoom`` times."""
+    import io
     from PIL import Image
+    from ..files import atomic_write_bytes
     g = filter_grid(W, scale=scale)
     img = Image.fromarray((np.clip(g, 0, 1) * 255).round().astype(np.uint8))
     img = img.resize((img.width * zoom, img.height * zoom), Image.NEAREST)
-    img.save(path)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
     return path

@@ -99,9 +99,10 @@ def png_bytes(img, zoom=1):
 
 
 def save_png(img, path, zoom=1):
-    """Save an (H, W[, 3]) image ([0, 1] float or uint8) as PNG, enlarged ``zoom`` times."""
-    with open(path, "wb") as f:
-        f.write(png_bytes(img, zoom))
+    """Save an (H, W[, 3]) image ([0, 1] float or uint8) as PNG, enlarged ``zoom`` times,
+    atomically: the old file stays whole if the write fails (a full disk, a kill)."""
+    from ..files import atomic_write_bytes
+    atomic_write_bytes(path, png_bytes(img, zoom))
     return path
 
 
