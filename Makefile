@@ -4,18 +4,19 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 FM := data/fashion-mnist/train-images-idx3-ubyte.gz
 PHOTOS := data/photos/photos.json
 
 .PHONY: demo test test-fast bench data venv clean browser
 
 venv: $(STAMP)
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else "zfnet needs Python 3.11 (Theano 1.0.5 imports numpy.distutils, gone in 3.12); found %d.%d at $(PYTHON). Set PYTHON=/path/to/python3.11." % v)'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	rm -f $(VENV)/.installed-*; touch $@
 
 data: $(FM) $(PHOTOS)

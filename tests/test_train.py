@@ -170,3 +170,16 @@ def test_a_kill_in_the_last_epochs_writes_is_finished_by_resume(tmp_path, window
         assert json.load(f)["epoch"] == 2
     hidden = [f for d in (out, os.path.join(out, "checkpoints")) for f in os.listdir(d) if f.startswith(".")]
     assert hidden == [] and open(os.path.join(out, "notes.txt")).read() == "mine"
+
+
+def test_resume_refuses_a_run_with_other_settings(tmp_path):
+    out = str(tmp_path / "run")
+    s = train.TrainSettings(epochs=1, batch_size=32, lr=0.05, val_size=40, seed=3)
+    train.train(tiny_config(), toy_dataset(), s, out, progress=False, log=lambda *a: None)
+    s2 = train.TrainSettings(epochs=2, batch_size=32, lr=0.01, val_size=40, seed=3)
+    with pytest.raises(ValueError, match=r"holds a run with other settings \(settings.lr differ\)"):
+        train.train(tiny_config(), toy_dataset(), s2, out, resume=True, progress=False, log=lambda *a: None)
+    s3 = train.TrainSettings(epochs=2, batch_size=32, lr=0.05, val_size=40, seed=3)  # more epochs: fine
+    r = train.train(tiny_config(), toy_dataset(), s3, out, resume=True, progress=False, log=lambda *a: None)
+    assert [h["epoch"] for h in r["history"]] == [1, 2]
+    assert os.path.isfile(os.path.join(out, "curves.png"))

@@ -12,6 +12,7 @@ import numpy as np
 from .backend import T, lasagne, theano, floatX
 from .files import atomic_write_json
 from .errors import UsageError
+from .report import info
 
 
 def matmul_peak(n=4096, repeats=3):
@@ -49,7 +50,7 @@ def flops_per_image(net):
     return fwd, fwd + fwd + (fwd - f[first])
 
 
-def bench_config(name, batch_size, repeats=3, log=print):
+def bench_config(name, batch_size, repeats=3, log=info):
     from .nn import configs
     from .train import TrainSettings, Trainer
     cfg = configs.get_config(name)
@@ -72,7 +73,7 @@ def bench_config(name, batch_size, repeats=3, log=print):
 
 
 def run_model_bench(config_names=("zf", "small"), batch_size=None, repeats=3, json_path=None,
-                    log=print):
+                    log=info):
     """Print a table of forward and train-step throughput for each configuration."""
     import platform
     import os
@@ -109,7 +110,7 @@ def deconv_flops(net, layers, k):
 
 
 def run_deconv_bench(repeats=3, json_path=None, layers=("conv1", "conv2", "conv3", "conv4", "conv5"),
-                     k=9, log=print):
+                     k=9, log=info):
     """Time the top-``k`` 'max' projections of every conv layer of ``zf`` (224x224, random He
     weights, one image): single pass vs one compiled function per layer."""
     import os
@@ -146,7 +147,7 @@ def run_deconv_bench(repeats=3, json_path=None, layers=("conv1", "conv2", "conv3
     return r
 
 
-def run_serve_bench(checkpoint, repeats=20, json_path=None, log=print,
+def run_serve_bench(checkpoint, repeats=20, json_path=None, log=info,
                     layers=("conv1", "conv3", "conv5")):
     """Latency of the explorer's API on ``checkpoint`` (in process, Flask's test client):
     after one warm-up call per (layer, method), the median over ``repeats`` calls of a
@@ -185,7 +186,7 @@ def run_serve_bench(checkpoint, repeats=20, json_path=None, log=print,
 
 
 # ------------------------------------------------------------------ imports of pretrained files
-def run_import_bench(repeats=3, json_path=None, log=print, workdir=None):
+def run_import_bench(repeats=3, json_path=None, log=info, workdir=None):
     """Time ``import-keras`` on a VGG16 file and ``import-onnx`` on a ZFNet-512 file of the real
     files' layout and size (random weights; the real files cannot be downloaded here), then
     loading the checkpoint, compiling and running a 224x224 forward pass (best of ``repeats``)."""

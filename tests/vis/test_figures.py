@@ -62,3 +62,19 @@ def test_visualize_files_and_bad_image(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"GIF89a nope")
     with pytest.raises(DataError, match="Cannot read image .*bad.png"):
         visualize.visualize(path, [str(tmp_path / "bad.png")], ["conv1"], str(tmp_path / "w"))
+
+
+def test_a_projector_of_a_model_takes_pixels_and_warns_on_raw_floats(tmp_path, caplog):
+    from zfnet.vis.deconv import Projector
+    path, net, doc = _saved_tiny(tmp_path)
+    m = ckpt.load_model(path)
+    u8 = np.random.RandomState(3).randint(0, 256, (2, 1, 12, 12)).astype(np.uint8)
+    by_pixels = Projector(m).project(u8, "conv2", top=2)["conv2"]
+    by_floats = Projector(m.net).project(m.preprocess(u8), "conv2", top=2)["conv2"]
+    np.testing.assert_array_equal(by_pixels.reconstructions, by_floats.reconstructions)
+    np.testing.assert_array_equal(by_pixels.units, by_floats.units)
+    with caplog.at_level("WARNING", logger="zfnet"):
+        Projector(m).project(u8.astype(np.float32), "conv2", top=1)
+    assert "like raw pixels" in caplog.text
+    with pytest.raises(ValueError, match="uint8 pixels given, but this network's preprocessing is unknown"):
+        Projector(m.net).project(u8, "conv2")

@@ -37,6 +37,7 @@ import sys
 from ..errors import NotFound, TooLarge, UsageError, ZfnetError
 from ..vis import render
 from .explorer import Explorer
+from ..report import info
 
 MAX_UPLOAD = 4 * 1024 * 1024
 REQUEST_TIMEOUT = 30  # seconds a client may take to send a request or read the answer
@@ -210,7 +211,7 @@ def is_loopback(host):
         return False
 
 
-def serve(checkpoint, host="127.0.0.1", port=8000, log=print):
+def serve(checkpoint, host="127.0.0.1", port=8000, log=info):
     """Build the app (compiling its functions) and serve it until interrupted."""
     from werkzeug.serving import make_server
     if not 0 <= int(port) <= 65535:

@@ -2,8 +2,9 @@
 
 Images are kept as ``uint8`` arrays ``(N, C, H, W)``; labels ``int32``.
 Preprocessing (per-channel mean/std, crops, flips) is applied per batch.
-``DATA_DIR`` is where datasets are fetched to (``$ZFNET_DATA``, else the
-repository's ``data/``). No Theano here.
+``DATA_DIR`` is where datasets are fetched to: ``$ZFNET_DATA``; else, in a clone of
+the repository, its ``data/`` folder; else (an installed package) the user's data
+directory, ``$XDG_DATA_HOME/zfnet`` or ``~/.local/share/zfnet``. No Theano here.
 """
 import os
 
@@ -12,7 +13,21 @@ import numpy as np
 from ..errors import DataError
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DATA_DIR = os.environ.get("ZFNET_DATA", os.path.join(REPO_DIR, "data"))
+
+
+def default_data_dir():
+    """``$ZFNET_DATA``, else the clone's ``data/`` (recognised by its README next to the
+    package), else ``$XDG_DATA_HOME/zfnet`` (``~/.local/share/zfnet``)."""
+    if os.environ.get("ZFNET_DATA"):
+        return os.environ["ZFNET_DATA"]
+    if os.path.isfile(os.path.join(REPO_DIR, "data", "README.md")) and \
+            os.path.isdir(os.path.join(REPO_DIR, "zfnet")):
+        return os.path.join(REPO_DIR, "data")
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "zfnet")
+
+
+DATA_DIR = default_data_dir()
 
 
 class Dataset(object):

@@ -14,6 +14,7 @@ import tempfile
 
 import numpy as np
 
+from ..report import info
 from ..errors import DataError, DataNotFound
 from .dataset import DATA_DIR, Dataset
 
@@ -91,27 +92,44 @@ def verify_fashion_mnist(root):
                             "delete it and run:\n  %s" % (path, got, sha, FETCH_COMMAND))
 
 
-def fetch_fashion_mnist(root=None, verbose=True):
-    """Obtain Fashion-MNIST without network access, into ``root`` (``data/fashion-mnist``).
+PUBLISHED = "https://github.com/zalandoresearch/fashion-mnist (data/fashion/ in the repository)"
 
-    Uses the installed Debian package if present (``/usr/share/datasets/``),
-    else downloads the package with ``apt-get download`` (no root needed) and
-    unpacks it with ``dpkg-deb -x``. Verifies checksums. Returns ``root``.
+
+def manual_instructions(root):
+    """What to do by hand where Debian's package cannot be had (macOS, Fedora, conda ...)."""
+    return ("Get the four files %s, published at %s, then either copy them into %s or run:\n"
+            "  python -m zfnet data fetch fashion-mnist --from FOLDER_WITH_THE_FILES"
+            % (", ".join(FASHION_FILES), PUBLISHED, root))
+
+
+def fetch_fashion_mnist(root=None, verbose=True, source=None):
+    """Obtain Fashion-MNIST without network access, into ``root`` (``<data dir>/fashion-mnist``).
+
+    ``source``: a folder holding the four ``*-ubyte.gz`` files (downloaded elsewhere); else
+    the installed Debian package if present (``/usr/share/datasets/``), else the package
+    downloaded with ``apt-get download`` (no root needed) and unpacked with ``dpkg-deb -x``.
+    Verifies checksums. Returns ``root``.
     """
     root = root or os.path.join(DATA_DIR, "fashion-mnist")
     try:
         verify_fashion_mnist(root)
         if verbose:
-            print("Fashion-MNIST already present and verified in %s" % root)
+            info("Fashion-MNIST already present and verified in %s" % root)
         return root
     except DataError:
         pass
     os.makedirs(root, exist_ok=True)
-    src = DEBIAN_DIR if all(os.path.exists(os.path.join(DEBIAN_DIR, f)) for f in FASHION_FILES) else None
+    if source is not None:
+        missing = [f for f in FASHION_FILES if not os.path.isfile(os.path.join(source, f))]
+        if missing:
+            raise DataNotFound("--from %s lacks %s. %s" % (source, ", ".join(missing), manual_instructions(root)))
+        src = source
+    else:
+        src = DEBIAN_DIR if all(os.path.exists(os.path.join(DEBIAN_DIR, f)) for f in FASHION_FILES) else None
     with tempfile.TemporaryDirectory() as tmp:
         if src is None:
             if verbose:
-                print("Downloading Debian package %s with apt-get download ..." % DEBIAN_PACKAGE)
+                info("Downloading Debian package %s with apt-get download ..." % DEBIAN_PACKAGE)
             try:
                 subprocess.run(["apt-get", "download", DEBIAN_PACKAGE], cwd=tmp, check=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -119,10 +137,12 @@ def fetch_fashion_mnist(root=None, verbose=True):
                 subprocess.run(["dpkg-deb", "-x", os.path.join(tmp, debs[0]),
                                 os.path.join(tmp, "x")], check=True)
             except (OSError, subprocess.CalledProcessError, IndexError) as e:
-                raise DataError(
-                    "Could not obtain Fashion-MNIST from Debian's %s package (%s). Either "
-                    "`apt-get install %s` or copy the four *-ubyte.gz files into %s."
-                    % (DEBIAN_PACKAGE, getattr(e, "stderr", None) or e, DEBIAN_PACKAGE, root))
+                why = getattr(e, "stderr", None) or e
+                why = why.decode(errors="replace").strip() if isinstance(why, bytes) else why
+                raise DataNotFound(
+                    "Could not obtain Fashion-MNIST from Debian's %s package (%s). On Debian or "
+                    "Ubuntu: `apt-get install %s`. Elsewhere: %s"
+                    % (DEBIAN_PACKAGE, why, DEBIAN_PACKAGE, manual_instructions(root)))
             src = os.path.join(tmp, "x" + DEBIAN_DIR)
         for fname in FASHION_FILES:
             part = os.path.join(root, fname + ".part")
@@ -130,7 +150,7 @@ def fetch_fashion_mnist(root=None, verbose=True):
             os.replace(part, os.path.join(root, fname))
     verify_fashion_mnist(root)
     if verbose:
-        print("Fashion-MNIST (60,000 train + 10,000 test) verified in %s" % root)
+        info("Fashion-MNIST (60,000 train + 10,000 test) verified in %s" % root)
     return root
 
 
@@ -139,8 +159,8 @@ def load_fashion_mnist(root=None):
     root = root or os.path.join(DATA_DIR, "fashion-mnist")
     missing = [f for f in FASHION_FILES if not os.path.exists(os.path.join(root, f))]
     if missing:
-        raise DataNotFound("Fashion-MNIST not found in %s (missing %s). Fetch it with:\n  %s"
-                        % (root, ", ".join(missing), FETCH_COMMAND))
+        raise DataNotFound("Fashion-MNIST not found in %s (missing %s). Fetch it with:\n  %s\n%s"
+                           % (root, ", ".join(missing), FETCH_COMMAND, manual_instructions(root)))
     arrays = {}
     for fname, (_, count) in FASHION_FILES.items():
         a = read_idx(os.path.join(root, fname))

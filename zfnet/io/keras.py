@@ -33,6 +33,7 @@ from . import checkpoint as ckpt
 from ..data.classes import imagenet_class_names
 from ..errors import FileMissing, ImportFormatError
 from ..nn import configs
+from ..report import info
 
 KERAS_MEAN_RGB = [123.68, 116.779, 103.939]
 
@@ -132,7 +133,7 @@ def convert(cfg, weights, layout):
     return net, arrays
 
 
-def import_keras(path, out, cfg=None, include_top=None, log=print, force=False):
+def import_keras(path, out, cfg=None, include_top=None, log=info, force=False):
     """Convert the Keras HDF5 file ``path`` into the checkpoint folder ``out``.
 
     ``cfg``: the configuration the file holds (default: ``vgg16``, or ``vgg16-notop`` when

@@ -44,6 +44,7 @@ import numpy as np
 from . import checkpoint as ckpt
 from ..errors import FileMissing, ImportFormatError
 from ..nn.shapes import conv_output_hw, pool_output_length
+from ..report import info
 
 PREPROCESSING = {
     # name: (reverse the channels (BGR graph), mean and std in RGB pixel units 0-255, description)
@@ -197,7 +198,7 @@ def graph_to_config(model, name="onnx"):
     return cfg, arrays
 
 
-def import_onnx(path, out, preprocess="caffe", random_weights=None, log=print, force=False):
+def import_onnx(path, out, preprocess="caffe", random_weights=None, log=info, force=False):
     """Convert the ONNX file ``path`` into the checkpoint folder ``out``; returns ``out``.
     ``out`` must not exist, or be a checkpoint and ``force`` true
     (:func:`zfnet.io.checkpoint.check_output`).

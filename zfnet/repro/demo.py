@@ -9,6 +9,7 @@ from ..files import atomic_write_json
 from ..io.checkpoint import read_checkpoint
 from ..vis.plots import save_filters_png
 from ..vis.render import pixels_to_rgb, save_png
+from ..report import info
 
 DEMO_LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 
@@ -27,9 +28,16 @@ def train_run(config, dataset, settings, out, resume=False, progress=True):
     return train.train(cfg, ds, settings, out, resume=resume, progress=progress)
 
 
-def run_demo(config, dataset, settings, out, resume=False, progress=True, log=print):
-    """Train, evaluate, draw; write ``out/summary.json`` and print where everything is."""
+def run_demo(config, dataset, settings, out, resume=True, progress=True, log=info):
+    """Train, evaluate, draw; write ``out/summary.json`` and print where everything is.
+
+    A killed demo resumes from its last complete epoch (``resume``, the default); a complete
+    one (its ``summary.json`` written after the last epoch) only prints its summary again."""
     from ..evaluate import evaluate_checkpoint
+    done = _finished_summary(out, settings)
+    if resume and done is not None:
+        log(_summary_text(done, settings.epochs, "(already complete: %s)" % os.path.join(out, "summary.json")))
+        return done
     fetch_fashion_mnist(verbose=False)
     ds = load_dataset(dataset)  # once, for training, evaluation and figures
     r = train_run(config, ds, settings, out, resume, progress)
@@ -44,21 +52,38 @@ def run_demo(config, dataset, settings, out, resume=False, progress=True, log=pr
                "train_seconds": sum(h["seconds"] for h in r["history"])}
     figures = demo_figures(final, out, ds, progress)
     summary.update(figures)
+    summary["settings"] = settings.to_dict()
     atomic_write_json(os.path.join(out, "summary.json"), summary)
-    log(textwrap.dedent("""
+    log(_summary_text(summary, settings.epochs, "summary         %s" % os.path.join(out, "summary.json")))
+    return summary
+
+
+def _finished_summary(out, settings):
+    """The demo's ``summary.json`` if it finished a run with these settings, else None."""
+    import json
+    path = os.path.join(out, "summary.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        summary = json.load(f)
+    same = summary.get("settings") == json.loads(json.dumps(settings.to_dict()))
+    return summary if same and os.path.isdir(summary.get("checkpoint", "")) else None
+
+
+def _summary_text(summary, epochs, last_line):
+    return textwrap.dedent("""
         ==== zfnet demo: small ZF network on Fashion-MNIST ====
-        test accuracy   %.2f%%  (top-5 error %.2f%%, %d test images)
+        test accuracy   %.2f%%  (top-5 error %.2f%%)
         training time   %.0f s for %d epochs
         checkpoint      %s
         log / curves    %s, %s
         conv1 filters   %s
         deconvnet       %s (projections of 2 test images, conv1-conv5)
         top-9 (Fig. 2)  %s
-        summary         %s
-        """ % (100 * summary["test_accuracy"], 100 * ev["top5"], ev["images"],
-               summary["train_seconds"], settings.epochs, final, summary["log"], summary["curves"],
-               fpng, figures["visualize"], figures["topk"], os.path.join(out, "summary.json"))))
-    return summary
+        %s
+        """ % (100 * summary["test_accuracy"], 100 * summary["test_top5_error"], summary["train_seconds"],
+               epochs, summary["checkpoint"], summary["log"], summary["curves"], summary["filters"],
+               summary["visualize"], summary["topk"], last_line))
 
 
 def demo_figures(checkpoint, out, ds, progress=True):

@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import files
 from ..errors import UsageError
+from ..report import info
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -99,7 +100,7 @@ class Context(object):
         ``results.json`` next to its numbers.
     """
 
-    def __init__(self, name, out, quick=False, log=print, progress=True, run=None, dataset=None):
+    def __init__(self, name, out, quick=False, log=info, progress=True, run=None, dataset=None):
         self.name, self.out, self.quick = name, out, bool(quick)
         self.log, self.progress = log, progress
         self.params = OrderedDict(quick=self.quick)
@@ -205,7 +206,7 @@ class Context(object):
 SUMMARY_KEYS = ("paper", "ours", "holds", "deviation")
 
 
-def reproduce(name, quick=False, out=None, log=print, progress=True, run=None, dataset=None):
+def reproduce(name, quick=False, out=None, log=info, progress=True, run=None, dataset=None):
     """Run one experiment; write ``results.json`` (numbers + parameters) into its folder.
 
     ``out`` defaults to ``experiments/<name>/results`` (full run),

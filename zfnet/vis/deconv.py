@@ -43,14 +43,16 @@ single pass"). :meth:`Projector.project_loop` does the same with one compiled
 function per layer. Compiled functions are cached per (layers, method, mode,
 selection, input shape).
 """
+import logging
 from collections import OrderedDict
 
 import numpy as np
 
-from ..backend import T, lasagne, theano, floatX
+from ..backend import T, theano, floatX
 from ..errors import UsageError
 from .methods import MODES, RANKS, check_method
-from ..nn.layers import Conv2DLayer, conv_transpose
+from .network import Step, as_chain
+from ..nn.layers import conv_transpose
 from ..nn.pool_ops import TIE_RTOL, max_pool_switches, unpool
 
 
@@ -92,25 +94,6 @@ class Projection(object):
         return "Projection(%r, reconstructions %r)" % (self.layer, self.reconstructions.shape)
 
 
-def _layer_kind(layer):
-    if isinstance(layer, Conv2DLayer):
-        return "conv"
-    if isinstance(layer, lasagne.layers.MaxPool2DLayer):
-        return "maxpool"
-    if isinstance(layer, lasagne.layers.NonlinearityLayer):
-        if layer.nonlinearity is not lasagne.nonlinearities.rectify:
-            raise UsageError("Layer %r has a nonlinearity other than ReLU; the deconvnet "
-                             "handles ReLU only" % layer.name)
-        return "relu"
-    if isinstance(layer, lasagne.layers.LocalResponseNormalization2DLayer):
-        return "lrn"
-    if isinstance(layer, lasagne.layers.DropoutLayer):
-        return "dropout"
-    if isinstance(layer, lasagne.layers.InputLayer):
-        return "input"
-    return type(layer).__name__
-
-
 class Projector(object):
     """Deconvnet / guided / gradient / SmoothGrad projections for a network.
 
@@ -119,8 +102,10 @@ class Projector(object):
 
     Parameters
     ----------
-    net : OrderedDict of layers (:func:`zfnet.nn.model.build`, or ``.net`` of
-        :func:`zfnet.io.checkpoint.load_model`)
+    net : a loaded :class:`~zfnet.io.checkpoint.Model` (then ``project`` also takes uint8
+        pixels and preprocesses them as the checkpoint says), this project's OrderedDict of
+        layers (:func:`zfnet.nn.model.build`), or any Lasagne network given the Lasagne way:
+        its output layer or a dict of named layers (:mod:`zfnet.vis.network`)
     method : the default method, one of :data:`zfnet.vis.methods.METHODS`
     lrn : 'identity' or 'gradient' for every method (default: identity for the deconvnet,
         gradient otherwise)
@@ -134,11 +119,15 @@ class Projector(object):
         self.method = check_method(method)
         if lrn not in (None, "identity", "gradient"):
             raise UsageError("lrn rule %r: expected 'identity' or 'gradient'" % (lrn,))
+        from ..io.checkpoint import Model
+        self.model = net if isinstance(net, Model) else None
+        net = net.net if self.model is not None else net
         self.net, self._lrn = net, lrn
+        self.steps = as_chain(net)
         self.smooth = SmoothGrad(self, smooth_samples, smooth_noise, seed)
-        self.names = list(net)
-        self.kinds = OrderedDict((n, _layer_kind(l)) for n, l in net.items())
-        self.input_shape = tuple(net["input"].shape[1:])
+        self.names = list(self.steps)
+        self.kinds = OrderedDict((n, st.kind) for n, st in self.steps.items())
+        self.input_shape = tuple(self.steps[self.names[0]].output_shape[1:])
         # 'max' projections of conv layers start with v * W[c] placed directly
         # (False: the dense transposed convolution of the one-hot map; same numbers)
         self.analytic_first_step = True
@@ -160,7 +149,7 @@ class Projector(object):
         """Names of the layers whose activations can be projected (up to fc8)."""
         out = []
         for n in self.names[1:]:
-            if self.kinds[n] not in ("conv", "relu", "maxpool", "lrn", "dropout"):
+            if self.kinds[n] not in ("conv", "relu", "maxpool", "lrn", "dropout", "dense", "flatten"):
                 break
             out.append(n)
         return out
@@ -176,6 +165,19 @@ class Projector(object):
         return sorted(set(layers), key=self.names.index, reverse=True)  # top first
 
     def _check_images(self, images):
+        images = np.asarray(images)
+        if images.dtype == np.uint8:  # pixels: preprocess them as the checkpoint says
+            if self.model is None:
+                raise UsageError("uint8 pixels given, but this network's preprocessing is unknown: "
+                                 "give the Projector a loaded Model (zfnet.io.checkpoint.load_model), "
+                                 "or pass preprocessed float32 images")
+            images = self.model.preprocess(images)
+        elif self.model is not None and images.size and images.min() >= 0 and images.max() > 20 \
+                and max(self.model.preprocessing["std"]) > 2:
+            logging.getLogger("zfnet").warning(
+                "the images range over %g..%g, like raw pixels; float images are taken as already "
+                "preprocessed (pass uint8 pixels to have %s's preprocessing applied)"
+                % (images.min(), images.max(), self.model.name))
         images = np.asarray(images, dtype=floatX)
         if images.ndim == 3:
             images = images[None]
@@ -190,9 +192,11 @@ class Projector(object):
         """Deterministic forward pass: {name: output} and the pooling switches."""
         outs, switches = OrderedDict(), {}
         h = x
-        outs["input"] = x
+        outs[self.names[0]] = x
         for name in self.names[1:]:
-            layer, kind = self.net[name], self.kinds[name]
+            layer, kind = self.steps[name], self.kinds[name]
+            if kind == "softmax":
+                break  # nothing above a softmax is projected
             if kind == "maxpool":
                 if tuple(layer.pad) != (0, 0) or layer.pool_size[0] != layer.pool_size[1] \
                         or layer.stride[0] != layer.stride[1]:
@@ -202,7 +206,7 @@ class Projector(object):
                 h, switches[name] = max_pool_switches(h, layer.pool_size[0], layer.stride[0],
                                                       layer.ignore_border)
             else:
-                h = layer.get_output_for(h, deterministic=True)
+                h = layer.forward(h)
             outs[name] = h
         return outs, switches
 
@@ -219,13 +223,13 @@ class Projector(object):
     def _step_down(self, name, g, outs, switches, rule):
         """Signal (B, R, C, H, W) at the output of layer ``name`` -> at its input.
         ``rule``: (method, lrn rule)."""
-        layer, kind = self.net[name], self.kinds[name]
+        layer, kind = self.steps[name], self.kinds[name]
         below = self.names[self.names.index(name) - 1]
         in_shape = layer.input_shape
         B, R = g.shape[0], g.shape[1]
         if kind == "conv":
             W = layer.W
-            k, c, fh, fw = W.get_value(borrow=True).shape
+            k, c, fh, fw = layer.filter_shape
             flat = g.reshape((B * R, k) + tuple(layer.output_shape[2:]))
             x = conv_transpose(flat, W, (None, c) + tuple(in_shape[2:]), (k, c, fh, fw),
                                layer.stride, layer.pad, name,
@@ -246,10 +250,17 @@ class Projector(object):
             shape = (B * R,) + tuple(in_shape[1:])
             a_rep = T.repeat(a.dimshuffle(0, "x", 1, 2, 3), R, axis=1).reshape(shape)
             gin = theano.gradient.grad(None, wrt=a_rep,
-                                       known_grads={layer.get_output_for(a_rep): g.reshape(shape)})
+                                       known_grads={layer.forward(a_rep): g.reshape(shape)})
             return gin.reshape(g.shape)
         if kind == "dropout":
             return g
+        below_shape = tuple(in_shape[1:]) + (1,) * (4 - len(in_shape))  # (C, H, W); (N,) -> (N, 1, 1)
+        if kind == "dense":  # W (in, units): the transpose of x.flatten() . W
+            units = layer.output_shape[1]
+            back = T.dot(g.reshape((B * R, units)), layer.W.T)
+            return back.reshape((B, R) + below_shape)
+        if kind == "flatten":
+            return g.reshape((B, R) + below_shape)
         raise UsageError("Layer %r (%s) has no deconvnet rule" % (name, kind))
 
     def _choose(self, act, top, rank, channels):
@@ -290,8 +301,8 @@ class Projector(object):
         convolution, computed directly: ``v * W[c]`` placed at the unit's window, cropped
         to the input. Returns (B, k, Cin, H, W). The same numbers as the dense transposed
         convolution of the one-hot map, without touching the zeros."""
-        layer = self.net[conv_name]
-        kk, cin, fh, fw = layer.W.get_value(borrow=True).shape
+        layer = self.steps[conv_name]
+        kk, cin, fh, fw = layer.filter_shape
         (sh, sw), (ph, pw) = layer.stride, layer.pad
         H, Wd = layer.input_shape[2:]
         Hp, Wp = H + 2 * ph, Wd + 2 * pw
@@ -321,7 +332,7 @@ class Projector(object):
             for req, sig in pending.get(name, []):
                 g = sig if g is None else T.concatenate([g, sig], axis=1)
                 order.append(req)
-            if name != "input" and g is not None:
+            if name != self.names[0] and g is not None:
                 g = self._step_down(name, g, outs, switches, rule)
         return g, order
 
@@ -372,8 +383,8 @@ class Projector(object):
 
         Parameters
         ----------
-        images : float32 (B, C, H, W) or (C, H, W), preprocessed as the network expects
-            (:meth:`zfnet.io.checkpoint.Model.preprocess`)
+        images : (B, C, H, W) or (C, H, W): uint8 pixels (preprocessed for you when the
+            Projector was given a Model) or float32, already preprocessed as the network expects
         layers : str or list of str — layer names (``conv5``, ``relu5``, ``pool5``, ``fc6``...)
         top : int — how many feature maps per layer (ignored with ``channels`` or ``units``)
         mode : 'max' (the strongest activation only) or 'map' (the whole map)
@@ -402,7 +413,7 @@ class Projector(object):
         if rank not in RANKS:
             raise UsageError("rank %r: expected one of %s" % (rank, ", ".join(RANKS)))
         for name in order:
-            n_ch = self.net[name].output_shape[1]
+            n_ch = self.steps[name].output_shape[1]
             if channels is not None and (min(channels) < 0 or max(channels) >= n_ch):
                 raise UsageError("Layer %r has channels 0..%d; got %r" % (name, n_ch - 1, list(channels)))
             if channels is None and not 1 <= int(top) <= n_ch:
@@ -424,7 +435,7 @@ class Projector(object):
             units = units.astype(np.int64)
             res[name] = Projection(name, np.ascontiguousarray(r, np.float32), units,
                                    value.astype(np.float32),
-                                   unit_boxes(self.net, name, units[..., 1], units[..., 2]))
+                                   unit_boxes(self.steps, name, units[..., 1], units[..., 2]))
         names = [requested] if isinstance(requested, str) else list(requested)
         return OrderedDict((n, res[n]) for n in names if n in res)
 
@@ -435,7 +446,7 @@ class Projector(object):
         arrays = []
         for name in order:
             u = np.asarray(units[name], np.int64)
-            shape = self.net[name].output_shape
+            shape = self.steps[name].output_shape
             if u.ndim != 3 or u.shape[0] != len(images) or u.shape[2] != 3:
                 raise UsageError("units of %r have shape %r: expected (B=%d, k, 3) (channel, y, x)"
                                  % (name, u.shape, len(images)))
@@ -484,24 +495,34 @@ class Projector(object):
 def unit_boxes(net, layer, ys, xs):
     """Receptive fields ``(..., 4)`` = (top, left, bottom, right), exclusive, in input pixels,
     of the units at rows ``ys`` and columns ``xs`` (int arrays of one shape) of ``layer``,
-    clipped to the image."""
-    names = list(net)
+    clipped to the image. ``net``: a network (as :class:`Projector` takes it) or its chain
+    (:func:`zfnet.vis.network.as_chain`). A unit above a dense or flatten layer sees the
+    whole image."""
+    chain = net if _is_chain(net) else as_chain(net)
+    names = list(chain)
     ys, xs = np.asarray(ys, np.int64), np.asarray(xs, np.int64)
     top, left, bottom, right = ys, xs, ys + 1, xs + 1
+    H, W = chain[names[0]].output_shape[2:]
     for name in reversed(names[1:names.index(layer) + 1]):
-        l = net[name]
-        kind = _layer_kind(l)
-        if kind == "conv":
-            (fh, fw), (sh, sw), (ph, pw) = l.filter_size, l.stride, l.pad
-        elif kind == "maxpool":
-            (fh, fw), (sh, sw), (ph, pw) = l.pool_size, l.stride, (0, 0)
+        st = chain[name]
+        if st.kind in ("dense", "flatten"):
+            zero = np.zeros_like(ys)
+            top, left, bottom, right = zero, zero, zero + H, zero + W
+            break
+        if st.kind == "conv":
+            (fh, fw), (sh, sw), (ph, pw) = st.filter_size, st.stride, st.pad
+        elif st.kind == "maxpool":
+            (fh, fw), (sh, sw), (ph, pw) = st.pool_size, st.stride, (0, 0)
         else:
             continue
         top, bottom = top * sh - ph, (bottom - 1) * sh - ph + fh
         left, right = left * sw - pw, (right - 1) * sw - pw + fw
-    H, W = net["input"].shape[2:]
     return np.stack([np.maximum(top, 0), np.maximum(left, 0), np.minimum(bottom, H),
                      np.minimum(right, W)], axis=-1)
+
+
+def _is_chain(net):
+    return isinstance(net, OrderedDict) and net and isinstance(next(iter(net.values())), Step)
 
 
 def input_patch_box(net, layer, y, x):

@@ -21,6 +21,7 @@ from ..files import atomic_write_npz
 from ..io.checkpoint import Model, load_model
 from . import render
 from .deconv import Projector
+from ..report import info, progress_bar
 
 
 def as_model(checkpoint):
@@ -67,14 +68,13 @@ def write_projections(out, stem, model, image_u8, results, scale="common"):
 
 
 def visualize(checkpoint, images, layers, out, top=9, method="deconvnet", mode="max",
-              rank="max", channels=None, scale="common", log=print, projector=None,
-              smooth_samples=16, smooth_noise=0.15):
+              rank="max", channels=None, scale="common", log=info, projector=None,
+              smooth_samples=16, smooth_noise=0.15, progress=True):
     """Project the top feature maps of ``layers`` for each image file; write PNGs and npz.
 
     One image: ``out/projections.npz`` and ``out/<stem>_<layer>.png``. Several:
     ``out/<stem>/...`` for each. Returns the list of written npz paths.
     """
-    from tqdm import tqdm
     model = as_model(checkpoint)
     out_dir(out)
     proj = projector or Projector(model.net, method, smooth_samples=smooth_samples,
@@ -82,7 +82,7 @@ def visualize(checkpoint, images, layers, out, top=9, method="deconvnet", mode="
     x_u8 = model.load_images(images)
     x = model.preprocess(x_u8)
     written = []
-    for i in tqdm(range(len(images)), desc="visualize", unit="img", disable=len(images) < 2):
+    for i in progress_bar(progress and len(images) > 1, iterable=range(len(images)), desc="visualize", unit="img"):
         res = proj.project(x[i:i + 1], layers, top=top, mode=mode, rank=rank, channels=channels,
                            method=method)
         res = OrderedDict((n, p[0]) for n, p in res.items())
@@ -112,11 +112,10 @@ def scan_topk(model, x_u8, layers, channels, k=9, batch_size=256, progress=True)
 
     Returns {layer: {"channels": (m,), "images": (m, k) indices, "activations": (m, k)}}.
     """
-    from tqdm import tqdm
     fn = layer_maxima_function(model.net, layers)
     best = {l: (np.full((len(channels[l]), 0), -np.inf), np.zeros((len(channels[l]), 0), np.int64))
             for l in layers}
-    bar = tqdm(total=len(x_u8), desc="scan", unit="img", disable=not progress, leave=False)
+    bar = progress_bar(progress, total=len(x_u8), desc="scan", unit="img", leave=False)
     for i in range(0, len(x_u8), batch_size):
         xb = model.preprocess(x_u8[i:i + batch_size])
         outs = fn(xb)
@@ -149,7 +148,7 @@ class TopK(object):
 
 
 def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=None, k=9,
-         method="deconvnet", limit=None, seed=0, progress=True, log=print, smooth_samples=16,
+         method="deconvnet", limit=None, seed=0, progress=True, log=info, smooth_samples=16,
          smooth_noise=0.15):
     """The paper's Fig. 2 for ``layers``: top-``k`` dataset activations of ``maps`` feature
     maps each (random ones unless ``channels``), projected, next to their patches.

@@ -1,0 +1,241 @@
+"""Benchmarks: throughput and effective GFLOP/s next to the matrix-multiply peak.
+
+Speed is measured here and reported, never asserted in a test. The peak is
+the best of a few float32 4096x4096 matrix products through Theano's own BLAS
+(the same library its convolutions call).
+"""
+import time
+from collections import OrderedDict
+
+import numpy as np
+
+from .backend import T, lasagne, theano, floatX
+from .files import atomic_write_json
+from .errors import UsageError
+from .report import info
+
+
+def matmul_peak(n=4096, repeats=3):
+    """Best float32 GFLOP/s of an ``n x n`` matrix product on this machine."""
+    a = T.matrix(); b = T.matrix()
+    f = theano.function([a, b], T.dot(a, b))
+    x = np.random.rand(n, n).astype(floatX); y = np.random.rand(n, n).astype(floatX)
+    f(x, y)
+    best = min(_timeit(lambda: f(x, y)) for _ in range(repeats))
+    return 2.0 * n ** 3 / best / 1e9
+
+
+def _timeit(fn):
+    t = time.perf_counter(); fn(); return time.perf_counter() - t
+
+
+def layer_flops(net):
+    """Multiply-add FLOPs (2 per MAC) per image of each conv/fc layer's forward pass."""
+    from .nn.layers import Conv2DLayer
+    out = {}
+    for name, l in net.items():
+        if isinstance(l, Conv2DLayer):
+            k, c, h, w = l.W.get_value(borrow=True).shape
+            _, _, ho, wo = l.output_shape
+            out[name] = 2.0 * k * c * h * w * ho * wo
+    return out
+
+
+def flops_per_image(net):
+    """(forward, train step) FLOPs per image. A train step = forward + gradient
+    w.r.t. weights of every layer + gradient w.r.t. inputs of all but the first."""
+    f = layer_flops(net)
+    fwd = sum(f.values())
+    first = next(iter(f))
+    return fwd, fwd + fwd + (fwd - f[first])
+
+
+def bench_config(name, batch_size, repeats=3, log=info):
+    from .nn import configs
+    from .train import TrainSettings, Trainer
+    cfg = configs.get_config(name)
+    trainer = Trainer(cfg, TrainSettings(epochs=1, batch_size=batch_size, clip_radius=0.1))
+    fwd_fn = trainer.logits_fn
+    c, h, w = cfg["input_shape"]
+    x = np.random.rand(batch_size, c, h, w).astype(floatX)
+    y = np.random.randint(0, cfg["num_classes"], batch_size).astype(np.int32)
+    fwd_fn(x); trainer.train_fn(x, y)
+    t_fwd = min(_timeit(lambda: fwd_fn(x)) for _ in range(repeats))
+    t_train = min(_timeit(lambda: trainer.train_fn(x, y)) for _ in range(repeats))
+    f_fwd, f_train = flops_per_image(trainer.net)
+    return {"config": name, "input": [c, h, w], "batch_size": batch_size,
+            "forward_images_per_s": batch_size / t_fwd,
+            "forward_gflops": f_fwd * batch_size / t_fwd / 1e9,
+            "train_images_per_s": batch_size / t_train,
+            "train_step_s": t_train,
+            "train_gflops": f_train * batch_size / t_train / 1e9,
+            "forward_mflop_per_image": f_fwd / 1e6, "train_mflop_per_image": f_train / 1e6}
+
+
+def run_model_bench(config_names=("zf", "small"), batch_size=None, repeats=3, json_path=None,
+                    log=info):
+    """Print a table of forward and train-step throughput for each configuration."""
+    import platform
+    import os
+    peak = matmul_peak()
+    log("float32 matrix-multiply peak (4096^2, Theano's BLAS): %.0f GFLOP/s on %d cores"
+        % (peak, os.cpu_count()))
+    rows = []
+    for name in config_names:
+        bs = batch_size or (32 if name == "zf" else 128)
+        r = bench_config(name, bs, repeats)
+        r["forward_pct_peak"] = 100 * r["forward_gflops"] / peak
+        r["train_pct_peak"] = 100 * r["train_gflops"] / peak
+        rows.append(r)
+        log("%-6s %-12s batch %4d | forward %8.1f img/s %6.1f GFLOP/s (%4.1f%% of peak) | "
+            "train step %7.1f img/s %6.1f GFLOP/s (%4.1f%% of peak)"
+            % (name, "x".join(map(str, r["input"])), bs, r["forward_images_per_s"],
+               r["forward_gflops"], r["forward_pct_peak"], r["train_images_per_s"],
+               r["train_gflops"], r["train_pct_peak"]))
+    result = {"matmul_peak_gflops": peak, "machine": platform.processor() or platform.machine(),
+              "cores": os.cpu_count(), "results": rows}
+    if json_path:
+        atomic_write_json(json_path, result)
+    return result
+
+
+def deconv_flops(net, layers, k):
+    """Dense-equivalent FLOPs of projecting ``k`` units from each of ``layers`` with one
+    forward pass and one transposed convolution per conv layer below per projection."""
+    f = layer_flops(net)
+    names = list(net)
+    fwd = sum(v for n, v in f.items() if names.index(n) <= max(names.index(l) for l in layers))
+    back = sum(k * v for l in layers for n, v in f.items() if names.index(n) <= names.index(l))
+    return fwd + back
+
+
+def run_deconv_bench(repeats=3, json_path=None, layers=("conv1", "conv2", "conv3", "conv4", "conv5"),
+                     k=9, log=info):
+    """Time the top-``k`` 'max' projections of every conv layer of ``zf`` (224x224, random He
+    weights, one image): single pass vs one compiled function per layer."""
+    import os
+    from .nn import configs, model
+    from .vis.deconv import Projector
+    peak = matmul_peak()
+    lasagne.random.set_rng(np.random.RandomState(0))
+    net = model.build(configs.get_config("zf"), batch_size=None)
+    x = np.random.RandomState(0).randn(1, 3, 224, 224).astype(floatX)
+    proj = Projector(net, "deconvnet")
+    layers = list(layers)
+    t0 = time.perf_counter(); proj.project(x, layers, top=k)
+    compile_single = time.perf_counter() - t0
+    t0 = time.perf_counter(); proj.project_loop(x, layers, top=k)
+    compile_loop = time.perf_counter() - t0
+    single = min(_timeit(lambda: proj.project(x, layers, top=k)) for _ in range(repeats))
+    loop = min(_timeit(lambda: proj.project_loop(x, layers, top=k)) for _ in range(repeats))
+    flops = deconv_flops(net, layers, k)
+    loop_flops = sum(deconv_flops(net, [l], k) for l in layers)
+    r = {"config": "zf", "input": [3, 224, 224], "layers": layers, "top": k, "mode": "max",
+         "single_pass_s": single, "loop_s": loop, "speedup": loop / single,
+         "single_pass_gflops": flops / single / 1e9, "loop_gflops": loop_flops / loop / 1e9,
+         "dense_equivalent_gflop_single": flops / 1e9, "dense_equivalent_gflop_loop": loop_flops / 1e9,
+         "first_call_s": {"single": compile_single, "loop": compile_loop},
+         "matmul_peak_gflops": peak, "cores": os.cpu_count()}
+    log("float32 matrix-multiply peak: %.0f GFLOP/s" % peak)
+    log("zf 224x224, top-%d 'max' deconvnet projections of %s for one image:" % (k, ", ".join(layers)))
+    log("  single pass   %.3f s  (%.1f dense-equivalent GFLOP/s, %.1f%% of peak)"
+        % (single, r["single_pass_gflops"], 100 * r["single_pass_gflops"] / peak))
+    log("  per-layer loop %.3f s  (%.1f GFLOP/s)  -> single pass is %.2fx faster"
+        % (loop, r["loop_gflops"], r["speedup"]))
+    if json_path:
+        atomic_write_json(json_path, r)
+    return r
+
+
+def run_serve_bench(checkpoint, repeats=20, json_path=None, log=info,
+                    layers=("conv1", "conv3", "conv5")):
+    """Latency of the explorer's API on ``checkpoint`` (in process, Flask's test client):
+    after one warm-up call per (layer, method), the median over ``repeats`` calls of a
+    projection of the strongest map, and of predict, features and occlusion."""
+    from .app.server import create_app
+    from .vis.methods import METHODS
+    app = create_app(checkpoint)
+    c = app.test_client()
+    samples = c.get("/api/samples").json["samples"]
+    if not samples:
+        raise UsageError("%s: no sample images (its dataset is not available here)" % checkpoint)
+    iid = samples[0]["id"]
+    valid = [l for l in layers if l in app.explorer.layers]
+    urls = OrderedDict()
+    for l in valid:
+        for m in METHODS:
+            urls["project %s %s" % (l, m)] = "/api/project?image=%s&layer=%s&channel=0&method=%s" % (iid, l, m)
+    urls["predict"] = "/api/predict?image=" + iid
+    urls["features %s" % valid[-1]] = "/api/features?image=%s&layer=%s" % (iid, valid[-1])
+    urls["occlusion"] = "/api/occlusion?image=" + iid
+    res = OrderedDict()
+    for name, u in urls.items():
+        t0 = time.time(); r = c.get(u); first = time.time() - t0
+        if r.status_code != 200:
+            raise RuntimeError("%s -> %d %s" % (u, r.status_code, r.data[:200]))
+        times = []
+        for _ in range(repeats):
+            t0 = time.time(); c.get(u); times.append(time.time() - t0)
+        res[name] = {"first_s": first, "median_ms": 1000 * float(np.median(times)),
+                     "max_ms": 1000 * float(np.max(times))}
+        log("%-28s first call %6.2f s   then median %7.1f ms (max %.1f)" % (
+            name, first, res[name]["median_ms"], res[name]["max_ms"]))
+    if json_path:
+        atomic_write_json(json_path, {"checkpoint": checkpoint, "repeats": repeats, "results": res})
+    return res
+
+
+# ------------------------------------------------------------------ imports of pretrained files
+def run_import_bench(repeats=3, json_path=None, log=info, workdir=None):
+    """Time ``import-keras`` on a VGG16 file and ``import-onnx`` on a ZFNet-512 file of the real
+    files' layout and size (random weights; the real files cannot be downloaded here), then
+    loading the checkpoint, compiling and running a 224x224 forward pass (best of ``repeats``)."""
+    import os
+    import shutil
+    import tempfile
+    from .evaluate import logits_function
+    from .io.checkpoint import load_model
+    from .io.keras import import_keras
+    from .io.onnx import import_onnx
+    from .io.synthetic import write_keras_vgg16, write_zfnet512_onnx
+    from .nn.model import count_params
+    peak = matmul_peak()
+    log("float32 matrix-multiply peak: %.0f GFLOP/s on %d cores" % (peak, os.cpu_count()))
+    tmp = tempfile.mkdtemp(dir=workdir)
+    results = []
+    try:
+        jobs = [("vgg16 (Keras 2 HDF5)", "vgg16.h5", lambda p: write_keras_vgg16(p, True),
+                 lambda p, o: import_keras(p, o, log=lambda *a: None)),
+                ("vgg16-notop (Keras 2 HDF5)", "vgg16_notop.h5", lambda p: write_keras_vgg16(p, False),
+                 lambda p, o: import_keras(p, o, log=lambda *a: None)),
+                ("ZFNet-512 (ONNX)", "zfnet512.onnx", write_zfnet512_onnx,
+                 lambda p, o: import_onnx(p, o, log=lambda *a: None))]
+        for name, fname, write, imp in jobs:
+            src, out = os.path.join(tmp, fname), os.path.join(tmp, fname + ".ckpt")
+            write(src)
+            t_import = _timeit(lambda: imp(src, out))
+            t0 = time.perf_counter(); model = load_model(out); t_load = time.perf_counter() - t0
+            net = model.net
+            t0 = time.perf_counter(); f = logits_function(net); t_compile = time.perf_counter() - t0
+            x = np.random.rand(1, *model.input_shape).astype(floatX)
+            f(x)
+            t_fwd = min(_timeit(lambda: f(x)) for _ in range(repeats))
+            flops = sum(layer_flops(net).values())
+            r = {"model": name, "file_mb": os.path.getsize(src) / 2.0 ** 20,
+                 "params": count_params(net),
+                 "import_s": t_import, "load_s": t_load, "compile_s": t_compile, "forward_s": t_fwd,
+                 "forward_gflops": flops / t_fwd / 1e9, "forward_pct_peak": 100 * flops / t_fwd / 1e9 / peak}
+            results.append(r)
+            log("%-27s %6.0f MiB %11d params | import %5.1f s | load %4.1f s | compile %4.1f s | "
+                "224x224 forward %.3f s (%.1f GFLOP/s, %.0f%% of peak)"
+                % (name, r["file_mb"], r["params"], t_import, t_load, t_compile, t_fwd,
+                   r["forward_gflops"], r["forward_pct_peak"]))
+            shutil.rmtree(out); os.remove(src)
+            net = f = None  # free the model before the next one
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    out = {"matmul_peak_gflops": peak, "cores": os.cpu_count(), "repeats": repeats, "results": results,
+           "note": "files of the real layout and size with random weights"}
+    if json_path:
+        atomic_write_json(json_path, out)
+    return out

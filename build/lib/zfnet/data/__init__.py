@@ -1,0 +1,56 @@
+"""Datasets and images: obtain, verify, read.
+
+=================  ==========================================================
+``dataset``        :class:`Dataset` (uint8 images + labels), normalisation, crops
+``fashion_mnist``  Fashion-MNIST from Debian's package, SHA-256 checked
+``cifar``          CIFAR-10/100 python batches
+``images``         image files and image-folder trees
+``photos``         natural photos from two PyPI wheels
+``classes``        ImageNet class names
+``digits``         scikit-learn's digits, drawn like MNIST
+=================  ==========================================================
+
+:func:`load_dataset` takes a name or a folder. No Theano in this wing.
+"""
+import os
+
+from ..errors import DataNotFound, UsageError
+
+# The datasets known by name. A checkpoint's ``dataset`` field is followed only when it is
+# one of these: a path written in a checkpoint (a file from elsewhere) is never opened.
+DATASET_NAMES = ("fashion-mnist", "fashion_mnist", "fmnist", "imagenet-photos")
+
+
+def dataset_for(model, dataset=None, what="this command"):
+    """The dataset a command should use: ``dataset`` (a name or path the user gave, or a
+    :class:`~zfnet.data.dataset.Dataset`) if given, else the one the checkpoint names if it
+    is a known name (:data:`DATASET_NAMES`); never a path read from the checkpoint."""
+    if dataset is not None:
+        return dataset if not isinstance(dataset, str) else load_dataset(dataset)
+    if model.dataset in DATASET_NAMES:
+        return load_dataset(model.dataset)
+    raise UsageError("%s needs --dataset: the checkpoint names the dataset %r, which is not one of "
+                     "the known names (%s), and a path stored in a checkpoint is never followed"
+                     % (what, model.dataset, ", ".join(DATASET_NAMES)))
+
+
+def load_dataset(name):
+    """``fashion-mnist``, ``imagenet-photos`` (foolbox's 20 labelled ImageNet validation photos,
+    test split only; ``data fetch photos``), or a path: a CIFAR batch folder or an image-folder tree."""
+    if name in ("fashion-mnist", "fashion_mnist", "fmnist"):
+        from .fashion_mnist import load_fashion_mnist
+        return load_fashion_mnist()
+    if name == "imagenet-photos":
+        from .photos import load_imagenet_photos
+        return load_imagenet_photos()
+    if os.path.isdir(name):
+        if any(os.path.exists(os.path.join(name, f)) for f in ("data_batch_1", "test_batch")) \
+                or os.path.isfile(os.path.join(name, "train")):
+            from .cifar import load_cifar
+            return load_cifar(name)
+        from .images import load_image_folder
+        return load_image_folder(name)
+    raise DataNotFound("Unknown dataset %r: expected 'fashion-mnist', 'imagenet-photos' or a folder with CIFAR "
+                    "python batches or one sub-folder of images per class" % (name,))
+
+

@@ -1,0 +1,135 @@
+"""Image files: one image into the model's input format, and image-folder trees.
+
+An image-folder tree has one sub-folder per class (JPEG or PNG), the ImageNet
+layout, optionally with ``train/`` and ``val/`` (or ``test/``) splits.
+"""
+import os
+
+import numpy as np
+
+from ..errors import DataError, DataNotFound, TooLarge
+from .dataset import Dataset
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+# Images with more pixels than this are refused from their header, before decoding
+# (a 493 KB PNG can decode to gigabytes). 64 Mpx is 8192 x 8192, 3x below Pillow's own limit.
+MAX_PIXELS = 64 * 1024 * 1024
+
+
+def open_image(source, max_pixels=MAX_PIXELS, name=None):
+    """Open an image file or file object with Pillow and check its size from the header,
+    before anything is decoded. Returns the (lazy) PIL image; raises
+    :class:`~zfnet.errors.TooLarge` over ``max_pixels`` and :class:`DataError` for what
+    Pillow cannot identify."""
+    from PIL import Image
+    name = name or source
+    try:
+        im = Image.open(source)
+    except Image.DecompressionBombError as e:
+        raise TooLarge("image %s is too large: %s" % (name, e))
+    except (OSError, ValueError, SyntaxError) as e:
+        raise DataError("Cannot read image %s: %s (expected a PNG or JPEG file)" % (name, e))
+    if im.width * im.height > max_pixels:
+        size = (im.width, im.height)
+        im.close()
+        raise TooLarge("image %s is %dx%d = %d pixels; at most %d are accepted"
+                       % (name, size[0], size[1], size[0] * size[1], max_pixels))
+    return im
+
+
+def load_image(path, size=None, channels=3):
+    """Read one image as uint8 (C, H, W).
+
+    ``size``: None (as stored), an int (short side resized to it, then centre
+    crop to ``size`` x ``size``, the paper's 256 preprocessing) or (H, W)
+    (plain resize). ``channels``: 1 (grey) or 3 (RGB).
+    """
+    from PIL import Image
+    if not os.path.isfile(path):
+        raise DataNotFound("Image %s does not exist or is not a regular file" % path)
+    im = open_image(path)
+    try:
+        with im:
+            im.load()
+            return fit_image(im, size, channels)
+    except Image.DecompressionBombError as e:
+        raise TooLarge("image %s is too large: %s" % (path, e))
+    except (OSError, ValueError, SyntaxError) as e:
+        raise DataError("Cannot read image %s: %s (expected a PNG or JPEG file)" % (path, e))
+
+
+def to_8bit(im):
+    """16- and 32-bit integer images (PNG's ``I;16``, ``I``) scaled to 8 bits (65535 -> 255);
+    Pillow's own conversion clips them instead, turning most pixels white."""
+    from PIL import Image
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(im).astype(np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or a.max() <= 65535 else float(a.max())
+        return Image.fromarray(np.clip(np.round(a * (255.0 / top)), 0, 255).astype(np.uint8), "L")
+    return im
+
+
+def fit_image(im, size=None, channels=3):
+    """A loaded PIL image -> uint8 (C, H, W), converted and resized as :func:`load_image` says."""
+    from PIL import Image
+    im = to_8bit(im).convert("L" if channels == 1 else "RGB")
+    if isinstance(size, (tuple, list)):
+        im = im.resize((int(size[1]), int(size[0])), Image.BILINEAR)
+    elif size:
+        w, h = im.size
+        s = float(size) / min(w, h)
+        im = im.resize((max(size, int(round(w * s))), max(size, int(round(h * s)))), Image.BILINEAR)
+        w, h = im.size
+        left, top = (w - size) // 2, (h - size) // 2
+        im = im.crop((left, top, left + size, top + size))
+    a = np.asarray(im, np.uint8)
+    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1).copy()
+
+
+def _folder_split(root, size, channels, classes=None):
+    if classes is None:
+        classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    if not classes:
+        raise DataError("Image folder %s has no class sub-folders (expected root/<class>/*.jpg)" % root)
+    xs, ys = [], []
+    for label, c in enumerate(classes):
+        d = os.path.join(root, c)
+        if not os.path.isdir(d):
+            continue
+        for f in sorted(os.listdir(d)):
+            # regular files only: a FIFO or device named x.png would block or never end
+            if f.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(d, f)):
+                xs.append(load_image(os.path.join(d, f), size, channels)); ys.append(label)
+    if not xs:
+        raise DataError("Image folder %s has no .jpg/.jpeg/.png files in its class folders" % root)
+    return np.stack(xs), np.asarray(ys, np.int32), classes
+
+
+def load_image_folder(root, size=256, channels=3, test_fraction=0.2, seed=0):
+    """Load an image-folder tree into memory.
+
+    ``root/<class>/*.jpg`` (split randomly, ``test_fraction`` held out) or
+    ``root/train/<class>/...`` with ``root/val/<class>/...`` (or ``test/``).
+    Images are resized so the short side is ``size`` and centre-cropped to
+    ``size`` x ``size`` (the paper: 256; training then takes random 224 crops).
+    """
+    if not os.path.isdir(root):
+        raise DataNotFound("Image folder %s does not exist" % root)
+    test_dir = next((os.path.join(root, s) for s in ("val", "test")
+                     if os.path.isdir(os.path.join(root, s))), None)
+    if os.path.isdir(os.path.join(root, "train")) and test_dir:
+        x_tr, y_tr, classes = _folder_split(os.path.join(root, "train"), size, channels)
+        x_te, y_te, _ = _folder_split(test_dir, size, channels, classes)
+    else:
+        x, y, classes = _folder_split(root, size, channels)
+        order = np.random.RandomState(seed).permutation(len(x))
+        n_te = int(round(len(x) * test_fraction))
+        if n_te < 1 or n_te >= len(x):
+            raise DataError("Image folder %s has %d image(s): too few to hold out %.0f%% for testing "
+                            "(give it a train/ and a val/ folder, or more images)"
+                            % (root, len(x), 100 * test_fraction))
+        te, tr = np.sort(order[:n_te]), np.sort(order[n_te:])
+        x_tr, y_tr, x_te, y_te = x[tr], y[tr], x[te], y[te]
+    return Dataset(os.path.basename(os.path.normpath(root)), x_tr, y_tr, x_te, y_te, classes)
+
+

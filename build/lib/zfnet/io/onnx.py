@@ -1,0 +1,254 @@
+"""Import a chain-shaped ONNX classifier (ZFNet-512, AlexNet-like) into a zfnet checkpoint.
+
+``python -m zfnet import-onnx MODEL.onnx --out CHECKPOINT_DIR``
+
+The graph must be a chain from its image input to its output made of:
+
+=========  =====================================================================
+ONNX       becomes
+=========  =====================================================================
+Conv       ``conv`` (cross-correlation, as ONNX defines it); square kernel,
+           equal strides, symmetric equal pads, group 1, dilation 1
+Relu       ``relu``
+LRN        ``lrn`` with ``alpha / size`` (ONNX divides alpha by the window size,
+           Lasagne does not), ``beta``, ``k = bias``, ``n = size``
+MaxPool    ``maxpool``; no pads; ``ceil_mode`` 0 -> floor (``ignore_border``)
+Reshape,   mark the flatten before the first Gemm
+Flatten
+Gemm       ``fc`` (a convolution spanning the map it receives; the first one's
+           weights are un-flattened channels-first); alpha = beta = 1
+Softmax    ``softmax`` (``prob``), last
+Dropout    nothing (inference)
+=========  =====================================================================
+
+Weights may be initializers, ``Constant`` or ``ConstantOfShape`` nodes. Anything else
+raises an error naming the node and what is supported. Layers are named like this
+project's ZF configuration: ``conv1``.., ``relu1``.., ``pool1``.., ``norm1``.., then
+``fc<k>`` numbered on from the last convolution (ZF: ``fc6``, ``fc7``, ``fc8``).
+
+Preprocessing (``--preprocess``; the model zoo does not state ZFNet-512's, so it is a choice):
+
+* ``caffe`` (default): the graph takes BGR pixels 0-255 minus the ImageNet mean B 104,
+  G 117, R 123, the convention of the Caffe/Caffe2 models ZFNet-512 comes from. The
+  channel reversal is folded into ``conv1`` (its input channels are reordered), so the
+  checkpoint takes RGB pixels with ``mean = [123, 117, 104]``, ``std = 1``, and
+  projections come back in RGB;
+* ``torch``: RGB, pixels / 255, minus mean [0.485, 0.456, 0.406], over std
+  [0.229, 0.224, 0.225] (torchvision's exports);
+* ``none``: the graph's raw input values are the pixel values 0-255.
+"""
+import os
+
+import numpy as np
+
+from . import checkpoint as ckpt
+from ..errors import FileMissing, ImportFormatError
+from ..nn.shapes import conv_output_hw, pool_output_length
+from ..report import info
+
+PREPROCESSING = {
+    # name: (reverse the channels (BGR graph), mean and std in RGB pixel units 0-255, description)
+    "caffe": (True, [123.0, 117.0, 104.0], [1.0, 1.0, 1.0],
+              "assumed Caffe convention (the model zoo does not state ZFNet-512's): the graph takes "
+              "BGR 0-255 minus B 104 G 117 R 123; the channel reversal is folded into conv1"),
+    "torch": (False, [0.485 * 255, 0.456 * 255, 0.406 * 255], [0.229 * 255, 0.224 * 255, 0.225 * 255],
+              "torchvision convention: RGB / 255, minus [0.485, 0.456, 0.406], over [0.229, 0.224, 0.225]"),
+    "none": (False, [0.0, 0.0, 0.0], [1.0, 1.0, 1.0], "none: the graph takes pixel values 0-255 as they are"),
+}
+
+SUPPORTED = ("Conv", "Relu", "LRN", "MaxPool", "Reshape", "Flatten", "Gemm", "Softmax", "Dropout",
+             "Constant", "ConstantOfShape")
+
+
+class OnnxImportError(ImportFormatError):
+    pass
+
+
+def _attrs(node):
+    from onnx import helper
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _node_name(node):
+    return "%s node %r (outputs %s)" % (node.op_type, node.name or "", list(node.output))
+
+
+def _constants(graph):
+    from onnx import numpy_helper
+    consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            consts[node.output[0]] = numpy_helper.to_array(_attrs(node)["value"])
+        elif node.op_type == "ConstantOfShape":
+            shape = consts.get(node.input[0])
+            if shape is None:
+                raise OnnxImportError("%s: its shape input %r is not a constant" % (_node_name(node), node.input[0]))
+            value = _attrs(node).get("value")
+            v = numpy_helper.to_array(value).ravel()[0] if value is not None else 0.0
+            consts[node.output[0]] = np.full(tuple(int(s) for s in shape), v, np.float32)
+    return consts
+
+
+def graph_to_config(model, name="onnx"):
+    """(configuration, weights) of an ONNX ModelProto."""
+    g = model.graph
+    consts = _constants(g)
+    inputs = [i for i in g.input if i.name not in consts]
+    if len(inputs) != 1:
+        raise OnnxImportError("the graph has %d non-constant inputs (%s); expected one image input"
+                              % (len(inputs), [i.name for i in inputs]))
+    dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
+    if len(dims) != 4 or not all(dims[1:]):
+        raise OnnxImportError("input %r has shape %r; expected (N, C, H, W) with known C, H, W"
+                              % (inputs[0].name, dims))
+    c, h, w = dims[1:]
+    cur, layers, arrays = inputs[0].name, [], {}
+    counts = {"conv": 0, "relu": 0, "maxpool": 0, "lrn": 0}
+    n_fc, flattened, shape = 0, False, (c, h, w)
+    block = 0
+    for node in g.node:
+        op = node.op_type
+        if op in ("Constant", "ConstantOfShape"):
+            continue
+        if op not in SUPPORTED:
+            raise OnnxImportError("%s is not supported: the importer reads %s"
+                                  % (_node_name(node), ", ".join(SUPPORTED)))
+        if not node.input or node.input[0] != cur:
+            raise OnnxImportError("%s does not continue the chain (its input %r, the chain is at %r): "
+                                  "only sequential graphs are supported"
+                                  % (_node_name(node), node.input[0] if node.input else None, cur))
+        a = _attrs(node)
+        if op == "Conv":
+            W = consts.get(node.input[1])
+            if W is None:
+                raise OnnxImportError("%s: weights %r are not constants" % (_node_name(node), node.input[1]))
+            b = consts.get(node.input[2]) if len(node.input) > 2 else np.zeros(W.shape[0], np.float32)
+            k = list(a.get("kernel_shape", W.shape[2:]))
+            s = list(a.get("strides", [1, 1])); p = list(a.get("pads", [0, 0, 0, 0]))
+            if a.get("group", 1) != 1 or any(d != 1 for d in a.get("dilations", [1, 1])) \
+                    or k[0] != k[1] or s[0] != s[1] or len(set(p)) != 1 or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+                raise OnnxImportError("%s: attributes %r not supported (square kernel, equal strides, "
+                                      "one pad on all sides, group 1, dilation 1, no auto_pad)"
+                                      % (_node_name(node), a))
+            counts["conv"] += 1; block = counts["conv"]
+            nm = "conv%d" % block
+            layers.append(dict(name=nm, type="conv", num_filters=int(W.shape[0]), filter_size=int(k[0]),
+                               stride=int(s[0]), pad=int(p[0])))
+            arrays[nm + ".W"], arrays[nm + ".b"] = W.astype(np.float32), b.astype(np.float32)
+            shape = (int(W.shape[0]),) + conv_output_hw(shape[1:], k[0], s[0], p[0])
+        elif op == "Relu":
+            nm = "relu%d" % block if n_fc == 0 else "relu%d" % (counts["conv"] + n_fc)
+            layers.append(dict(name=nm, type="relu"))
+        elif op == "LRN":
+            if "size" not in a:
+                raise OnnxImportError("%s has no 'size' attribute, which ONNX requires for LRN"
+                                      % _node_name(node))
+            size = int(a["size"])
+            layers.append(dict(name="norm%d" % block, type="lrn", n=size, alpha=float(a.get("alpha", 1e-4)) / size,
+                               beta=float(a.get("beta", 0.75)), k=float(a.get("bias", 1.0))))
+        elif op == "MaxPool":
+            if "kernel_shape" not in a:
+                raise OnnxImportError("%s has no 'kernel_shape' attribute, which ONNX requires for "
+                                      "MaxPool" % _node_name(node))
+            k = list(a["kernel_shape"]); s = list(a.get("strides", [1, 1]))
+            if any(a.get("pads", [0, 0, 0, 0])) or k[0] != k[1] or s[0] != s[1] \
+                    or any(d != 1 for d in a.get("dilations", [1, 1])):
+                raise OnnxImportError("%s: attributes %r not supported (square window, equal strides, "
+                                      "no pads, no dilation)" % (_node_name(node), a))
+            ceil = bool(a.get("ceil_mode", 0))
+            layers.append(dict(name="pool%d" % block, type="maxpool", pool_size=int(k[0]), stride=int(s[0]),
+                               ignore_border=not ceil))
+            # the map size the built model will have (Lasagne's rule for floor/ceil pooling)
+            shape = (shape[0],) + tuple(pool_output_length(n, k[0], s[0], 0, not ceil) for n in shape[1:])
+        elif op in ("Reshape", "Flatten"):
+            flattened = True
+        elif op == "Gemm":
+            if a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0 or a.get("transA", 0):
+                raise OnnxImportError("%s: alpha/beta other than 1 or transA not supported (%r)" % (_node_name(node), a))
+            B = consts.get(node.input[1])
+            if B is None:
+                raise OnnxImportError("%s: weights %r are not constants" % (_node_name(node), node.input[1]))
+            B = B.T if not a.get("transB", 0) else B     # (out, in)
+            bias = consts.get(node.input[2]) if len(node.input) > 2 else np.zeros(B.shape[0], np.float32)
+            n_fc += 1
+            nm = "fc%d" % (counts["conv"] + n_fc)
+            cin, hh, ww = shape
+            if n_fc == 1 and not flattened and hh * ww != 1:
+                raise OnnxImportError("%s: a Gemm on a %r map without a Reshape/Flatten before it" % (_node_name(node), shape))
+            if B.shape[1] != cin * hh * ww:
+                raise OnnxImportError("%s: weights %r do not fit the %dx%dx%d map it receives"
+                                      % (_node_name(node), B.shape, cin, hh, ww))
+            layers.append(dict(name=nm, type="fc", num_units=int(B.shape[0])))
+            arrays[nm + ".W"] = B.reshape(B.shape[0], cin, hh, ww).astype(np.float32)
+            arrays[nm + ".b"] = np.asarray(bias, np.float32).reshape(-1)
+            shape = (int(B.shape[0]), 1, 1)
+        elif op == "Softmax":
+            layers.append(dict(name="prob", type="softmax"))
+        # Dropout: nothing
+        cur = node.output[0]
+    if not layers:
+        raise OnnxImportError("the graph has no layers this importer reads (%s)" % ", ".join(SUPPORTED))
+    if not any(l["type"] in ("conv", "fc") for l in layers):
+        raise OnnxImportError("the graph has no Conv or Gemm layer: nothing to import")
+    if cur not in [o.name for o in g.output]:
+        raise OnnxImportError("the chain ends at %r, not at a graph output (%s)" % (cur, [o.name for o in g.output]))
+    fcs = [l for l in layers if l["type"] == "fc"]
+    cfg = dict(name=name, input_shape=[c, h, w], num_classes=fcs[-1]["num_units"] if fcs else shape[0],
+               layers=layers)
+    return cfg, arrays
+
+
+def import_onnx(path, out, preprocess="caffe", random_weights=None, log=info, force=False):
+    """Convert the ONNX file ``path`` into the checkpoint folder ``out``; returns ``out``.
+    ``out`` must not exist, or be a checkpoint and ``force`` true
+    (:func:`zfnet.io.checkpoint.check_output`).
+
+    ``preprocess``: one of :data:`PREPROCESSING` (see the module's docstring).
+    ``random_weights``: a seed: keep the graph's architecture but give it He-initialised
+    weights (e.g. for ``light_zfnet512.onnx``, whose weights are a constant placeholder).
+    """
+    import onnx
+    from ..nn import configs
+    from ..nn import model as modelmod
+    from ..backend import lasagne
+    from ..data.classes import imagenet_class_names
+    ckpt.check_output(out, force)
+    if preprocess not in PREPROCESSING:
+        raise OnnxImportError("unknown preprocessing %r: expected one of %s"
+                              % (preprocess, ", ".join(sorted(PREPROCESSING))))
+    if not os.path.isfile(path):
+        raise FileMissing("%s does not exist" % path)
+    try:
+        m = onnx.load(path)
+    except Exception as e:  # onnx raises DecodeError and others
+        raise OnnxImportError("%s is not an ONNX model (%s)" % (path, str(e).split("\n")[0]))
+    name = os.path.splitext(os.path.basename(path))[0]
+    cfg, arrays = graph_to_config(m, name=name)
+    configs.validate(cfg)
+    c = cfg["input_shape"][0]
+    reverse, mean, std, description = PREPROCESSING[preprocess]
+    if c != 3 and preprocess != "none":
+        raise OnnxImportError("preprocessing %r needs a 3-channel input; the graph takes %d channels: "
+                              "use --preprocess none" % (preprocess, c))
+    if random_weights is not None:
+        lasagne.random.set_rng(np.random.RandomState(int(random_weights)))
+        net = modelmod.build(cfg)
+        arrays = modelmod.get_weights(net)
+        description += "; weights: He initialisation (seed %d), not the file's" % int(random_weights)
+    else:
+        if reverse:  # the graph's conv1 reads BGR; the checkpoint is fed RGB
+            first = [l["name"] for l in cfg["layers"] if l["type"] == "conv"][0]
+            arrays[first + ".W"] = np.ascontiguousarray(arrays[first + ".W"][:, ::-1])
+        net = modelmod.build(cfg)
+        modelmod.set_weights(net, arrays, source=path)
+    pre = {"mean": mean if c == 3 else [0.0] * c, "std": std if c == 3 else [1.0] * c,  # c != 3: 'none'
+           "units": "pixel values 0-255, RGB", "source": description, "name": preprocess}
+    doc = ckpt.model_json(cfg, net, pre, imagenet_class_names(cfg["num_classes"]),
+                          imported_from={"file": os.path.basename(path), "format": "onnx",
+                                         "opset": [o.version for o in m.opset_import],
+                                         "random_weights": random_weights})
+    ckpt.write_checkpoint(out, {"model.json": doc, "model.npz": arrays})
+    log("imported %s (%d layers, %d parameters, preprocessing %s%s) -> %s"
+        % (path, len(cfg["layers"]), modelmod.count_params(net), preprocess,
+           ", random weights" if random_weights is not None else "", out))
+    return out

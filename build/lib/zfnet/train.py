@@ -1,0 +1,326 @@
+"""Training: SGD with Nesterov momentum, as Zeiler & Fergus (with options).
+
+* Nesterov momentum (Lasagne's ``nesterov_momentum``), weight decay (L2 on
+  weights, not biases), dropout as configured.
+* Initialisation: He-uniform (default) or the paper's N(0, 0.01^2).
+* Feature scale clipping (the paper's Sec. 3): after every update, each conv
+  filter (not fc) whose RMS exceeds ``clip_radius`` (0.1) is rescaled to it.
+* Learning-rate schedule: ``none``, ``step`` (x ``gamma`` every ``step_size``
+  epochs) or ``plateau`` (x ``factor`` when validation loss has not improved
+  for ``patience`` epochs: the paper's "annealed by hand on plateau", automated).
+* Random crops (after zero-padding) and horizontal flips.
+
+Each epoch: a progress bar, a log row (CSV and JSON), a checkpoint written
+atomically. Epochs in ``keep`` are kept; the others are replaced by the next.
+``resume=True`` continues from the last complete epoch and ends with the same
+weights as an uninterrupted run with the same seed (every epoch's shuffling,
+augmentation and dropout are seeded from ``(seed, epoch)``; the optimizer
+velocities are in the checkpoint).
+"""
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import time
+from collections import OrderedDict
+
+import numpy as np
+
+from .files import atomic_write_bytes, atomic_write_json
+from .io.checkpoint import model_json, read_checkpoint, write_checkpoint
+from .data import dataset as datamod
+from .nn import model as modelmod
+from .backend import T, lasagne, theano
+from .evaluate import evaluate_logits
+from .nn.layers import log_softmax_channels
+from .errors import TrainingDiverged, UsageError
+from .report import info, progress_bar
+
+PAPER_EPOCHS = (1, 2, 5, 10, 20, 30, 40, 64)
+LOG_FIELDS = ["epoch", "lr", "train_loss", "train_err", "val_loss", "val_top1", "val_top5",
+              "test_loss", "test_top1", "test_top5", "seconds"]
+
+
+class TrainSettings(object):
+    """All training hyper-parameters, recorded in the run folder."""
+
+    def __init__(self, epochs=5, batch_size=32, lr=0.01, momentum=0.9, weight_decay=5e-4,
+                 init="he", clip_radius=0.1, schedule="step", step_size=None, gamma=0.1,
+                 plateau_factor=0.1, plateau_patience=1, crop_pad=2, flip=True,
+                 val_size=5000, seed=1, limit=None, keep=PAPER_EPOCHS):
+        self.epochs = int(epochs); self.batch_size = int(batch_size)
+        self.lr = float(lr); self.momentum = float(momentum)
+        self.weight_decay = float(weight_decay); self.init = init
+        self.clip_radius = None if clip_radius in (None, 0, "none") else float(clip_radius)
+        if schedule not in ("none", "step", "plateau"):
+            raise UsageError("schedule %r: expected 'none', 'step' or 'plateau'" % (schedule,))
+        self.schedule = schedule
+        self.step_size = int(step_size) if step_size else max(1, int(round(self.epochs * 0.6)))
+        self.gamma = float(gamma); self.plateau_factor = float(plateau_factor)
+        self.plateau_patience = int(plateau_patience)
+        self.crop_pad = int(crop_pad); self.flip = bool(flip)
+        self.val_size = int(val_size); self.seed = int(seed)
+        self.limit = int(limit) if limit else None
+        self.keep = sorted(set(int(e) for e in keep))
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise UsageError("%s must be >= 1, got %r" % (name, getattr(self, name)))
+        if self.lr <= 0:
+            raise UsageError("lr must be > 0, got %r" % self.lr)
+
+    def to_dict(self):
+        return dict(self.__dict__)
+
+
+def clip_filter_scale(updates, layers, radius):
+    """Feature scale clipping: rescale filters of ``layers`` whose RMS exceeds ``radius``.
+
+    Modifies ``updates`` (an OrderedDict from Lasagne) in place: for each conv
+    layer's ``W``, ``W_new * min(1, radius / rms(W_new[o]))`` per output filter ``o``.
+    """
+    for layer in layers:
+        W = layer.W
+        new = updates[W]
+        rms = T.sqrt(T.mean(T.sqr(new), axis=(1, 2, 3)))
+        scale = T.minimum(np.float32(1.0), np.float32(radius) / T.maximum(rms, np.float32(1e-12)))
+        updates[W] = new * scale.dimshuffle(0, "x", "x", "x")
+    return updates
+
+
+class Trainer(object):
+    """Compiles the training and evaluation functions of a network.
+
+    Parameters
+    ----------
+    cfg : configuration dict
+    settings : TrainSettings
+    """
+
+    def __init__(self, cfg, settings):
+        self.cfg, self.s = cfg, settings
+        lasagne.random.set_rng(np.random.RandomState(settings.seed))
+        x = T.tensor4("x"); y = T.ivector("y")
+        self.net = modelmod.build(cfg, input_var=x, init=settings.init)
+        fc8 = self.net[modelmod.param_layers(self.net)[-1]]
+        logits = lasagne.layers.get_output(fc8)[:, :, 0, 0]
+        logp = log_softmax_channels(logits.dimshuffle(0, 1, "x", "x"))[:, :, 0, 0]
+        loss = -logp[T.arange(y.shape[0]), y].mean()
+        err = T.neq(T.argmax(logits, axis=1), y).sum()
+        params = lasagne.layers.get_all_params(fc8, trainable=True)
+        reg = lasagne.regularization.regularize_network_params(fc8, lasagne.regularization.l2)
+        cost = loss + np.float32(settings.weight_decay / 2.0) * reg
+        self.lr = theano.shared(np.float32(settings.lr), name="lr")
+        updates = lasagne.updates.nesterov_momentum(cost, params, self.lr, settings.momentum)
+        if settings.clip_radius:
+            convs = [self.net[s["name"]] for s in cfg["layers"] if s["type"] == "conv"]
+            clip_filter_scale(updates, convs, settings.clip_radius)
+        # Optimizer state: the update targets that are not parameters (velocities).
+        pset = set(params)
+        vel = [v for v in updates if v not in pset]
+        self.velocities = OrderedDict(("velocity_%02d" % i, v) for i, v in enumerate(vel))
+        self.train_fn = theano.function([x, y], [loss, err], updates=updates)
+        test_logits = lasagne.layers.get_output(fc8, deterministic=True)[:, :, 0, 0]
+        self.logits_fn = theano.function([x], test_logits)
+        self.srngs = [l._srng for l in self.net.values() if hasattr(l, "_srng")]
+
+    def reseed(self, epoch):
+        """Seed shuffling, augmentation and dropout for ``epoch`` from (seed, epoch)."""
+        for i, srng in enumerate(self.srngs):
+            srng.seed(int((self.s.seed * 1000003 + epoch * 7919 + i) % (2 ** 30)))
+        return np.random.RandomState((self.s.seed * 1000003 + epoch) % (2 ** 32))
+
+    def optimizer_state(self):
+        return {k: v.get_value() for k, v in self.velocities.items()}
+
+    def set_optimizer_state(self, arrays):
+        for k, v in self.velocities.items():
+            v.set_value(arrays[k])
+
+
+def _latest_epoch(ckdir):
+    """The last complete epoch checkpoint in ``ckdir`` (0 if none). A checkpoint folder is
+    renamed into place only when complete, so every ``epoch-NNN`` folder is whole; this does
+    not trust ``latest.json``, which a kill can leave one epoch behind."""
+    epochs = [int(d[6:]) for d in os.listdir(ckdir) if d.startswith("epoch-") and d[6:].isdigit()
+              and os.path.isfile(os.path.join(ckdir, d, "state.json"))] if os.path.isdir(ckdir) else []
+    return max(epochs) if epochs else 0
+
+
+def _write_logs(out, history):
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, LOG_FIELDS)
+    w.writeheader()
+    for row in history:
+        w.writerow({k: row.get(k) for k in LOG_FIELDS})
+    atomic_write_bytes(os.path.join(out, "log.csv"), buf.getvalue().encode())
+    atomic_write_json(os.path.join(out, "log.json"), history)
+
+
+def _check_same_run(out, run_info):
+    """Refuse to resume a run folder whose recorded settings differ (but for the number of
+    epochs, which a resumed run may extend) from this run's."""
+    path = os.path.join(out, "settings.json")
+    if not os.path.isfile(path):
+        return
+    with open(path) as f:
+        before = json.load(f)
+    now = json.loads(json.dumps(run_info))
+    for d in (before, now):
+        d.get("settings", {}).pop("epochs", None)
+    diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    diff += sorted("settings." + k for k in set(before.get("settings", {})) | set(now.get("settings", {}))
+                   if before.get("settings", {}).get(k) != now.get("settings", {}).get(k))
+    diff = [k for k in diff if k != "settings"]
+    if diff:
+        raise UsageError("%s holds a run with other settings (%s differ); resume it with the same "
+                         "settings, or train into a new --out" % (out, ", ".join(diff)))
+
+
+def _finish_epoch(out, ckdir, epoch, history, doc, weights, keep):
+    """Every write after an epoch's checkpoint, in order: ``latest.json``, the previous epoch's
+    checkpoint removed unless kept, ``log.csv``/``log.json``, ``final/``. Each step is atomic and
+    idempotent, so ``--resume`` after a kill anywhere in them simply runs them again."""
+    atomic_write_json(os.path.join(ckdir, "latest.json"), {"epoch": epoch})
+    prev = os.path.join(ckdir, "epoch-%03d" % (epoch - 1))
+    if epoch - 1 >= 1 and epoch - 1 not in keep and os.path.isdir(prev):
+        shutil.rmtree(prev, ignore_errors=True)
+    _write_logs(out, history)
+    write_checkpoint(os.path.join(out, "final"), {"model.json": doc, "model.npz": weights})
+    try:  # the curves after every epoch, so a long run can be watched
+        from .vis.plots import plot_curves
+        plot_curves(history, os.path.join(out, "curves.png"))
+    except ImportError:  # matplotlib missing: the curves are in log.csv
+        pass
+
+
+# the temporary names of :mod:`zfnet.files` for what training writes
+_LEFTOVER = re.compile(r"^\.(epoch-\d{3}|final)\.(tmp|old)-|^\.(latest\.json|log\.csv|log\.json|"
+                       r"settings\.json|curves\.png)\.")
+
+
+def _remove_leftovers(out, ckdir):
+    """Remove the temporary files and folders a killed run left (only names that training's
+    own atomic writes make: ``.epoch-NNN.tmp-*``, ``.final.tmp-*``, ``.latest.json.*`` ...)."""
+    for d in (out, ckdir):
+        if not os.path.isdir(d):
+            continue
+        for name in os.listdir(d):
+            if _LEFTOVER.match(name):
+                path = os.path.join(d, name)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.remove(path)
+
+
+def holdout(dataset, settings):
+    """The (train x, train y, validation x, validation y) split a run of ``settings`` uses
+    (``dataset`` already limited): ``val_size`` images, or at most a tenth of a quick
+    subset or small dataset."""
+    n_val = settings.val_size
+    if settings.limit or n_val >= len(dataset.x_train) // 2:
+        n_val = min(n_val, len(dataset.x_train) // 10)
+    return dataset.split_validation(n_val, seed=0)
+
+
+def train(cfg, dataset, settings, out, resume=False, progress=True, log=info):
+    """Train ``cfg`` on ``dataset`` with ``settings``; write the run folder ``out``.
+
+    Returns a dict with the history and the final checkpoint path. Files in
+    ``out``: ``settings.json``, ``log.csv``, ``log.json``, ``curves.png``,
+    ``checkpoints/epoch-NNN/`` and ``model.json``/``model.npz`` (the last epoch).
+    """
+    s = settings
+    dataset = dataset.limit(s.limit)
+    in_shape = tuple(cfg["input_shape"])
+    datamod.check_channels(dataset.x_train.shape, in_shape, "%s images" % dataset.name)
+    x_tr, y_tr, x_val, y_val = holdout(dataset, s)
+    mean, std = datamod.channel_stats(x_tr)
+    std = [max(v, 1e-3) for v in std]
+    pre = {"mean": mean, "std": std, "units": "pixel values 0-255",
+           "crop": list(in_shape[1:]), "stored_size": list(dataset.image_shape[1:])}
+    os.makedirs(out, exist_ok=True)
+    ckdir = os.path.join(out, "checkpoints")
+    run_info = {"config": cfg, "settings": s.to_dict(), "dataset": dataset.name,
+                "train_images": len(x_tr), "val_images": len(x_val),
+                "test_images": len(dataset.x_test)}
+    trainer = Trainer(cfg, s)
+    start, history = 0, []
+    if resume:
+        _remove_leftovers(out, ckdir)
+        start = _latest_epoch(ckdir)
+        if start:
+            _check_same_run(out, run_info)
+            path = os.path.join(ckdir, "epoch-%03d" % start)
+            doc, arrays = read_checkpoint(path)
+            modelmod.set_weights(trainer.net, arrays, source=path)
+            with np.load(os.path.join(path, "state.npz")) as z:
+                trainer.set_optimizer_state({k: z[k] for k in z.files})
+            with open(os.path.join(path, "state.json")) as f:
+                state = json.load(f)
+            history = state["history"]
+            trainer.lr.set_value(np.float32(state["lr"]))
+            # a kill after the epoch's checkpoint but before its other writes: finish them
+            # (idempotent), so final/ and the logs are never an epoch behind
+            _finish_epoch(out, ckdir, start, history, doc, arrays, s.keep)
+            log("Resuming %s from epoch %d (lr %g)" % (out, start, state["lr"]))
+        else:
+            log("Nothing to resume in %s; starting from epoch 1" % out)
+    atomic_write_json(os.path.join(out, "settings.json"), run_info)
+    in_hw = in_shape[1:]
+    nb = int(np.ceil(len(x_tr) / float(s.batch_size)))
+    bad_epochs = 0 if not history else history[-1].get("bad_epochs", 0)
+    best_val = min([h["val_loss"] for h in history], default=np.inf)
+    # a loss this far above chance (ln K) only comes from a diverging run
+    diverged = 100.0 * np.log(max(cfg["num_classes"], 2))
+    for epoch in range(start + 1, s.epochs + 1):
+        rng = trainer.reseed(epoch)
+        t0 = time.time()
+        order = rng.permutation(len(x_tr))
+        tl, te, seen = 0.0, 0, 0
+        bar = progress_bar(progress, total=len(x_tr), desc="epoch %d/%d" % (epoch, s.epochs),
+                           unit="img", leave=False)
+        for b in range(nb):
+            idx = order[b * s.batch_size:(b + 1) * s.batch_size]
+            xb = datamod.crop_batch(x_tr[idx], in_hw, rng, pad=s.crop_pad, flip=s.flip)
+            xb = datamod.normalize(xb, mean, std)
+            loss, err = trainer.train_fn(xb, y_tr[idx])
+            if not np.isfinite(loss) or loss > diverged:
+                bar.close()
+                raise TrainingDiverged(
+                    "Training diverged at epoch %d batch %d: loss %r (chance level is %.2f); "
+                    "lower --lr (now %g) or use --init gauss" % (epoch, b, float(loss),
+                                                                np.log(cfg["num_classes"]), s.lr))
+            tl += float(loss) * len(idx); te += int(err); seen += len(idx)
+            bar.update(len(idx)); bar.set_postfix(loss="%.3f" % (tl / seen), err="%.3f" % (te / float(seen)))
+        bar.close()
+        vl, v1, v5 = evaluate_logits(trainer.logits_fn, x_val, y_val, mean, std, in_hw)
+        sl, s1, s5 = evaluate_logits(trainer.logits_fn, dataset.x_test, dataset.y_test, mean, std, in_hw)
+        lr_now = float(trainer.lr.get_value())
+        # schedule for the next epoch
+        if vl < best_val - 1e-4:
+            best_val, bad_epochs = vl, 0
+        else:
+            bad_epochs += 1
+        if s.schedule == "step" and epoch % s.step_size == 0:
+            trainer.lr.set_value(np.float32(lr_now * s.gamma))
+        elif s.schedule == "plateau" and bad_epochs >= s.plateau_patience:
+            trainer.lr.set_value(np.float32(lr_now * s.plateau_factor)); bad_epochs = 0
+        row = OrderedDict(epoch=epoch, lr=lr_now, train_loss=tl / seen, train_err=te / float(seen),
+                          val_loss=vl, val_top1=v1, val_top5=v5, test_loss=sl, test_top1=s1,
+                          test_top5=s5, seconds=round(time.time() - t0, 2), bad_epochs=bad_epochs)
+        history.append(row)
+        log("epoch %d/%d  train loss %.4f err %.4f | val loss %.4f top-1 %.4f top-5 %.4f | "
+            "test top-1 %.4f | %.0fs" % (epoch, s.epochs, row["train_loss"], row["train_err"],
+                                         vl, v1, v5, s1, row["seconds"]))
+        doc = model_json(cfg, trainer.net, pre, dataset.class_names, epoch=epoch,
+                         dataset=dataset.name, metrics=row)
+        files = {"model.json": doc, "model.npz": modelmod.get_weights(trainer.net),
+                 "state.json": {"epoch": epoch, "lr": float(trainer.lr.get_value()),
+                                "history": history},
+                 "state.npz": trainer.optimizer_state()}
+        write_checkpoint(os.path.join(ckdir, "epoch-%03d" % epoch), files)
+        _finish_epoch(out, ckdir, epoch, history, doc, files["model.npz"], s.keep)
+    return {"history": history, "checkpoint": os.path.join(out, "final"), "out": out}

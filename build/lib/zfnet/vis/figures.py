@@ -1,0 +1,221 @@
+"""Deconvnet figures from a checkpoint: per-image projections and dataset top-9 grids.
+
+``visualize``: for each image, the top-k feature maps of each chosen layer,
+projected to pixel space, each next to the input patch its unit sees; written
+as PNG grids and as raw arrays (``projections.npz``).
+
+``topk``: scan a dataset split for the 9 strongest activations of chosen
+feature maps (the paper's Fig. 2), project each, and draw projections next to
+their image patches.
+"""
+import os
+from collections import OrderedDict
+
+import numpy as np
+
+from ..backend import lasagne, theano
+from ..data import dataset_for
+from ..data.dataset import check_channels, crop_batch
+from ..errors import UsageError
+from ..files import atomic_write_npz
+from ..io.checkpoint import Model, load_model
+from . import render
+from .deconv import Projector
+from ..report import info, progress_bar
+
+
+def as_model(checkpoint):
+    """A :class:`~zfnet.io.checkpoint.Model` as it is, or the checkpoint folder loaded."""
+    return checkpoint if isinstance(checkpoint, Model) else load_model(checkpoint)
+
+
+def _pair_figure(img_rgb, proj, recon_rgb_fn, size=64):
+    """One row per unit of one image's :class:`Projection`: input patch | projection patch
+    (the unit's receptive field), and the full projection."""
+    tiles = []
+    for j in range(proj.units.shape[0]):
+        t, l, b, r = proj.boxes[j]
+        rec = recon_rgb_fn(proj.reconstructions[j])
+        tiles += [img_rgb[t:b, l:r], rec[t:b, l:r], rec]
+    return render.tile(tiles, cols=3, size=(size, size))
+
+
+def out_dir(path):
+    """Make the output folder ``path`` (an existing file there is an error, not replaced)."""
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise UsageError("--out %s is a file: give a folder for the PNGs and arrays" % path)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def write_projections(out, stem, model, image_u8, results, scale="common"):
+    """Write ``<stem>_<layer>.png`` grids and ``projections.npz`` for one image's results."""
+    out_dir(out)
+    pre = model.preprocessing
+    img_rgb = render.pixels_to_rgb(image_u8)
+    fn = lambda r: render.reconstruction_to_rgb(r, pre["mean"], pre["std"], scale=scale)
+    arrays, pngs = OrderedDict(), []
+    for layer, proj in results.items():
+        arrays[layer + ".reconstructions"] = proj.reconstructions.astype(np.float32)
+        arrays[layer + ".units"] = proj.units.astype(np.int64)
+        arrays[layer + ".activations"] = proj.activations.astype(np.float32)
+        path = os.path.join(out, "%s_%s.png" % (stem, layer))
+        render.save_png(_pair_figure(img_rgb, proj, fn), path)
+        pngs.append(path)
+    npz = os.path.join(out, "projections.npz")
+    atomic_write_npz(npz, arrays)
+    return npz, pngs
+
+
+def visualize(checkpoint, images, layers, out, top=9, method="deconvnet", mode="max",
+              rank="max", channels=None, scale="common", log=info, projector=None,
+              smooth_samples=16, smooth_noise=0.15, progress=True):
+    """Project the top feature maps of ``layers`` for each image file; write PNGs and npz.
+
+    One image: ``out/projections.npz`` and ``out/<stem>_<layer>.png``. Several:
+    ``out/<stem>/...`` for each. Returns the list of written npz paths.
+    """
+    model = as_model(checkpoint)
+    out_dir(out)
+    proj = projector or Projector(model.net, method, smooth_samples=smooth_samples,
+                                  smooth_noise=smooth_noise)
+    x_u8 = model.load_images(images)
+    x = model.preprocess(x_u8)
+    written = []
+    for i in progress_bar(progress and len(images) > 1, iterable=range(len(images)), desc="visualize", unit="img"):
+        res = proj.project(x[i:i + 1], layers, top=top, mode=mode, rank=rank, channels=channels,
+                           method=method)
+        res = OrderedDict((n, p[0]) for n, p in res.items())
+        stem = os.path.splitext(os.path.basename(images[i]))[0]
+        d = out if len(images) == 1 else os.path.join(out, stem)
+        npz, pngs = write_projections(d, stem, model, x_u8[i], res, scale)
+        written.append(npz)
+        log("%s: %s" % (images[i], ", ".join([npz] + pngs)))
+    return written
+
+
+# ------------------------------------------------------------------- top-k
+def layer_maxima_function(net, layers):
+    """Compiled ``x -> [per-channel max (B, C), argmax position (B, C)]`` for each layer."""
+    x = net["input"].input_var
+    outs = lasagne.layers.get_output([net[l] for l in layers], deterministic=True)
+    res = []
+    for o in outs:
+        flat = o.flatten(3)
+        res += [flat.max(axis=2), flat.argmax(axis=2)]
+    return theano.function([x], res)
+
+
+def scan_topk(model, x_u8, layers, channels, k=9, batch_size=256, progress=True):
+    """For each layer and channel, the ``k`` images of ``x_u8`` (uint8 at the model's input
+    size) with the strongest activation of that channel (ties: the first image wins).
+
+    Returns {layer: {"channels": (m,), "images": (m, k) indices, "activations": (m, k)}}.
+    """
+    fn = layer_maxima_function(model.net, layers)
+    best = {l: (np.full((len(channels[l]), 0), -np.inf), np.zeros((len(channels[l]), 0), np.int64))
+            for l in layers}
+    bar = progress_bar(progress, total=len(x_u8), desc="scan", unit="img", leave=False)
+    for i in range(0, len(x_u8), batch_size):
+        xb = model.preprocess(x_u8[i:i + batch_size])
+        outs = fn(xb)
+        for j, l in enumerate(layers):
+            m = outs[2 * j][:, channels[l]].T  # (m, b)
+            vals = np.concatenate([best[l][0], m], axis=1)
+            idx = np.concatenate([best[l][1], np.arange(i, i + len(xb))[None].repeat(len(m), 0)], axis=1)
+            order = np.argsort(-vals, axis=1, kind="stable")[:, :k]
+            best[l] = (np.take_along_axis(vals, order, 1), np.take_along_axis(idx, order, 1))
+        bar.update(len(xb))
+    bar.close()
+    return {l: {"channels": np.asarray(channels[l]), "images": best[l][1],
+                "activations": best[l][0]} for l in layers}
+
+
+class TopK(object):
+    """What :func:`topk` found and projected, per layer (``result[layer]``) a dict of
+    ``channels`` (m,), ``images`` (m, k) indices into ``split`` of the dataset,
+    ``activations`` (m, k), ``units`` (m, k, 3) and ``reconstructions`` (m, k, C, H, W);
+    ``npz`` and ``pngs``: the files written."""
+
+    def __init__(self, layers, split, npz, pngs):
+        self.layers, self.split, self.npz, self.pngs = layers, split, npz, pngs
+
+    def __getitem__(self, layer):
+        return self.layers[layer]
+
+    def __repr__(self):
+        return "TopK(%s, split=%r, npz=%r)" % (", ".join(self.layers), self.split, self.npz)
+
+
+def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=None, k=9,
+         method="deconvnet", limit=None, seed=0, progress=True, log=info, smooth_samples=16,
+         smooth_noise=0.15):
+    """The paper's Fig. 2 for ``layers``: top-``k`` dataset activations of ``maps`` feature
+    maps each (random ones unless ``channels``), projected, next to their patches.
+
+    ``checkpoint``: a folder or a loaded :class:`~zfnet.io.checkpoint.Model`; ``dataset``:
+    a :class:`~zfnet.data.dataset.Dataset`, a name or folder, or None for the one the
+    checkpoint names.
+    Writes ``out/topk_<layer>.png`` and ``out/topk.npz``; returns a :class:`TopK`.
+    """
+    if int(k) < 1 or int(maps) < 1:
+        raise UsageError("topk needs k >= 1 images and maps >= 1 feature maps per layer; got k=%r, "
+                         "maps=%r" % (k, maps))
+    model = as_model(checkpoint)
+    net = model.net
+    out_dir(out)
+    ds = dataset_for(model, dataset, "topk")
+    x = ds.x_test if split == "test" else ds.x_train
+    if limit:
+        x = x[:limit]
+    c, h, w = model.input_shape
+    check_channels(x.shape, model.input_shape, "%s images" % ds.name)
+    x = crop_batch(x, (h, w))
+    layers = [layers] if isinstance(layers, str) else list(layers)
+    proj = Projector(net, method, smooth_samples=smooth_samples, smooth_noise=smooth_noise)
+    valid = proj.projectable_layers()
+    rng = np.random.RandomState(seed)
+    chans = {}
+    for l in layers:
+        if l not in valid:
+            raise UsageError("Cannot project layer %r: projectable layers are %s" % (l, ", ".join(valid)))
+        n = net[l].output_shape[1]
+        chans[l] = list(channels) if channels else sorted(rng.choice(n, min(maps, n), replace=False).tolist())
+        bad = [ch for ch in chans[l] if not 0 <= ch < n]
+        if bad:
+            raise UsageError("Layer %r has channels 0..%d; got %r" % (l, n - 1, bad))
+    found = scan_topk(model, x, layers, chans, k, progress=progress)
+    pre = model.preprocessing
+    arrays, results, pngs = OrderedDict(), OrderedDict(), []
+    for l in layers:
+        rows = []
+        recs = np.zeros((len(chans[l]), k, c, h, w), np.float32)
+        units = np.zeros((len(chans[l]), k, 3), np.int64)
+        for m, ch in enumerate(chans[l]):
+            idx = found[l]["images"][m]
+            res = proj.project(model.preprocess(x[idx]), [l], channels=[ch])[l]
+            recs[m] = res.reconstructions[:, 0]
+            units[m] = res.units[:, 0]
+            patches, projections = [], []
+            for j, ii in enumerate(idx):
+                t, le, b, r = res.boxes[j, 0]
+                img = render.pixels_to_rgb(x[ii])
+                rec = render.reconstruction_to_rgb(recs[m, j], pre["mean"], pre["std"])
+                patches.append(img[t:b, le:r]); projections.append(rec[t:b, le:r])
+            rows.append((render.tile(projections, cols=3, size=(32, 32)),
+                         render.tile(patches, cols=3, size=(32, 32))))
+        blocks = [render.tile([a, b], cols=2, pad=1) for a, b in rows]
+        path = os.path.join(out, "topk_%s.png" % l)
+        render.save_png(render.tile(blocks, cols=min(4, len(blocks)), pad=6), path)
+        pngs.append(path)
+        results[l] = {"channels": np.asarray(chans[l]), "images": found[l]["images"],
+                      "activations": found[l]["activations"].astype(np.float32),
+                      "units": units, "reconstructions": recs}
+        for key, value in results[l].items():
+            arrays[l + "." + key] = value
+        log("%s: top-%d of %d feature maps over %d %s images -> %s" % (l, k, len(chans[l]), len(x),
+                                                                        split, path))
+    arrays["split"] = np.array(split)  # the images are indices into this split of the dataset
+    npz = os.path.join(out, "topk.npz")
+    atomic_write_npz(npz, arrays)
+    return TopK(results, split, npz, pngs)

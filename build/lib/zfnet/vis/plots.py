@@ -1,0 +1,80 @@
+"""Pictures: training curves and filter grids. No Theano here."""
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save_figure(fig, path, tight=True, **savefig_kwargs):
+    """Write a matplotlib figure as PNG atomically (a full disk or a kill never leaves a
+    broken file in place of a good one) and close it."""
+    import io
+    from ..files import atomic_write_bytes
+    plt = _plt()
+    if tight:
+        fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", **savefig_kwargs)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def plot_curves(history, path):
+    """Loss and error per epoch (train, validation, test) to a PNG."""
+    plt = _plt()
+    ep = [h["epoch"] for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    a.plot(ep, [h["train_loss"] for h in history], "o-", label="train")
+    a.plot(ep, [h["val_loss"] for h in history], "s-", label="validation")
+    a.plot(ep, [h["test_loss"] for h in history], "^-", label="test")
+    a.set_xlabel("epoch"); a.set_ylabel("cross-entropy loss"); a.legend(); a.grid(alpha=.3)
+    b.plot(ep, [100 * h["train_err"] for h in history], "o-", label="train top-1")
+    b.plot(ep, [100 * h["val_top1"] for h in history], "s-", label="val top-1")
+    b.plot(ep, [100 * h["test_top1"] for h in history], "^-", label="test top-1")
+    b.plot(ep, [100 * h["test_top5"] for h in history], "v--", label="test top-5")
+    b.set_xlabel("epoch"); b.set_ylabel("error (%)"); b.legend(); b.grid(alpha=.3)
+    return save_figure(fig, path, dpi=100)
+
+
+def filter_grid(W, pad=1, scale="common"):
+    """Tile filters ``W`` (K, C, h, w) into one image (H, W, 3) or (H, W) in [0, 1].
+
+    ``scale='common'`` maps all filters with one factor around mid-grey (keeps
+    their relative strength and colour); ``'each'`` stretches each filter.
+    C must be 1 or 3 (other channel counts show the mean over channels).
+    """
+    W = np.asarray(W, np.float64)
+    k, c, h, w = W.shape
+    if c not in (1, 3):
+        W = W.mean(axis=1, keepdims=True); c = 1
+    if scale == "each":
+        m = np.abs(W).reshape(k, -1).max(axis=1)[:, None, None, None]
+    else:
+        m = np.abs(W).max()
+    W = 0.5 + 0.5 * W / np.maximum(m, 1e-12)
+    cols = int(np.ceil(np.sqrt(k))); rows = int(np.ceil(k / float(cols)))
+    grid = np.ones((rows * (h + pad) + pad, cols * (w + pad) + pad, c))
+    for i in range(k):
+        r, q = divmod(i, cols)
+        grid[pad + r * (h + pad):pad + r * (h + pad) + h,
+             pad + q * (w + pad):pad + q * (w + pad) + w] = W[i].transpose(1, 2, 0)
+    return grid[:, :, 0] if c == 1 else grid
+
+
+def save_filters_png(W, path, zoom=8, scale="common"):
+    """Write the filter grid of ``W`` (K, C, h, w) as a PNG (atomically), enlarged ``zoom`` times."""
+    import io
+    from PIL import Image
+    from ..files import atomic_write_bytes
+    g = filter_grid(W, scale=scale)
+    img = Image.fromarray((np.clip(g, 0, 1) * 255).round().astype(np.uint8))
+    img = img.resize((img.width * zoom, img.height * zoom), Image.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+    return path

@@ -1,0 +1,67 @@
+"""The package as a user installs it: the console script, --version from any folder, the wheel's
+contents, the data folder outside a clone, Fashion-MNIST from a folder of files."""
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_version_from_another_folder(tmp_path):
+    from zfnet import __version__
+    r = subprocess.run([sys.executable, "-m", "zfnet", "--version"], cwd=str(tmp_path),
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "zfnet %s" % __version__, r.stderr
+    script = os.path.join(os.path.dirname(sys.executable), "zfnet")
+    if not os.path.exists(script):
+        pytest.skip("the zfnet command is not installed here (make installs it into .venv)")
+    r = subprocess.run([script, "--version"], cwd=str(tmp_path), capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "zfnet %s" % __version__, r.stderr
+
+
+@pytest.mark.slow
+def test_the_wheel_holds_every_module_and_the_command(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), ROOT],
+                       capture_output=True, text=True, timeout=600)
+    if r.returncode != 0 and "Could not" in r.stderr:
+        pytest.skip("cannot build here: %s" % r.stderr.strip().splitlines()[-1])
+    assert r.returncode == 0, r.stderr
+    wheel = [f for f in os.listdir(str(tmp_path)) if f.endswith(".whl")][0]
+    names = zipfile.ZipFile(str(tmp_path / wheel)).namelist()
+    for module in ("zfnet/__init__.py", "zfnet/nn/model.py", "zfnet/vis/deconv.py", "zfnet/app/page.py",
+                   "zfnet/data/photos.py", "zfnet/io/checkpoint.py", "zfnet/repro/demo.py"):
+        assert module in names, module
+    entry = [n for n in names if n.endswith("entry_points.txt")][0]
+    assert "zfnet = zfnet.cli:main" in zipfile.ZipFile(str(tmp_path / wheel)).read(entry).decode()
+    assert not any(n.startswith(("tests/", "experiments/", "data/")) for n in names)
+
+
+def test_data_folder_outside_a_clone(tmp_path, monkeypatch):
+    from zfnet.data import dataset
+    monkeypatch.delenv("ZFNET_DATA", raising=False)
+    assert dataset.default_data_dir() == os.path.join(ROOT, "data")          # inside the clone
+    monkeypatch.setattr(dataset, "REPO_DIR", str(tmp_path / "site-packages"))  # an installed package
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert dataset.default_data_dir() == str(tmp_path / "xdg" / "zfnet")
+    monkeypatch.setenv("ZFNET_DATA", str(tmp_path / "mine"))
+    assert dataset.default_data_dir() == str(tmp_path / "mine")
+
+
+def test_fashion_mnist_from_a_folder_names_the_files_and_checks_them(tmp_path):
+    from zfnet.data.fashion_mnist import FASHION_FILES, fetch_fashion_mnist
+    from zfnet.errors import DataError
+    src = tmp_path / "downloads"; src.mkdir()
+    with pytest.raises(DataError) as e:
+        fetch_fashion_mnist(str(tmp_path / "fm"), verbose=False, source=str(src))
+    for f in FASHION_FILES:
+        assert f in str(e.value)
+    assert "github.com/zalandoresearch/fashion-mnist" in str(e.value) and "--from" in str(e.value)
+    import gzip
+    for f in FASHION_FILES:  # the right names, the wrong content
+        with gzip.open(str(src / f), "wb") as g:
+            g.write(b"\0" * 16)
+    with pytest.raises(DataError, match="has SHA-256 .* of its content, expected"):
+        fetch_fashion_mnist(str(tmp_path / "fm"), verbose=False, source=str(src))
