@@ -25,7 +25,7 @@ def main():
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     opts = webdriver.ChromeOptions()
     opts.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1280,820",
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1280,1080",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync"):
         opts.add_argument(arg)
     d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
@@ -38,6 +38,7 @@ def main():
         w.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#maps figure"))
         d.find_elements(By.CSS_SELECTOR, "#maps figure")[0].click()
         w.until(lambda d: (d.find_element(By.ID, "projection").get_attribute("src") or "").startswith("data:"))
+        w.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#topk img")) >= 9)  # computed on demand
         d.find_element(By.ID, "occlude").click()
         w.until(lambda d: (d.find_element(By.ID, "occmap").get_attribute("src") or "").startswith("data:"))
         d.save_screenshot(a.out)

@@ -31,7 +31,7 @@ def test_the_wheel_holds_every_module_and_the_command(tmp_path):
     assert r.returncode == 0, r.stderr
     wheel = [f for f in os.listdir(str(tmp_path)) if f.endswith(".whl")][0]
     names = zipfile.ZipFile(str(tmp_path / wheel)).namelist()
-    for module in ("zfnet/__init__.py", "zfnet/nn/model.py", "zfnet/vis/deconv.py", "zfnet/app/page.py",
+    for module in ("zfnet/__init__.py", "zfnet/nn/model.py", "zfnet/vis/deconv.py", "zfnet/app/static/index.html", "zfnet/app/static/explorer.js",
                    "zfnet/data/photos.py", "zfnet/io/checkpoint.py", "zfnet/repro/demo.py"):
         assert module in names, module
     entry = [n for n in names if n.endswith("entry_points.txt")][0]

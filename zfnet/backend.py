@@ -15,6 +15,10 @@ theano_config.silence_warnings()
 # Theano looks for a file named like "-l<name>" and warns that it found none when
 # the library is linked by file name ("-l:libopenblasp-....so"); the link works.
 logging.getLogger("theano.tensor.blas").setLevel(logging.ERROR)
+# "Waiting for existing lock" lines from a second process compiling, and cache notices: shown
+# only with --verbose (zfnet.report.configure), not to scripts or the command line otherwise
+logging.getLogger("theano.gof.compilelock").setLevel(logging.WARNING)
+logging.getLogger("theano.gof.cmodule").setLevel(logging.ERROR)
 # scan's Cython extension does not build on Python 3.11; use the pure-Python scan.
 sys.modules.setdefault("theano.scan_module.scan_perform_ext", None)
 

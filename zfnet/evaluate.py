@@ -7,6 +7,7 @@ the evaluation of a checkpoint on a dataset split (``python -m zfnet evaluate``)
 import os
 
 import numpy as np
+from scipy.special import log_softmax
 
 from .io.checkpoint import load_model
 from .data import dataset_for
@@ -48,10 +49,9 @@ def batched(fn, x, batch_size=256, prepare=None):
 
 
 def softmax(logits):
-    z = np.asarray(logits, np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    """Class probabilities of logits (N, K), in float64 (scipy's, shifted by the maximum)."""
+    from scipy.special import softmax as _softmax
+    return _softmax(np.asarray(logits, np.float64), axis=1)
 
 
 def top_classes(p, class_names, k=5):
@@ -70,7 +70,7 @@ def evaluate_logits(logits_fn, x, y, mean, std, in_hw, batch_size=256, progress=
         lg = logits_fn(xb).astype(np.float64)
         yb = y[i:i + batch_size]
         lg -= lg.max(axis=1, keepdims=True)
-        logp = lg - np.log(np.exp(lg).sum(axis=1, keepdims=True))
+        logp = log_softmax(lg, axis=1)
         losses += -logp[np.arange(len(yb)), yb].sum()
         rank = (lg > lg[np.arange(len(yb)), yb][:, None]).sum(axis=1)
         top1 += int((rank >= 1).sum()); top5 += int((rank >= 5).sum())

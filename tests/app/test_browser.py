@@ -20,15 +20,21 @@ SCREENSHOT_DIR = os.environ.get("ZFNET_SCREENSHOTS", os.path.join(tempfile.gette
 
 
 @pytest.fixture
-def server(tmp_path):
+def served(tmp_path):
     from werkzeug.serving import make_server
     from zfnet.app.server import create_app
     path, ds, _ = write_tiny_checkpoint(tmp_path / "final")
-    srv = make_server("127.0.0.1", 0, create_app(path, dataset=ds), threaded=True)
+    app = create_app(path, dataset=ds)
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
-    yield "http://127.0.0.1:%d/" % srv.server_port
+    yield "http://127.0.0.1:%d/" % srv.server_port, app
     srv.shutdown()
+
+
+@pytest.fixture
+def server(served):
+    return served[0]
 
 
 @pytest.fixture
@@ -87,3 +93,57 @@ def test_upload_pick_layer_click_map_see_projection(server, browser, tmp_path):
     with Image.open(shot) as s:
         assert s.size[0] >= 1000
     print("screenshot:", shot)
+
+
+def _broken_images(browser):
+    """Images the page shows that failed to load (a visible img with a src and no pixels)."""
+    return browser.execute_script(
+        "return [...document.images].filter(i => i.getAttribute('src') && i.offsetParent !== null &&"
+        " i.complete && i.naturalWidth === 0).map(i => i.id || i.alt);")
+
+
+def test_each_state_of_the_page(served, browser):
+    """First load (a hint, no broken images), while a projection is computed (a spinner), after
+    the click (hint gone, projection shown, the dataset top-9 computed on demand with progress),
+    after a layer change (the panes cleared). A screenshot of each state."""
+    import time
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+    url, app = served
+    real = app.explorer.project
+
+    def slow_project(*a, **k):  # so the waiting state can be seen
+        time.sleep(2.0)
+        return real(*a, **k)
+    app.explorer.project = slow_project
+    wait = WebDriverWait(browser, 60)
+    os.makedirs(SCREENSHOT_DIR, exist_ok=True)
+    browser.get(url)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#maps figure")) > 0)
+    assert browser.find_element(By.ID, "hint").is_displayed()
+    assert "click a feature map" in browser.find_element(By.ID, "hint").text
+    assert _broken_images(browser) == []
+    assert not browser.find_element(By.ID, "projection").is_displayed()   # nothing to show yet
+    assert browser.save_screenshot(os.path.join(SCREENSHOT_DIR, "state-1-first-load.png"))
+
+    Select(browser.find_element(By.ID, "layer")).select_by_value("conv2")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#maps figure")) == 6)
+    browser.find_elements(By.CSS_SELECTOR, "#maps figure")[2].click()
+    wait.until(lambda d: d.find_element(By.ID, "projbusy").is_displayed())
+    assert not browser.find_element(By.ID, "hint").is_displayed()
+    assert browser.save_screenshot(os.path.join(SCREENSHOT_DIR, "state-2-waiting.png"))
+
+    wait.until(lambda d: (d.find_element(By.ID, "projection").get_attribute("src") or "").startswith("data:"))
+    assert not browser.find_element(By.ID, "projbusy").is_displayed()
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#topk img")) == 18)  # computed on demand
+    assert "strongest first" in browser.find_element(By.ID, "topkinfo").text
+    assert _broken_images(browser) == [] and browser.find_element(By.ID, "error").text == ""
+    assert browser.save_screenshot(os.path.join(SCREENSHOT_DIR, "state-3-after-click.png"))
+
+    Select(browser.find_element(By.ID, "layer")).select_by_value("conv1")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#maps figure")) == 4)
+    assert not browser.find_element(By.ID, "projection").get_attribute("src")
+    assert browser.find_elements(By.CSS_SELECTOR, "#topk img") == []
+    for name in ("state-1-first-load", "state-2-waiting", "state-3-after-click"):
+        with Image.open(os.path.join(SCREENSHOT_DIR, name + ".png")) as shot:
+            assert shot.size[0] >= 1000

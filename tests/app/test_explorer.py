@@ -43,5 +43,15 @@ def test_bad_input_raises_lookup_and_value_errors(explorer):
         ex.project(sid, "conv1", 0, "lrp")
     with pytest.raises(UsageError, match="empty upload"):
         ex.add_upload(b"")
-    with pytest.raises(LookupError, match="no dataset top-9 for conv1 channel 0"):
+
+
+
+def test_topk_without_the_dataset_says_how_to_compute_it(tmp_path):
+    from zfnet.app.explorer import Explorer
+    path, _, _ = write_tiny_checkpoint(tmp_path / "final", tiny_config())   # names dataset 'toy'
+    ex = Explorer(path)
+    assert ex.dataset is None and ex.describe()["topk_on_demand"] is False
+    with pytest.raises(LookupError, match="no dataset top-9 for conv1 channel 0, and the dataset is not "
+                                          "here") as e:
         ex.topk("conv1", 0)
+    assert "CHECKPOINT/topk" in str(e.value) and str(tmp_path) not in str(e.value)

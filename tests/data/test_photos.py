@@ -138,11 +138,17 @@ def test_evaluate_on_imagenet_photos_matches_onnxruntime(tmp_path, preprocess):
     assert r["top1"] == pytest.approx(np.mean(top5[:, 0] != ds.y_test))
 
 
-def _png_panel(png_path, row, col, size=64, pad=2):
-    """One tile of visualize's grid (rows: units; cols: patch | projection patch | whole projection)."""
+def _png_panel(png_path, row, col, hw):
+    """One image of visualize's labelled grid (rows: units; cols: patch | projection patch |
+    whole projection), at the size ``hw`` it was drawn from: the tile is found where
+    render.labelled_cell puts it, and its whole-pixel enlargement is undone."""
+    from zfnet.vis.render import labelled_cell
     g = np.asarray(Image.open(png_path).convert("RGB"))
-    t, l = pad + row * (size + pad), pad + col * (size + pad)
-    return g[t:t + size, l:l + size]
+    cell = 112 if hw[0] <= 32 else 160
+    t, l = labelled_cell(row, col, cell)
+    s = max(1, cell // max(hw))
+    t += (cell - hw[0] * s) // 2; l += (cell - hw[1] * s) // 2
+    return g[t:t + hw[0] * s:s, l:l + hw[1] * s:s]
 
 
 @pytest.mark.parametrize("preprocess", ["caffe", "torch"])
@@ -169,7 +175,7 @@ def test_visualize_on_a_photo_keeps_the_filters_colour(tmp_path, preprocess):
         np.testing.assert_allclose(res["conv1.reconstructions"][j], want, rtol=1e-4, atol=1e-6 * a)
         pix = want * std[:, None, None]                    # back to pixel units
         rgb = np.round(255 * (0.5 + 0.5 * pix / np.abs(pix).max())).transpose(1, 2, 0)
-        shown = _png_panel(os.path.join(out, "%s_conv1.png" % stem), j, 2)[::2, ::2]  # 2x nearest
+        shown = _png_panel(os.path.join(out, "%s_conv1.png" % stem), j, 2, (32, 32))
         assert np.abs(shown.astype(int) - rgb).max() <= 1
     # the check can fail: the filter shown without the channel reversal (caffe), or each channel
     # stretched on its own (torch; seed 000's broken colours), is visibly different
@@ -247,7 +253,7 @@ def test_visualize_an_imported_keras_model_on_a_photo_shows_the_filters_rgb_colo
                     want[:, yy, xx] = a * k[dy, dx, ::-1, c]     # BGR -> RGB
         np.testing.assert_allclose(res["block1_conv1.reconstructions"][j], want, rtol=1e-4, atol=1e-6 * a)
         rgb = np.round(255 * (0.5 + 0.5 * want / np.abs(want).max())).transpose(1, 2, 0)
-        shown = _png_panel(png, j, 2)[::8, ::8]                   # 8x8 shown at 64x64, nearest
+        shown = _png_panel(png, j, 2, (8, 8))                    # 8x8 shown enlarged, nearest
         assert np.abs(shown.astype(int) - rgb).max() <= 1
 
 

@@ -20,3 +20,16 @@ def test_curves_png(tmp_path):
     p = plots.plot_curves(h, str(tmp_path / "c.png"))
     from PIL import Image
     assert Image.open(p).size[0] > 500
+
+
+def test_filters_png_says_what_it_shows(tmp_path):
+    from PIL import Image
+    W = np.random.RandomState(0).randn(6, 32, 3, 3)
+    assert plots.filters_caption(W, "conv2") == "conv2: 6 filters 3x3, each shown in the mean over its 32 input channels"
+    assert plots.filters_caption(W[:, :3], "conv1") == "conv1: 6 filters 3x3, each shown in colour (RGB)"
+    path = plots.save_filters_png(W, str(tmp_path / "f.png"), layer="conv2")
+    img = np.asarray(Image.open(path).convert("L"))
+    caption, grid = img[:18], img[18:]
+    assert (caption < 128).any()                    # text is drawn
+    want = (np.clip(plots.filter_grid(W), 0, 1) * 255).round()
+    np.testing.assert_array_equal(grid[:want.shape[0] * 8:8, :want.shape[1] * 8:8], want)

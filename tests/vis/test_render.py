@@ -71,3 +71,17 @@ def test_pixels_to_rgb():
     assert rgb.shape == (2, 2, 3) and rgb[1, 0, 2] == x[2, 1, 0] / 255.0
     assert render.pixels_to_rgb(x[:1]).shape == (2, 2)
     np.testing.assert_array_equal(render.to_uint8(render.pixels_to_rgb(x)), x.transpose(1, 2, 0))
+
+
+def test_occlusion_picture_colours_each_pixel_by_its_nearest_occluder():
+    from zfnet.vis import render
+    img = np.full((12, 12, 3), 0.5)
+    pmap = np.array([[0.0, 1.0, 0.5], [0.2, 0.4, 0.6], [0.9, 0.1, 0.3]])   # size 4, stride 4
+    pic = render.occlusion_picture(img, pmap, 4, 4, zoom=1)
+    assert pic.shape[0] == 12 and pic.shape[1] > 12 + 14                    # image, gap, colour bar
+    heat = render.to_uint8(0.45 * img[:3, :3] + 0.55 * render.heat_map(pmap))  # the 3x3 colours, blended
+    for a in range(3):
+        for b in range(3):  # the centre pixels of each occluder square take its colour
+            np.testing.assert_array_equal(pic[4 * a + 1, 4 * b + 1], heat[a, b])
+    bar = pic[:, 12 + 4:12 + 4 + 14]
+    assert tuple(bar[0, 0]) == tuple(render.to_uint8(render.heat_map(np.array([[0.0, 1.0]])))[0, 1])  # high at the top

@@ -74,6 +74,7 @@ class Explorer(object):
         if not self.sample_ids and self.input_shape[0] == 3:
             self._add_photos()
         self.topk_results = self._load_topk()
+        self._jobs, self._jobs_lock = {}, threading.Lock()
 
     def describe(self):
         """The network, its classes, layers (with the channels that have a dataset top-9) and
@@ -83,8 +84,8 @@ class Explorer(object):
                 "dataset": self.model.dataset, "methods": list(METHODS),
                 "layers": [{"name": l, "channels": self.net[l].output_shape[1],
                             "size": list(self.net[l].output_shape[2:]),
-                            "topk_channels": self.topk_results[l + ".channels"].tolist()
-                            if l + ".channels" in self.topk_results else []} for l in self.layers]}
+                            "topk_channels": self.topk_channels(l)} for l in self.layers],
+                "topk_on_demand": self.dataset is not None}
 
     # ------------------------------------------------------------ images
     def _add_samples(self, n):
@@ -242,47 +243,101 @@ class Explorer(object):
             (probs,), _ = occlusion_sweep(img["pixels"], size, stride, grey, self._probabilities,
                                           max_positions=MAX_OCCLUSION_POSITIONS)
         pmap = probs[:, :, k]
+        rgb = render.pixels_to_rgb(img["pixels"])
+        zoom = max(1, 224 // max(rgb.shape[:2]))
         return {"class": self.classes[k], "p_unoccluded": float(p0[k]), "size": size, "stride": stride,
                 "probabilities": pmap.tolist(),
-                "map": data_url(render.heat_map(pmap), zoom=max(1, 96 // max(pmap.shape)))}
+                "map": data_url(render.occlusion_picture(rgb, pmap, size, stride, zoom=zoom))}
 
     # ------------------------------------------------------------ dataset top-9
     def _load_topk(self):
-        """``topk.npz`` written by ``python -m zfnet topk`` into ``<checkpoint>/topk/`` or the
-        run folder's ``topk/`` (as ``make demo`` does)."""
+        """Every map's dataset top-9 found in ``topk.npz`` files of ``python -m zfnet topk``: the
+        checkpoint's own ``topk/`` first, then the run folder's ``topk/`` (as ``make demo`` writes
+        it); a map found in both keeps the first. Returns {(layer, channel): result}."""
+        found = {}
         for d in (os.path.join(self.checkpoint, "topk"),
                   os.path.join(os.path.dirname(os.path.normpath(self.checkpoint)), "topk")):
             path = os.path.join(d, "topk.npz")
-            if os.path.exists(path):
-                with np.load(path) as z:
-                    return {k: z[k] for k in z.files}
-        return {}
+            if not os.path.isfile(path):
+                continue
+            with np.load(path) as z:
+                arrays = {k: z[k] for k in z.files}
+            split = str(arrays["split"]) if "split" in arrays else "test"
+            for key, chans in arrays.items():
+                if not key.endswith(".channels"):
+                    continue
+                layer = key[:-len(".channels")]
+                for m, ch in enumerate(chans.tolist()):
+                    found.setdefault((layer, int(ch)), {
+                        "split": split, "images": arrays[layer + ".images"][m],
+                        "activations": arrays[layer + ".activations"][m],
+                        "reconstructions": arrays[layer + ".reconstructions"][m]})
+        return found
 
-    def topk(self, layer, channel):
+    def topk_channels(self, layer):
+        return sorted(ch for (l, ch) in self.topk_results if l == layer)
+
+    def topk(self, layer, channel, wait=False):
+        """A map's dataset top-9: ``status`` ``done`` with ``items``; or, when it was not computed
+        but the dataset is here, ``computing`` with ``progress`` (0-1) while a background job
+        scans the test split and projects the 9 (cached for the life of the server)."""
         self.check_layer(layer)
         ch = self.check_channel(layer, channel)
-        have = self.topk_results.get(layer + ".channels")
-        if have is None or ch not in have.tolist():
-            known = "" if have is None else " (computed for %s: channels %s)" % (layer, have.tolist())
-            raise NotFound("no dataset top-9 for %s channel %d%s; compute it with `python -m zfnet topk "
-                           "CHECKPOINT --layer %s --channels %d --out CHECKPOINT/topk`, CHECKPOINT being "
-                           "the folder of %s" % (layer, ch, known, layer, ch, self.name))
-        m = have.tolist().index(ch)
+        key = (layer, ch)
+        if key not in self.topk_results:
+            if self.dataset is None or self.dataset.x_test.shape[1] != self.input_shape[0]:
+                raise NotFound("no dataset top-9 for %s channel %d, and the dataset is not here to "
+                               "compute it; compute it with `python -m zfnet topk CHECKPOINT --layer %s "
+                               "--channels %d --dataset DATASET --out CHECKPOINT/topk`, CHECKPOINT being "
+                               "the folder of %s" % (layer, ch, layer, ch, self.name))
+            with self._jobs_lock:
+                job = self._jobs.get(key)
+                if job is None or job["status"] == "failed":
+                    job = self._jobs[key] = {"status": "computing", "progress": 0.0, "error": None}
+                    job["thread"] = threading.Thread(target=self._compute_topk, args=(layer, ch, job),
+                                                     daemon=True)
+                    job["thread"].start()
+            if wait:
+                job["thread"].join()
+            if key not in self.topk_results:
+                if job["status"] == "failed":
+                    raise UsageError("computing the top-9 of %s channel %d failed: %s" % (layer, ch, job["error"]))
+                return {"layer": layer, "channel": ch, "status": "computing",
+                        "progress": round(job["progress"], 3), "items": []}
+        r = self.topk_results[key]
         pre = self.model.preprocessing
-        idx = self.topk_results[layer + ".images"][m]
-        xs = None  # the split the indices refer to (topk.npz written before it recorded one: test)
+        xs = None
         if self.dataset is not None:
-            train = "split" in self.topk_results and str(self.topk_results["split"]) == "train"
-            xs = self.dataset.x_train if train else self.dataset.x_test
+            xs = self.dataset.x_train if r["split"] == "train" else self.dataset.x_test
         items = []
-        for j, i in enumerate(idx):
-            rec = render.reconstruction_to_rgb(self.topk_results[layer + ".reconstructions"][m, j],
-                                               pre["mean"], pre["std"])
-            item = {"image_index": int(i), "activation": float(self.topk_results[layer + ".activations"][m, j]),
+        for j, i in enumerate(r["images"]):
+            rec = render.reconstruction_to_rgb(r["reconstructions"][j], pre["mean"], pre["std"])
+            item = {"image_index": int(i), "activation": float(r["activations"][j]),
                     "projection": data_url(rec, zoom=3)}
             if xs is not None and i < len(xs):
                 c, h, w = self.input_shape
                 px = crop_batch(xs[i:i + 1], (h, w))[0]
                 item["image"] = data_url(render.pixels_to_rgb(px), zoom=3)
             items.append(item)
-        return {"layer": layer, "channel": ch, "items": items}
+        return {"layer": layer, "channel": ch, "status": "done", "progress": 1.0, "items": items}
+
+    def _compute_topk(self, layer, ch, job, k=9):
+        """The background job of :meth:`topk`: the scan holds the Theano lock one batch at a time."""
+        from ..vis.figures import scan_topk
+        try:
+            c, h, w = self.input_shape
+            x = crop_batch(self.dataset.x_test, (h, w))
+
+            def step(done, total):
+                job["progress"] = 0.9 * done / float(total)
+            found = scan_topk(self.model, x, [layer], {layer: [ch]}, k=k, progress=False,
+                              guard=self.lock, on_batch=step)[layer]
+            idx = found["images"][0]
+            with self.lock:
+                res = self._projector.project(self.model.preprocess(x[idx]), [layer], channels=[ch])[layer]
+            self.topk_results[(layer, ch)] = {
+                "split": "test", "images": idx, "activations": found["activations"][0].astype(np.float32),
+                "reconstructions": res.reconstructions[:, 0]}
+            job["progress"], job["status"] = 1.0, "done"
+        except Exception as e:  # reported by topk(); the server never shows a traceback
+            job["status"], job["error"] = "failed", "%s: %s" % (type(e).__name__, str(e)[:200])

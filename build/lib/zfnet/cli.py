@@ -222,8 +222,9 @@ def cmd_filters(args):
         raise UsageError("Checkpoint %s has no layer %r with weights; layers: %s" % (
             args.checkpoint, args.layer, ", ".join(k[:-2] for k in arrays if k.endswith(".W"))))
     out = args.out or os.path.join(args.checkpoint, "%s_filters.png" % args.layer)
-    save_filters_png(arrays[key], out, scale=args.scale)
-    print("wrote %s (%d filters of shape %s)" % (out, arrays[key].shape[0], arrays[key].shape[1:]))
+    from .vis.plots import filters_caption
+    save_filters_png(arrays[key], out, scale=args.scale, layer=args.layer)
+    print("wrote %s (%s)" % (out, filters_caption(arrays[key], args.layer)))
 
 
 # ------------------------------------------------------------------ projections
@@ -409,7 +410,7 @@ def cmd_data(args):
         from .data import photos
         if args.action == "fetch":
             photos.fetch_photos(wheels=args.source)
-        print(photos.info())
+        print(photos.describe())
         return
     from .data.fashion_mnist import fetch_fashion_mnist, load_fashion_mnist
     if args.action == "fetch":
@@ -497,7 +498,7 @@ def _parser():
     p = argparse.ArgumentParser(prog="zfnet", formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description="Zeiler & Fergus (2014) in Theano/Lasagne: train a ZFNet-style "
                                 "network, look inside it with a deconvnet, reproduce the paper. "
-                                "`zfnet COMMAND --help` shows a command's options and examples.")
+                                "zfnet COMMAND --help shows a command's options and examples.")
     p.add_argument("--version", action="version", version="zfnet %s" % __version__)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for add in COMMANDS:

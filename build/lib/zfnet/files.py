@@ -24,7 +24,10 @@ def atomic_write_bytes(path, data):
     """Write ``data`` to ``path`` via a temporary file + fsync + rename."""
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=d)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=d)
+    except OSError as e:  # name the file the user asked for, not our temporary name
+        raise OSError(e.errno, e.strerror, path)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; use the usual mode
         with os.fdopen(fd, "wb") as f:

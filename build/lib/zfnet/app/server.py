@@ -1,6 +1,6 @@
 """A local web page for exploring a trained network: ``python -m zfnet serve CHECKPOINT``.
 
-The page (``/``, one self-contained HTML file, no CDN) uses the JSON API under
+The page (``/``: ``static/index.html`` with its script and style, no CDN) uses the JSON API under
 ``/api/``:
 
 =========================================  ==============================================
@@ -28,6 +28,7 @@ Errors are JSON ``{"error": ...}`` with a 4xx status: 400 bad input (a
 memory under random ids; nothing from a request becomes a filesystem path.
 """
 import ipaddress
+import os
 import json
 import math
 import re
@@ -40,6 +41,8 @@ from .explorer import Explorer
 from ..report import info
 
 MAX_UPLOAD = 4 * 1024 * 1024
+# the page: index.html, explorer.js, explorer.css (no CDN: it works offline)
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 REQUEST_TIMEOUT = 30  # seconds a client may take to send a request or read the answer
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s'\"`/]+/)*([^\s'\"`/]+)")
 
@@ -106,7 +109,7 @@ def create_app(checkpoint, dataset=None, max_upload=MAX_UPLOAD, samples=12):
     from werkzeug.exceptions import HTTPException
 
     ex = Explorer(checkpoint, dataset=dataset, samples=samples)
-    app = Flask("zfnet")
+    app = Flask("zfnet", static_folder=STATIC, static_url_path="/static")
     app.json = _json_provider()(app)
     app.config["MAX_CONTENT_LENGTH"] = int(max_upload)
     app.explorer = ex
@@ -152,8 +155,7 @@ def create_app(checkpoint, dataset=None, max_upload=MAX_UPLOAD, samples=12):
 
     @app.route("/")
     def index():
-        from .page import PAGE
-        return Response(PAGE, mimetype="text/html")
+        return app.send_static_file("index.html")
 
     @app.route("/api/model")
     def model():

@@ -21,10 +21,13 @@ def open_image(source, max_pixels=MAX_PIXELS, name=None):
     before anything is decoded. Returns the (lazy) PIL image; raises
     :class:`~zfnet.errors.TooLarge` over ``max_pixels`` and :class:`DataError` for what
     Pillow cannot identify."""
+    import warnings
     from PIL import Image
     name = name or source
     try:
-        im = Image.open(source)
+        with warnings.catch_warnings():  # our own limit, below Pillow's, is checked next
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(source)
     except Image.DecompressionBombError as e:
         raise TooLarge("image %s is too large: %s" % (name, e))
     except (OSError, ValueError, SyntaxError) as e:

@@ -246,7 +246,7 @@ def load_imagenet_photos(root=None, size=256):
     return Dataset("imagenet-photos", x[:0], y[:0], x, y, imagenet_class_names(1000))
 
 
-def info(root=None):
+def describe(root=None):
     """A short description of what is present."""
     photos = list_photos(root)
     counts = {}

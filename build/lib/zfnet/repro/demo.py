@@ -44,7 +44,7 @@ def run_demo(config, dataset, settings, out, resume=True, progress=True, log=inf
     final = r["checkpoint"]
     ev = evaluate_checkpoint(final, ds, progress=progress)
     doc, arrays = read_checkpoint(final)
-    fpng = save_filters_png(arrays["conv1.W"], os.path.join(out, "conv1_filters.png"))
+    fpng = save_filters_png(arrays["conv1.W"], os.path.join(out, "conv1_filters.png"), layer="conv1")
     summary = {"test_accuracy": 1 - ev["top1"], "test_top1_error": ev["top1"],
                "test_top5_error": ev["top5"], "test_loss": ev["loss"], "epochs": settings.epochs,
                "checkpoint": final, "log": os.path.join(out, "log.csv"),

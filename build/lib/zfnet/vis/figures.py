@@ -29,15 +29,22 @@ def as_model(checkpoint):
     return checkpoint if isinstance(checkpoint, Model) else load_model(checkpoint)
 
 
-def _pair_figure(img_rgb, proj, recon_rgb_fn, size=64):
-    """One row per unit of one image's :class:`Projection`: input patch | projection patch
-    (the unit's receptive field), and the full projection."""
-    tiles = []
+def _pair_figure(img_rgb, proj, recon_rgb_fn, method="deconvnet"):
+    """One labelled row per unit of one image's :class:`Projection` (layer, channel, position,
+    activation): the input patch its unit sees (its receptive field), the projection in that
+    patch, and the whole projection; small inputs enlarged by whole pixels."""
+    rows, labels = [], []
     for j in range(proj.units.shape[0]):
         t, l, b, r = proj.boxes[j]
+        c, y, x = proj.units[j]
         rec = recon_rgb_fn(proj.reconstructions[j])
-        tiles += [img_rgb[t:b, l:r], rec[t:b, l:r], rec]
-    return render.tile(tiles, cols=3, size=(size, size))
+        rows.append([img_rgb[t:b, l:r], rec[t:b, l:r], rec])
+        labels.append("%s  channel %d  at (%d, %d)  activation %.3g  patch %dx%d"
+                      % (proj.layer, c, y, x, proj.activations[j], b - t, r - l))
+    h = img_rgb.shape[0]
+    cell = 112 if h <= 32 else 160
+    return render.labelled_grid(rows, labels, ["input patch", "projection (patch)", "projection (whole)"],
+                                cell=cell, title="%s: top %d feature maps, %s" % (proj.layer, len(rows), method))
 
 
 def out_dir(path):
@@ -48,7 +55,7 @@ def out_dir(path):
     return path
 
 
-def write_projections(out, stem, model, image_u8, results, scale="common"):
+def write_projections(out, stem, model, image_u8, results, scale="common", method="deconvnet"):
     """Write ``<stem>_<layer>.png`` grids and ``projections.npz`` for one image's results."""
     out_dir(out)
     pre = model.preprocessing
@@ -60,7 +67,7 @@ def write_projections(out, stem, model, image_u8, results, scale="common"):
         arrays[layer + ".units"] = proj.units.astype(np.int64)
         arrays[layer + ".activations"] = proj.activations.astype(np.float32)
         path = os.path.join(out, "%s_%s.png" % (stem, layer))
-        render.save_png(_pair_figure(img_rgb, proj, fn), path)
+        render.save_png(_pair_figure(img_rgb, proj, fn, method), path)
         pngs.append(path)
     npz = os.path.join(out, "projections.npz")
     atomic_write_npz(npz, arrays)
@@ -88,7 +95,7 @@ def visualize(checkpoint, images, layers, out, top=9, method="deconvnet", mode="
         res = OrderedDict((n, p[0]) for n, p in res.items())
         stem = os.path.splitext(os.path.basename(images[i]))[0]
         d = out if len(images) == 1 else os.path.join(out, stem)
-        npz, pngs = write_projections(d, stem, model, x_u8[i], res, scale)
+        npz, pngs = write_projections(d, stem, model, x_u8[i], res, scale, method)
         written.append(npz)
         log("%s: %s" % (images[i], ", ".join([npz] + pngs)))
     return written
@@ -106,19 +113,27 @@ def layer_maxima_function(net, layers):
     return theano.function([x], res)
 
 
-def scan_topk(model, x_u8, layers, channels, k=9, batch_size=256, progress=True):
+def scan_topk(model, x_u8, layers, channels, k=9, batch_size=256, progress=True, guard=None,
+              on_batch=None, fn=None):
     """For each layer and channel, the ``k`` images of ``x_u8`` (uint8 at the model's input
     size) with the strongest activation of that channel (ties: the first image wins).
 
+    ``guard``: a context manager held around each compiled call (the explorer's Theano lock,
+    released between batches); ``on_batch(done, total)``: called after each batch; ``fn``: a
+    compiled :func:`layer_maxima_function` of ``layers`` to reuse.
     Returns {layer: {"channels": (m,), "images": (m, k) indices, "activations": (m, k)}}.
     """
-    fn = layer_maxima_function(model.net, layers)
+    import contextlib
+    guard = guard or contextlib.nullcontext()
+    with guard:
+        fn = fn or layer_maxima_function(model.net, layers)
     best = {l: (np.full((len(channels[l]), 0), -np.inf), np.zeros((len(channels[l]), 0), np.int64))
             for l in layers}
     bar = progress_bar(progress, total=len(x_u8), desc="scan", unit="img", leave=False)
     for i in range(0, len(x_u8), batch_size):
         xb = model.preprocess(x_u8[i:i + batch_size])
-        outs = fn(xb)
+        with guard:
+            outs = fn(xb)
         for j, l in enumerate(layers):
             m = outs[2 * j][:, channels[l]].T  # (m, b)
             vals = np.concatenate([best[l][0], m], axis=1)
@@ -126,6 +141,8 @@ def scan_topk(model, x_u8, layers, channels, k=9, batch_size=256, progress=True)
             order = np.argsort(-vals, axis=1, kind="stable")[:, :k]
             best[l] = (np.take_along_axis(vals, order, 1), np.take_along_axis(idx, order, 1))
         bar.update(len(xb))
+        if on_batch is not None:
+            on_batch(min(i + batch_size, len(x_u8)), len(x_u8))
     bar.close()
     return {l: {"channels": np.asarray(channels[l]), "images": best[l][1],
                 "activations": best[l][0]} for l in layers}
@@ -188,9 +205,10 @@ def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=N
     pre = model.preprocessing
     arrays, results, pngs = OrderedDict(), OrderedDict(), []
     for l in layers:
-        rows = []
+        blocks = []
         recs = np.zeros((len(chans[l]), k, c, h, w), np.float32)
         units = np.zeros((len(chans[l]), k, 3), np.int64)
+        cols = 3 if k > 3 else k
         for m, ch in enumerate(chans[l]):
             idx = found[l]["images"][m]
             res = proj.project(model.preprocess(x[idx]), [l], channels=[ch])[l]
@@ -202,11 +220,13 @@ def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=N
                 img = render.pixels_to_rgb(x[ii])
                 rec = render.reconstruction_to_rgb(recs[m, j], pre["mean"], pre["std"])
                 patches.append(img[t:b, le:r]); projections.append(rec[t:b, le:r])
-            rows.append((render.tile(projections, cols=3, size=(32, 32)),
-                         render.tile(patches, cols=3, size=(32, 32))))
-        blocks = [render.tile([a, b], cols=2, pad=1) for a, b in rows]
+            grid = lambda ims: render.tile([render.fit_tile(a, 48) for a in ims], cols=cols, pad=1)
+            pair = render.tile([grid(projections), grid(patches)], cols=2, pad=4)
+            label = render.text_strip("%s channel %d: top-%d projections | image patches"
+                                      % (l, ch, k), pair.shape[1], 16, 11)
+            blocks.append(np.concatenate([label, pair], axis=0))
         path = os.path.join(out, "topk_%s.png" % l)
-        render.save_png(render.tile(blocks, cols=min(4, len(blocks)), pad=6), path)
+        render.save_png(render.tile(blocks, cols=min(4, len(blocks)), pad=8), path)
         pngs.append(path)
         results[l] = {"channels": np.asarray(chans[l]), "images": found[l]["images"],
                       "activations": found[l]["activations"].astype(np.float32),

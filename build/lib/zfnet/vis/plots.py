@@ -46,7 +46,8 @@ def filter_grid(W, pad=1, scale="common"):
 
     ``scale='common'`` maps all filters with one factor around mid-grey (keeps
     their relative strength and colour); ``'each'`` stretches each filter.
-    C must be 1 or 3 (other channel counts show the mean over channels).
+    C must be 1 or 3; other channel counts show the mean over the input channels (and
+    :func:`save_filters_png` says so in its caption).
     """
     W = np.asarray(W, np.float64)
     k, c, h, w = W.shape
@@ -66,15 +67,28 @@ def filter_grid(W, pad=1, scale="common"):
     return grid[:, :, 0] if c == 1 else grid
 
 
-def save_filters_png(W, path, zoom=8, scale="common"):
-    """Write the filter grid of ``W`` (K, C, h, w) as a PNG (atomically), enlarged ``zoom`` times."""
+def filters_caption(W, layer="filters"):
+    """What a filter grid of ``W`` (K, C, h, w) shows, in words."""
+    k, c, h, w = np.asarray(W).shape
+    what = {1: "grey", 3: "colour (RGB)"}.get(c, "the mean over its %d input channels" % c)
+    return "%s: %d filters %dx%d, each shown in %s" % (layer, k, h, w, what)
+
+
+def save_filters_png(W, path, zoom=8, scale="common", layer=None):
+    """Write the filter grid of ``W`` (K, C, h, w) as a PNG (atomically), enlarged ``zoom``
+    times, under a caption saying what is shown (:func:`filters_caption`)."""
     import io
     from PIL import Image
     from ..files import atomic_write_bytes
+    from .render import text_strip
     g = filter_grid(W, scale=scale)
     img = Image.fromarray((np.clip(g, 0, 1) * 255).round().astype(np.uint8))
-    img = img.resize((img.width * zoom, img.height * zoom), Image.NEAREST)
+    img = np.asarray(img.resize((img.width * zoom, img.height * zoom), Image.NEAREST).convert("RGB"))
+    caption = text_strip(filters_caption(W, layer or "filters"), max(img.shape[1], 320), 18, 11)
+    canvas = np.full((caption.shape[0] + img.shape[0], caption.shape[1], 3), 255, np.uint8)
+    canvas[:caption.shape[0]] = caption
+    canvas[caption.shape[0]:, :img.shape[1]] = img
     buf = io.BytesIO()
-    img.save(buf, format="PNG")
+    Image.fromarray(canvas).save(buf, format="PNG")
     atomic_write_bytes(path, buf.getvalue())
     return path

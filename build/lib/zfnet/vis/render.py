@@ -134,3 +134,112 @@ def overlay(image_rgb, fmap, alpha=0.6):
     heat = heat_map(up)
     weight = alpha * (up - up.min()) / max(up.max() - up.min(), 1e-12)
     return img * (1 - weight[..., None]) + heat * weight[..., None]
+
+
+# ------------------------------------------------------------------ labelled figures
+def _font(size):
+    from PIL import ImageFont
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # an old Pillow: the bitmap font
+        return ImageFont.load_default()
+
+
+def text_strip(text, width, height=18, size=12, background=255, colour=(20, 20, 20)):
+    """A uint8 (height, width, 3) strip with ``text`` drawn at its left (cut to the width)."""
+    from PIL import Image, ImageDraw
+    im = Image.new("RGB", (int(width), int(height)), (background,) * 3)
+    ImageDraw.Draw(im).text((3, max(0, (height - size) // 2 - 1)), text, fill=colour, font=_font(size))
+    return np.asarray(im)
+
+
+def fit_tile(img, cell, background=255):
+    """An image (H, W[, 3], [0, 1] or uint8) scaled by nearest neighbour to fit a ``cell`` x
+    ``cell`` square (enlarged as far as whole pixels allow, so small inputs stay crisp), centred
+    on a blank tile."""
+    from PIL import Image
+    a = to_uint8(img)
+    if a.ndim == 2:
+        a = np.stack([a] * 3, axis=-1)
+    h, w = a.shape[:2]
+    scale = cell / float(max(h, w))
+    if scale >= 1:
+        scale = max(1, int(scale))  # whole-pixel enlargement
+    nh, nw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
+    a = np.asarray(Image.fromarray(a).resize((nw, nh), Image.NEAREST))
+    out = np.full((cell, cell, 3), background, np.uint8)
+    t, l = (cell - nh) // 2, (cell - nw) // 2
+    out[t:t + nh, l:l + nw] = a
+    return out
+
+
+TITLE_H, HEADER_H, LABEL_H = 22, 18, 16
+
+
+def labelled_cell(row, col, cell=96, pad=4, title=True, col_labels=True, row_labels=True):
+    """(top, left) of the tile at ``row``, ``col`` in a :func:`labelled_grid` picture."""
+    top = (TITLE_H if title else 0) + (HEADER_H if col_labels else 0)
+    top += row * ((LABEL_H if row_labels else 0) + cell + pad) + (LABEL_H if row_labels else 0)
+    return top, pad + col * (cell + pad)
+
+
+def labelled_grid(rows, row_labels=None, col_labels=None, cell=96, pad=4, title=None):
+    """Rows of images as one uint8 picture: a title, column headers, and each row's label on a
+    strip above it. ``rows``: lists of images (any size; each fitted to ``cell`` by
+    :func:`fit_tile`; :func:`labelled_cell` says where each tile is)."""
+    ncol = max(len(r) for r in rows)
+    width = pad + ncol * (cell + pad)
+    parts = []
+    if title:
+        parts.append(text_strip(title, width, TITLE_H, 14))
+    if col_labels:
+        header = np.full((HEADER_H, width, 3), 255, np.uint8)
+        for j, lab in enumerate(col_labels):
+            x0 = pad + j * (cell + pad)
+            header[:, x0:x0 + cell] = text_strip(lab, cell, HEADER_H, 11)
+        parts.append(header)
+    for i, row in enumerate(rows):
+        if row_labels:
+            parts.append(text_strip(row_labels[i], width, LABEL_H, 11))
+        strip = np.full((cell + pad, width, 3), 255, np.uint8)
+        for j, im in enumerate(row):
+            x0 = pad + j * (cell + pad)
+            strip[:cell, x0:x0 + cell] = fit_tile(im, cell)
+        parts.append(strip)
+    return np.concatenate(parts, axis=0)
+
+
+def colour_bar(height, width=14, lo=0.0, hi=1.0, label=""):
+    """A vertical colour bar of :func:`heat_map`'s colours (high at the top) with its range
+    written beside it, as uint8 (height, width + 46, 3)."""
+    t = np.linspace(1, 0, height)[:, None].repeat(width, axis=1)
+    bar = to_uint8(heat_map(t) if hi > lo else heat_map(np.zeros_like(t)))
+    side = np.full((height, 46, 3), 255, np.uint8)
+    if height >= 34:
+        side[:16] = text_strip("%.2f" % hi, 46, 16, 10)
+        side[-16:] = text_strip("%.2f" % lo, 46, 16, 10)
+    if label and height > 60:
+        side[height // 2 - 8:height // 2 + 8] = text_strip(label, 46, 16, 10)
+    return np.concatenate([bar, side], axis=1)
+
+
+def occlusion_picture(image_rgb, pmap, size, stride, zoom=4):
+    """The occlusion map drawn over the image: each pixel coloured by the probability when the
+    occluder is centred nearest to it (blended over the image), and a colour bar of the
+    probabilities. ``pmap`` (rows, cols) over top-left corners ``0, stride, ...``."""
+    img = np.asarray(image_rgb, np.float64)
+    if img.ndim == 2:
+        img = np.stack([img] * 3, axis=-1)
+    H, W = img.shape[:2]
+    pm = np.asarray(pmap, np.float64)
+    ys = np.clip(np.round((np.arange(H) - (size - 1) / 2.0) / stride), 0, pm.shape[0] - 1).astype(int)
+    xs = np.clip(np.round((np.arange(W) - (size - 1) / 2.0) / stride), 0, pm.shape[1] - 1).astype(int)
+    up = pm[ys][:, xs]
+    lo, hi = float(pm.min()), float(pm.max())
+    t = (up - lo) / (hi - lo) if hi > lo else np.zeros_like(up)
+    over = 0.45 * img + 0.55 * heat_map(t)
+    big = to_uint8(over)
+    from PIL import Image
+    big = np.asarray(Image.fromarray(big).resize((W * zoom, H * zoom), Image.NEAREST))
+    return np.concatenate([big, np.full((H * zoom, 4, 3), 255, np.uint8),
+                           colour_bar(H * zoom, lo=lo, hi=hi, label="P")], axis=1)
