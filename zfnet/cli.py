@@ -24,26 +24,21 @@ ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errn
                       errno.EISDIR, errno.EEXIST, errno.EDQUOT, errno.ENAMETOOLONG, errno.ENOENT}
 
 
-def count(text):
-    """An argparse type: an integer >= 1 (a negative --limit would slice from the end)."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("%r is not an integer" % text)
-    if v < 1:
-        raise argparse.ArgumentTypeError("%d: expected an integer of at least 1" % v)
-    return v
+def at_least(minimum):
+    """An argparse type: an integer >= ``minimum`` (a negative --limit would slice from the end)."""
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("%r is not an integer" % text)
+        if v < minimum:
+            raise argparse.ArgumentTypeError("%d: expected an integer of at least %d" % (v, minimum))
+        return v
+    parse.__name__ = "integer >= %d" % minimum
+    return parse
 
 
-def natural(text):
-    """An argparse type: an integer >= 0."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("%r is not an integer" % text)
-    if v < 0:
-        raise argparse.ArgumentTypeError("%d: expected an integer of at least 0" % v)
-    return v
+count, natural = at_least(1), at_least(0)
 
 
 def port(text):
