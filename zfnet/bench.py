@@ -239,3 +239,71 @@ def run_import_bench(repeats=3, json_path=None, log=info, workdir=None):
     if json_path:
         atomic_write_json(json_path, out)
     return out
+
+
+# ------------------------------------------------------------------ dataset scans on Dask
+def run_scan_bench(checkpoint=None, workers=2, json_path=None, log=info, layer="conv5", k=9,
+                   workdir=None):
+    """Images/s of the ``small`` model's top-``k`` scan of every ``layer`` map over the
+    Fashion-MNIST training set, in this process and on a Dask LocalCluster of ``workers``
+    processes (cluster start-up reported apart); the round trip of an empty Dask task; and
+    ``zf``'s forward cost per 224x224 image, with the workers a 1.3 M-image scan would need to
+    finish in an hour at that cost."""
+    import os
+    import tempfile
+    from .data.fashion_mnist import load_fashion_mnist
+    from .dist.scan import connect, scan_topk_dask
+    from .io.checkpoint import load_model, model_json, write_checkpoint
+    from .nn import configs, model as modelmod
+    from .vis.figures import scan_topk
+    if checkpoint is None:  # the small model with random weights: the cost does not depend on them
+        cfg = configs.get_config("small")
+        net = modelmod.build(cfg)
+        checkpoint = os.path.join(tempfile.mkdtemp(dir=workdir), "small")
+        write_checkpoint(checkpoint, {"model.json": model_json(cfg, net, {"mean": [72.9], "std": [90.0]},
+                                                               dataset="fashion-mnist"),
+                                      "model.npz": modelmod.get_weights(net)})
+    m = load_model(checkpoint)
+    x = load_fashion_mnist().x_train
+    chans = {layer: list(range(m.net[layer].output_shape[1]))}
+    scan_topk(m, x[:512], [layer], chans, k, progress=False)  # compile (and warm the cache)
+    t0 = time.perf_counter(); local = scan_topk(m, x, [layer], chans, k, progress=False)
+    t_local = time.perf_counter() - t0
+    t0 = time.perf_counter(); client, cluster = connect("local:%d" % workers)
+    client.wait_for_workers(workers); t_start = time.perf_counter() - t0
+    try:
+        t0 = time.perf_counter()
+        dist = scan_topk_dask(client, checkpoint, "fashion-mnist", "train", [layer], chans, k,
+                              progress=False, n_images=len(x))
+        t_dist = time.perf_counter() - t0
+        same = all(np.array_equal(dist[layer][key], local[layer][key])
+                   for key in ("images", "positions", "activations"))
+        rt = []
+        for _ in range(20):
+            t0 = time.perf_counter(); client.submit(abs, -1, pure=False).result(); rt.append(time.perf_counter() - t0)
+    finally:
+        client.close(); cluster.close()
+    zf = configs.get_config("zf")
+    from .evaluate import logits_function
+    znet = modelmod.build(zf, batch_size=8)
+    f = logits_function(znet)
+    xb = np.random.rand(8, 3, 224, 224).astype(floatX)
+    f(xb)
+    t_zf = min(_timeit(lambda: f(xb)) for _ in range(2)) / 8.0
+    need = int(np.ceil(1.3e6 * t_zf / 3600.0))
+    r = {"images": len(x), "layer": layer, "maps": len(chans[layer]), "k": k,
+         "in_process_s": t_local, "in_process_img_s": len(x) / t_local,
+         "workers": workers, "cluster_start_s": t_start, "dask_s": t_dist, "dask_img_s": len(x) / t_dist,
+         "identical": bool(same), "task_round_trip_ms": 1000 * float(np.median(rt)),
+         "zf_forward_s_per_image": t_zf, "workers_for_1.3M_zf_in_an_hour": need}
+    log("small, top-%d of %d %s maps over %d training images: in process %.1f s (%.0f img/s); "
+        "local:%d %.1f s (%.0f img/s; cluster start %.1f s more); identical: %s"
+        % (k, r["maps"], layer, len(x), t_local, r["in_process_img_s"], workers, t_dist, r["dask_img_s"],
+           t_start, same))
+    log("an empty Dask task's round trip: %.1f ms (median of 20)" % r["task_round_trip_ms"])
+    log("zf forward at 224x224: %.3f s per image on this machine's %d cores -> a 1.3 M-image scan in "
+        "an hour needs %d workers like it (the scan is the forward pass; merging is negligible)"
+        % (t_zf, os.cpu_count(), need))
+    if json_path:
+        atomic_write_json(json_path, r)
+    return r

@@ -266,7 +266,9 @@ def _add_topk(sub):
     k = _command(sub, "topk", "Fig. 2: the 9 strongest activations of feature maps over a dataset, projected.", """
   python -m zfnet topk runs/demo/final --layer conv5 --top 9           # Fig. 2 for conv5, 8 random maps
   python -m zfnet topk runs/demo/final --layer conv1 --layer conv3 --maps 4 --split train --limit 10000
-  python -m zfnet topk runs/demo/final --dataset path/to/imagenet --layer conv2 --channels 5 9 11""")
+  python -m zfnet topk runs/demo/final --dataset path/to/imagenet --layer conv2 --channels 5 9 11
+  python -m zfnet topk runs/demo/final --layer conv5 --scheduler local:2          # 2 worker processes
+  python -m zfnet topk /shared/run/final --layer conv5 --scheduler tcp://head:8786  # a Dask cluster""")
     k.add_argument("checkpoint")
     _projection_args(k)
     k.add_argument("--dataset", help="default: the one the checkpoint was trained on")
@@ -276,14 +278,21 @@ def _add_topk(sub):
     k.add_argument("--limit", type=count, help="use only the first N images of the split")
     k.add_argument("--seed", type=int, default=0, help="seed of the random choice of feature maps")
     k.add_argument("--out", default="runs/topk", help="folder for topk_<layer>.png and topk.npz")
+    k.add_argument("--scheduler", help="scan on Dask: local[:N] (N worker processes here) or "
+                   "tcp://HOST:PORT (a running dask-scheduler); the same result as in one process")
     k.set_defaults(func=cmd_topk)
 
 
 def cmd_topk(args):
     from .vis.figures import topk
+    scan = None
+    if args.scheduler:
+        from .dist.scan import cluster_scanner
+        scan = cluster_scanner(args.scheduler, args.checkpoint, args.dataset)
     topk(args.checkpoint, args.layers, args.out, dataset=args.dataset, split=args.split,
          maps=args.maps, channels=args.channels, k=args.top, method=args.method, limit=args.limit,
-         seed=args.seed, progress=not args.quiet, smooth_samples=args.samples, smooth_noise=args.noise)
+         seed=args.seed, progress=not args.quiet, smooth_samples=args.samples, smooth_noise=args.noise,
+         scan=scan)
 
 
 # ------------------------------------------------------------------ imports of pretrained weights
@@ -358,11 +367,13 @@ def _add_bench(sub):
   python -m zfnet bench                      # zf at 224x224 and small at 28x28
   python -m zfnet bench model --configs small --batch-size 128 --repeats 5
   python -m zfnet bench serve --checkpoint runs/demo/final   # the explorer's request latency
-  python -m zfnet bench import               # import-keras/import-onnx on VGG16/ZFNet-512-sized files""")
-    b.add_argument("what", nargs="?", default="model", choices=["model", "deconv", "serve", "import"],
+  python -m zfnet bench import               # import-keras/import-onnx on VGG16/ZFNet-512-sized files
+  python -m zfnet bench scan                 # a top-9 scan of Fashion-MNIST's training set, 1 vs 2 Dask workers""")
+    b.add_argument("what", nargs="?", default="model", choices=["model", "deconv", "serve", "import", "scan"],
                    help="model: forward/train throughput; deconv: top-9 projections of conv1-5; "
                         "serve: the explorer API's latency (needs --checkpoint); import: import-keras "
-                        "and import-onnx on files of VGG16's and ZFNet-512's size, then a forward pass")
+                        "and import-onnx on files of VGG16's and ZFNet-512's size, then a forward pass; "
+                        "scan: a dataset top-9 scan in this process vs on 2 Dask workers")
     b.add_argument("--checkpoint", help="bench serve: the checkpoint to serve")
     b.add_argument("--configs", nargs="+", default=["zf", "small"], help="bench model: configurations")
     b.add_argument("--batch-size", type=count, help="default: 32 for zf, 128 for small")
@@ -377,6 +388,8 @@ def cmd_bench(args):
         bench.run_deconv_bench(args.repeats, args.json)
     elif args.what == "import":
         bench.run_import_bench(args.repeats, args.json)
+    elif args.what == "scan":
+        bench.run_scan_bench(args.checkpoint, json_path=args.json)
     elif args.what == "serve":
         if not args.checkpoint:
             raise UsageError("bench serve needs --checkpoint (e.g. runs/demo/final)")

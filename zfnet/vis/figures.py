@@ -113,22 +113,40 @@ def layer_maxima_function(net, layers):
     return theano.function([x], res)
 
 
+def merge_topk(a, b, k):
+    """Merge two partial top-k results of one layer (dicts of ``activations``, ``images`` and
+    ``positions``, each (m, j)): the ``k`` largest activations per row, ties broken by the
+    smaller image index. Exact: any split of the images into parts, scanned and merged in any
+    order, gives the same result as one scan."""
+    vals = np.concatenate([a["activations"], b["activations"]], axis=1)
+    idx = np.concatenate([a["images"], b["images"]], axis=1)
+    pos = np.concatenate([a["positions"], b["positions"]], axis=1)
+    order = np.lexsort((idx, -vals), axis=1)[:, :k] if vals.shape[1] else np.zeros((len(vals), 0), int)
+    take = lambda m: np.take_along_axis(m, order, 1)
+    return dict(a, activations=take(vals), images=take(idx), positions=take(pos))
+
+
 def scan_topk(model, x_u8, layers, channels, k=9, batch_size=256, progress=True, guard=None,
-              on_batch=None, fn=None):
+              on_batch=None, fn=None, offset=0):
     """For each layer and channel, the ``k`` images of ``x_u8`` (uint8 at the model's input
-    size) with the strongest activation of that channel (ties: the first image wins).
+    size) with the strongest activation of that channel (ties: the smaller image index wins).
 
     ``guard``: a context manager held around each compiled call (the explorer's Theano lock,
     released between batches); ``on_batch(done, total)``: called after each batch; ``fn``: a
-    compiled :func:`layer_maxima_function` of ``layers`` to reuse.
-    Returns {layer: {"channels": (m,), "images": (m, k) indices, "activations": (m, k)}}.
+    compiled :func:`layer_maxima_function` of ``layers`` to reuse; ``offset``: added to the
+    image indices (a shard of a larger set, :mod:`zfnet.dist.scan`).
+    Returns {layer: {"channels": (m,), "images": (m, k) indices, "activations": (m, k),
+    "positions": (m, k) flat index y * W + x of the maximum in the map}}.
     """
     import contextlib
     guard = guard or contextlib.nullcontext()
     with guard:
         fn = fn or layer_maxima_function(model.net, layers)
-    best = {l: (np.full((len(channels[l]), 0), -np.inf), np.zeros((len(channels[l]), 0), np.int64))
-            for l in layers}
+    empty = lambda l: {"channels": np.asarray(channels[l]),
+                       "activations": np.full((len(channels[l]), 0), -np.inf, np.float32),
+                       "images": np.zeros((len(channels[l]), 0), np.int64),
+                       "positions": np.zeros((len(channels[l]), 0), np.int64)}
+    best = {l: empty(l) for l in layers}
     bar = progress_bar(progress, total=len(x_u8), desc="scan", unit="img", leave=False)
     for i in range(0, len(x_u8), batch_size):
         xb = model.preprocess(x_u8[i:i + batch_size])
@@ -136,16 +154,14 @@ def scan_topk(model, x_u8, layers, channels, k=9, batch_size=256, progress=True,
             outs = fn(xb)
         for j, l in enumerate(layers):
             m = outs[2 * j][:, channels[l]].T  # (m, b)
-            vals = np.concatenate([best[l][0], m], axis=1)
-            idx = np.concatenate([best[l][1], np.arange(i, i + len(xb))[None].repeat(len(m), 0)], axis=1)
-            order = np.argsort(-vals, axis=1, kind="stable")[:, :k]
-            best[l] = (np.take_along_axis(vals, order, 1), np.take_along_axis(idx, order, 1))
+            part = {"activations": m, "positions": outs[2 * j + 1][:, channels[l]].T.astype(np.int64),
+                    "images": np.arange(offset + i, offset + i + len(xb))[None].repeat(len(m), 0)}
+            best[l] = merge_topk(best[l], part, k)
         bar.update(len(xb))
         if on_batch is not None:
             on_batch(min(i + batch_size, len(x_u8)), len(x_u8))
     bar.close()
-    return {l: {"channels": np.asarray(channels[l]), "images": best[l][1],
-                "activations": best[l][0]} for l in layers}
+    return best
 
 
 class TopK(object):
@@ -166,14 +182,17 @@ class TopK(object):
 
 def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=None, k=9,
          method="deconvnet", limit=None, seed=0, progress=True, log=info, smooth_samples=16,
-         smooth_noise=0.15):
+         smooth_noise=0.15, scan=None):
     """The paper's Fig. 2 for ``layers``: top-``k`` dataset activations of ``maps`` feature
     maps each (random ones unless ``channels``), projected, next to their patches.
 
     ``checkpoint``: a folder or a loaded :class:`~zfnet.io.checkpoint.Model`; ``dataset``:
     a :class:`~zfnet.data.dataset.Dataset`, a name or folder, or None for the one the
     checkpoint names.
-    Writes ``out/topk_<layer>.png`` and ``out/topk.npz``; returns a :class:`TopK`.
+    ``scan``: a function ``(model, x, layers, channels, k, split, limit, progress) -> found`` to
+    scan with instead of :func:`scan_topk` in this process (:func:`zfnet.dist.scan.cluster_scanner`
+    spreads the scan over a Dask cluster, with the same result). Writes ``out/topk_<layer>.png`` and ``out/topk.npz``;
+    returns a :class:`TopK`.
     """
     if int(k) < 1 or int(maps) < 1:
         raise UsageError("topk needs k >= 1 images and maps >= 1 feature maps per layer; got k=%r, "
@@ -201,7 +220,10 @@ def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=N
         bad = [ch for ch in chans[l] if not 0 <= ch < n]
         if bad:
             raise UsageError("Layer %r has channels 0..%d; got %r" % (l, n - 1, bad))
-    found = scan_topk(model, x, layers, chans, k, progress=progress)
+    if scan is not None:
+        found = scan(model, x, layers, chans, k, split, limit, progress)
+    else:
+        found = scan_topk(model, x, layers, chans, k, progress=progress)
     pre = model.preprocessing
     arrays, results, pngs = OrderedDict(), OrderedDict(), []
     for l in layers:
