@@ -133,18 +133,27 @@ def _add_train(sub):
   python -m zfnet train --config small --dataset fashion-mnist --epochs 5 --out runs/fm
   python -m zfnet train --limit 2000 --epochs 2 --out runs/quick      # a quick subset
   python -m zfnet train --out runs/fm --epochs 8 --resume             # continue a killed run
-  python -m zfnet train --config zf --dataset path/to/imagenet --batch-size 128 --init gauss""")
+  python -m zfnet train --config zf --dataset path/to/imagenet --batch-size 128 --init gauss
+  mpirun -n 2 python -m zfnet train --distributed --limit 2000 --epochs 1 --out runs/mpi   # data parallel""")
     _train_args(t, 5)
     t.add_argument("--out", default="runs/train", help="run folder (default runs/train)")
     t.add_argument("--resume", action="store_true", help="continue from the last complete epoch in --out")
+    t.add_argument("--distributed", action="store_true",
+                   help="data-parallel over MPI: run under `mpirun -n N`; each rank takes 1/N of every "
+                        "batch, gradients are averaged, rank 0 writes")
     t.set_defaults(func=cmd_train)
 
 
 def cmd_train(args):
     from .repro.demo import train_run
-    r = train_run(args.config, args.dataset, train_settings(args), args.out, args.resume, not args.quiet)
+    world = None
+    if args.distributed:
+        from .dist.mpi import World
+        world = World()
+    r = train_run(args.config, args.dataset, train_settings(args), args.out, args.resume, not args.quiet,
+                  world=world)
     h = r["history"][-1] if r["history"] else None
-    if h:
+    if h and (world is None or world.root):
         print("test top-1 error %.4f (accuracy %.2f%%), top-5 error %.4f; checkpoint %s"
               % (h["test_top1"], 100 * (1 - h["test_top1"]), h["test_top5"], r["checkpoint"]))
 

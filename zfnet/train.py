@@ -98,7 +98,7 @@ class Trainer(object):
     settings : TrainSettings
     """
 
-    def __init__(self, cfg, settings):
+    def __init__(self, cfg, settings, distributed=False):
         self.cfg, self.s = cfg, settings
         lasagne.random.set_rng(np.random.RandomState(settings.seed))
         x = T.tensor4("x"); y = T.ivector("y")
@@ -112,7 +112,13 @@ class Trainer(object):
         reg = lasagne.regularization.regularize_network_params(fc8, lasagne.regularization.l2)
         cost = loss + np.float32(settings.weight_decay / 2.0) * reg
         self.lr = theano.shared(np.float32(settings.lr), name="lr")
-        updates = lasagne.updates.nesterov_momentum(cost, params, self.lr, settings.momentum)
+        if distributed:  # the gradient and the update apart: the ranks average in between
+            self.params = params
+            self.grad_fn = theano.function([x, y], [loss, err] + theano.grad(cost, params))
+            grads = [T.TensorType(p.dtype, p.broadcastable)("g_" + p.name) for p in params]
+            updates = lasagne.updates.nesterov_momentum(grads, params, self.lr, settings.momentum)
+        else:
+            updates = lasagne.updates.nesterov_momentum(cost, params, self.lr, settings.momentum)
         if settings.clip_radius:
             convs = [self.net[s["name"]] for s in cfg["layers"] if s["type"] == "conv"]
             clip_filter_scale(updates, convs, settings.clip_radius)
@@ -120,7 +126,10 @@ class Trainer(object):
         pset = set(params)
         vel = [v for v in updates if v not in pset]
         self.velocities = OrderedDict(("velocity_%02d" % i, v) for i, v in enumerate(vel))
-        self.train_fn = theano.function([x, y], [loss, err], updates=updates)
+        if distributed:
+            self.apply_fn = theano.function(grads, [], updates=updates)
+        else:
+            self.train_fn = theano.function([x, y], [loss, err], updates=updates)
         test_logits = lasagne.layers.get_output(fc8, deterministic=True)[:, :, 0, 0]
         self.logits_fn = theano.function([x], test_logits)
         self.srngs = [l._srng for l in self.net.values() if hasattr(l, "_srng")]
@@ -156,6 +165,21 @@ def _write_logs(out, history):
         w.writerow({k: row.get(k) for k in LOG_FIELDS})
     atomic_write_bytes(os.path.join(out, "log.csv"), buf.getvalue().encode())
     atomic_write_json(os.path.join(out, "log.json"), history)
+
+
+def _distributed_step(trainer, world, xb, yb):
+    """One data-parallel step: this rank's gradient on its share of the (already augmented)
+    global batch, averaged over the ranks, and the same update applied everywhere. Returns the
+    batch's mean loss and its error count, as one process would compute them."""
+    part = world.share(np.arange(len(yb)))
+    if len(part):
+        out = trainer.grad_fn(xb[part], yb[part])
+        grads, extra = out[2:], (float(out[0]), float(out[1]) / len(part))
+    else:  # a last batch smaller than the number of ranks
+        grads, extra = [np.zeros_like(p.get_value(borrow=True)) for p in trainer.params], (0.0, 0.0)
+    grads, (loss, err_rate), n = world.mean_gradients(grads, len(part), extra)
+    trainer.apply_fn(*grads)
+    return loss, int(round(err_rate * n))
 
 
 def _check_same_run(out, run_info):
@@ -225,14 +249,24 @@ def holdout(dataset, settings):
     return dataset.split_validation(n_val, seed=0)
 
 
-def train(cfg, dataset, settings, out, resume=False, progress=True, log=info):
+def train(cfg, dataset, settings, out, resume=False, progress=True, log=info, world=None):
     """Train ``cfg`` on ``dataset`` with ``settings``; write the run folder ``out``.
 
     Returns a dict with the history and the final checkpoint path. Files in
     ``out``: ``settings.json``, ``log.csv``, ``log.json``, ``curves.png``,
     ``checkpoints/epoch-NNN/`` and ``model.json``/``model.npz`` (the last epoch).
+
+    ``world``: a :class:`zfnet.dist.mpi.World` for data-parallel training over MPI: each rank
+    takes its share of every global batch, the gradients are averaged, and only rank 0 writes.
     """
     s = settings
+    root = world is None or world.root
+    if world is not None:
+        if s.batch_size < world.size:
+            raise UsageError("--batch-size %d is smaller than the %d ranks: each rank needs a share of "
+                             "every batch" % (s.batch_size, world.size))
+        if not root:  # one voice: rank 0 reports and writes
+            log, progress = (lambda *a: None), False
     dataset = dataset.limit(s.limit)
     in_shape = tuple(cfg["input_shape"])
     datamod.check_channels(dataset.x_train.shape, in_shape, "%s images" % dataset.name)
@@ -246,10 +280,13 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=info):
     run_info = {"config": cfg, "settings": s.to_dict(), "dataset": dataset.name,
                 "train_images": len(x_tr), "val_images": len(x_val),
                 "test_images": len(dataset.x_test)}
-    trainer = Trainer(cfg, s)
+    trainer = Trainer(cfg, s, distributed=world is not None)
     start, history = 0, []
     if resume:
-        _remove_leftovers(out, ckdir)
+        if root:
+            _remove_leftovers(out, ckdir)
+        if world is not None:
+            world.barrier()
         start = _latest_epoch(ckdir)
         if start:
             _check_same_run(out, run_info)
@@ -264,11 +301,13 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=info):
             trainer.lr.set_value(np.float32(state["lr"]))
             # a kill after the epoch's checkpoint but before its other writes: finish them
             # (idempotent), so final/ and the logs are never an epoch behind
-            _finish_epoch(out, ckdir, start, history, doc, arrays, s.keep)
+            if root:
+                _finish_epoch(out, ckdir, start, history, doc, arrays, s.keep)
             log("Resuming %s from epoch %d (lr %g)" % (out, start, state["lr"]))
         else:
             log("Nothing to resume in %s; starting from epoch 1" % out)
-    atomic_write_json(os.path.join(out, "settings.json"), run_info)
+    if root:
+        atomic_write_json(os.path.join(out, "settings.json"), run_info)
     in_hw = in_shape[1:]
     nb = int(np.ceil(len(x_tr) / float(s.batch_size)))
     bad_epochs = 0 if not history else history[-1].get("bad_epochs", 0)
@@ -286,7 +325,10 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=info):
             idx = order[b * s.batch_size:(b + 1) * s.batch_size]
             xb = datamod.crop_batch(x_tr[idx], in_hw, rng, pad=s.crop_pad, flip=s.flip)
             xb = datamod.normalize(xb, mean, std)
-            loss, err = trainer.train_fn(xb, y_tr[idx])
+            if world is None:
+                loss, err = trainer.train_fn(xb, y_tr[idx])
+            else:
+                loss, err = _distributed_step(trainer, world, xb, y_tr[idx])
             if not np.isfinite(loss) or loss > diverged:
                 bar.close()
                 raise TrainingDiverged(
@@ -321,6 +363,11 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=info):
                  "state.json": {"epoch": epoch, "lr": float(trainer.lr.get_value()),
                                 "history": history},
                  "state.npz": trainer.optimizer_state()}
-        write_checkpoint(os.path.join(ckdir, "epoch-%03d" % epoch), files)
-        _finish_epoch(out, ckdir, epoch, history, doc, files["model.npz"], s.keep)
+        if world is not None:
+            world.check_same_weights(files["model.npz"], epoch)
+        if root:
+            write_checkpoint(os.path.join(ckdir, "epoch-%03d" % epoch), files)
+            _finish_epoch(out, ckdir, epoch, history, doc, files["model.npz"], s.keep)
+        if world is not None:
+            world.barrier()  # the next epoch (or a resume) sees rank 0's checkpoint
     return {"history": history, "checkpoint": os.path.join(out, "final"), "out": out}

@@ -14,7 +14,7 @@ from ..report import info
 DEMO_LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 
 
-def train_run(config, dataset, settings, out, resume=False, progress=True):
+def train_run(config, dataset, settings, out, resume=False, progress=True, world=None):
     """Train configuration ``config`` (a name or JSON path) on ``dataset`` (a name, folder or
     :class:`~zfnet.data.dataset.Dataset`) into the run folder ``out``; returns
     :func:`zfnet.train.train`'s result. The configuration's classes and (for ``small``)
@@ -25,7 +25,7 @@ def train_run(config, dataset, settings, out, resume=False, progress=True):
     cfg = configs.get_config(config, num_classes=len(ds.class_names))
     if config == "small" and ds.image_shape[0] != 1:
         cfg["input_shape"][0] = ds.image_shape[0]
-    return train.train(cfg, ds, settings, out, resume=resume, progress=progress)
+    return train.train(cfg, ds, settings, out, resume=resume, progress=progress, world=world)
 
 
 def run_demo(config, dataset, settings, out, resume=True, progress=True, log=info):
