@@ -170,12 +170,33 @@ def _add_evaluate(sub):
     e.add_argument("--split", choices=SPLITS, default="test", help="the dataset split to evaluate")
     e.add_argument("--limit", type=count, help="use only the first N images of the split")
     e.add_argument("--json", help="also write the result to this JSON file")
+    e.add_argument("--scheduler", help="evaluate on Dask: local[:N] or tcp://HOST:PORT (needs --dataset "
+                   "or a checkpoint of a known dataset)")
     e.set_defaults(func=cmd_evaluate)
 
 
+def _cluster_dataset(args):
+    """The dataset workers open: --dataset, else the checkpoint's known dataset name."""
+    from .data import DATASET_NAMES
+    from .io.checkpoint import read_checkpoint
+    if args.dataset:
+        return args.dataset
+    name = read_checkpoint(args.checkpoint)[0].get("dataset")
+    if name not in DATASET_NAMES:
+        raise UsageError("--scheduler needs --dataset: a name or a folder every worker can open")
+    return name
+
+
 def cmd_evaluate(args):
-    from .evaluate import evaluate_checkpoint
-    r = evaluate_checkpoint(args.checkpoint, args.dataset, args.split, args.limit, progress=not args.quiet)
+    if args.scheduler:
+        from .dist.scan import cluster, evaluate_dask, split_size
+        dataset = _cluster_dataset(args)
+        with cluster(args.scheduler) as client:
+            r = evaluate_dask(client, args.checkpoint, dataset, args.split, args.limit,
+                              split_size(dataset, args.split, args.limit), progress=not args.quiet)
+    else:
+        from .evaluate import evaluate_checkpoint
+        r = evaluate_checkpoint(args.checkpoint, args.dataset, args.split, args.limit, progress=not args.quiet)
     print("%s %s (%d images): loss %.4f  top-1 error %.4f  top-5 error %.4f  (accuracy %.2f%%)"
           % (r["dataset"], r["split"], r["images"], r["loss"], r["top1"], r["top5"],
              100 * (1 - r["top1"])))
@@ -203,6 +224,46 @@ def cmd_predict(args):
         print("%s: %s" % (r["image"], ", ".join("%s %.3f" % (t["class"], t["probability"]) for t in r["top"])))
     if args.json:
         _write_json(args.json, res)
+
+
+def _add_features(sub):
+    f = _command(sub, "features", "Per-layer features of a dataset split (for linear probes, Table 7).", """
+  python -m zfnet features runs/demo/final --layer relu5 --layer fc6 --split test --out feats.npz
+  python -m zfnet features runs/demo/final --layer fc6 --split train --scheduler local:2 --out train.npz""")
+    f.add_argument("checkpoint")
+    f.add_argument("--layer", action="append", required=True, dest="layers", help="a layer (repeat for several)")
+    f.add_argument("--dataset", help="default: the one the checkpoint was trained on")
+    f.add_argument("--split", choices=SPLITS, default="test", help="the dataset split")
+    f.add_argument("--limit", type=count, help="use only the first N images of the split")
+    f.add_argument("--out", required=True, help="an .npz with <layer> (N, D) arrays and labels (N,)")
+    f.add_argument("--scheduler", help="compute on Dask: local[:N] or tcp://HOST:PORT")
+    f.set_defaults(func=cmd_features)
+
+
+def cmd_features(args):
+    from .files import atomic_write_npz
+    if args.scheduler:
+        from .dist.scan import cluster, features_dask, split_size
+        dataset = _cluster_dataset(args)
+        with cluster(args.scheduler) as client:
+            feats, labels = features_dask(client, args.checkpoint, dataset, args.split, args.layers,
+                                          args.limit, split_size(dataset, args.split, args.limit),
+                                          progress=not args.quiet)
+    else:
+        from .data import dataset_for
+        from .data.dataset import crop_batch
+        from .evaluate import batched, features_function
+        from .io.checkpoint import load_model
+        model = load_model(args.checkpoint)
+        ds = dataset_for(model, args.dataset, "features")
+        x, labels = (ds.x_test, ds.y_test) if args.split == "test" else (ds.x_train, ds.y_train)
+        x, labels = (x[:args.limit], labels[:args.limit]) if args.limit else (x, labels)
+        x = crop_batch(x, model.input_shape[1:])
+        feats = batched(features_function(model.net, args.layers), x, prepare=model.preprocess)
+    arrays = {l: f for l, f in zip(args.layers, feats)}
+    arrays["labels"] = labels
+    atomic_write_npz(args.out, arrays)
+    print("wrote %s: %s" % (args.out, ", ".join("%s %r" % (l, f.shape) for l, f in zip(args.layers, feats))))
 
 
 def _add_filters(sub):
@@ -505,7 +566,7 @@ def cmd_demo(args):
              progress=not args.quiet)
 
 
-COMMANDS = (_add_train, _add_evaluate, _add_filters, _add_bench, _add_visualize, _add_topk,
+COMMANDS = (_add_train, _add_evaluate, _add_features, _add_filters, _add_bench, _add_visualize, _add_topk,
             _add_import_keras, _add_import_onnx, _add_predict, _add_serve, _add_data,
             _add_reproduce, _add_demo)
 

@@ -116,3 +116,57 @@ def test_topk_command_on_a_local_cluster_writes_what_one_process_writes(setup, t
     bad = subprocess.run(args + ["--out", str(tmp_path / "x"), "--scheduler", "tcp://127.0.0.1:9"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in bad.stderr
+
+
+def test_evaluate_and_features_on_the_cluster_match_one_process(setup, tmp_path):
+    import subprocess
+    import sys
+    path, _, _ = setup
+    base = [sys.executable, "-m", "zfnet"]
+    run = lambda *a: subprocess.run(base + [str(x) for x in a], capture_output=True, text=True)
+    one = run("evaluate", path, "--limit", "2000", "--quiet", "--json", tmp_path / "e1.json")
+    two = run("evaluate", path, "--limit", "2000", "--quiet", "--json", tmp_path / "e2.json", "--scheduler", "local:2")
+    assert one.returncode == 0 and two.returncode == 0, two.stderr[-2000:]
+    import json
+    e1, e2 = json.load(open(str(tmp_path / "e1.json"))), json.load(open(str(tmp_path / "e2.json")))
+    assert e1["images"] == e2["images"] == 2000 and e1["top1"] == e2["top1"] and e1["top5"] == e2["top5"]
+    assert e2["loss"] == pytest.approx(e1["loss"], rel=1e-9)
+    f1 = run("features", path, "--layer", "relu5", "--layer", "fc6", "--limit", "1500", "--quiet",
+             "--out", tmp_path / "f1.npz")
+    f2 = run("features", path, "--layer", "relu5", "--layer", "fc6", "--limit", "1500", "--quiet",
+             "--out", tmp_path / "f2.npz", "--scheduler", "local:2")
+    assert f1.returncode == 0 and f2.returncode == 0, f2.stderr[-2000:]
+    a, b = np.load(str(tmp_path / "f1.npz")), np.load(str(tmp_path / "f2.npz"))
+    assert a["relu5"].shape == (1500, 64 * 7 * 7) and a["fc6"].shape[0] == 1500
+    for key in ("relu5", "fc6", "labels"):
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_image_folder_shards_name_their_files(setup, tmp_path):
+    """For an image folder a shard carries its files' paths (workers read only those), and the
+    scan over them equals the scan of the folder loaded in one process."""
+    from PIL import Image
+    from zfnet.data.images import load_image_folder
+    from zfnet.dist.scan import cluster, plan, scan_topk_dask, split_size
+    from zfnet.io.checkpoint import load_model
+    from zfnet.vis.figures import scan_topk
+    from zfnet.data.dataset import crop_batch
+    path, chans, _ = setup
+    rng = np.random.RandomState(0)
+    for c in ("a", "b"):
+        os.makedirs(str(tmp_path / "imgs" / c))
+        for i in range(300):
+            Image.fromarray(rng.randint(0, 256, (28, 28)).astype(np.uint8)).save(
+                str(tmp_path / "imgs" / c / ("%03d.png" % i)))
+    folder = str(tmp_path / "imgs")
+    n = split_size(folder, "test")
+    parts = plan(folder, "test", None, n, batch_size=32, batches_per_shard=2)
+    assert n == 120 and len(parts) == 2 and all(len(p[0]) == p[3] - p[2] for p in parts)
+    assert all(isinstance(p, str) and p.startswith(folder) for p in parts[0][0])
+    m = load_model(path)
+    ds = load_image_folder(folder, channels=1)
+    ref = scan_topk(m, crop_batch(ds.x_test, (28, 28)), LAYERS, chans, k=9, batch_size=32, progress=False)
+    with cluster("local:2") as client:
+        got = scan_topk_dask(client, path, folder, "test", LAYERS, chans, k=9, batch_size=32,
+                             batches_per_shard=2, progress=False, n_images=n)
+    _same(got, ref)

@@ -89,12 +89,13 @@ def fit_image(im, size=None, channels=3):
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1).copy()
 
 
-def _folder_split(root, size, channels, classes=None):
+def _folder_listing(root, classes=None):
+    """Files of an image-folder tree in a fixed order: (paths, labels, classes)."""
     if classes is None:
         classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
     if not classes:
         raise DataError("Image folder %s has no class sub-folders (expected root/<class>/*.jpg)" % root)
-    xs, ys = [], []
+    paths, ys = [], []
     for label, c in enumerate(classes):
         d = os.path.join(root, c)
         if not os.path.isdir(d):
@@ -102,10 +103,39 @@ def _folder_split(root, size, channels, classes=None):
         for f in sorted(os.listdir(d)):
             # regular files only: a FIFO or device named x.png would block or never end
             if f.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(d, f)):
-                xs.append(load_image(os.path.join(d, f), size, channels)); ys.append(label)
-    if not xs:
+                paths.append(os.path.join(d, f)); ys.append(label)
+    if not paths:
         raise DataError("Image folder %s has no .jpg/.jpeg/.png files in its class folders" % root)
-    return np.stack(xs), np.asarray(ys, np.int32), classes
+    return paths, np.asarray(ys, np.int32), classes
+
+
+def folder_files(root, test_fraction=0.2, seed=0):
+    """The files of :func:`load_image_folder`'s splits without reading them:
+    ``{"train": (paths, labels), "test": (paths, labels)}`` and the class names, in the order
+    :func:`load_image_folder` stores them (a shard of a scan can name its files)."""
+    if not os.path.isdir(root):
+        raise DataNotFound("Image folder %s does not exist" % root)
+    test_dir = next((os.path.join(root, s) for s in ("val", "test")
+                     if os.path.isdir(os.path.join(root, s))), None)
+    if os.path.isdir(os.path.join(root, "train")) and test_dir:
+        p_tr, y_tr, classes = _folder_listing(os.path.join(root, "train"))
+        p_te, y_te, _ = _folder_listing(test_dir, classes)
+        return {"train": (p_tr, y_tr), "test": (p_te, y_te)}, classes
+    paths, y, classes = _folder_listing(root)
+    order = np.random.RandomState(seed).permutation(len(paths))
+    n_te = int(round(len(paths) * test_fraction))
+    if n_te < 1 or n_te >= len(paths):
+        raise DataError("Image folder %s has %d image(s): too few to hold out %.0f%% for testing "
+                        "(give it a train/ and a val/ folder, or more images)"
+                        % (root, len(paths), 100 * test_fraction))
+    te, tr = np.sort(order[:n_te]), np.sort(order[n_te:])
+    pick = lambda idx: ([paths[i] for i in idx], y[idx])
+    return {"train": pick(tr), "test": pick(te)}, classes
+
+
+def load_files(paths, size=256, channels=3):
+    """uint8 (N, C, H, W) of image files, each read as :func:`load_image` reads it."""
+    return np.stack([load_image(p, size, channels) for p in paths])
 
 
 def load_image_folder(root, size=256, channels=3, test_fraction=0.2, seed=0):
@@ -116,23 +146,7 @@ def load_image_folder(root, size=256, channels=3, test_fraction=0.2, seed=0):
     Images are resized so the short side is ``size`` and centre-cropped to
     ``size`` x ``size`` (the paper: 256; training then takes random 224 crops).
     """
-    if not os.path.isdir(root):
-        raise DataNotFound("Image folder %s does not exist" % root)
-    test_dir = next((os.path.join(root, s) for s in ("val", "test")
-                     if os.path.isdir(os.path.join(root, s))), None)
-    if os.path.isdir(os.path.join(root, "train")) and test_dir:
-        x_tr, y_tr, classes = _folder_split(os.path.join(root, "train"), size, channels)
-        x_te, y_te, _ = _folder_split(test_dir, size, channels, classes)
-    else:
-        x, y, classes = _folder_split(root, size, channels)
-        order = np.random.RandomState(seed).permutation(len(x))
-        n_te = int(round(len(x) * test_fraction))
-        if n_te < 1 or n_te >= len(x):
-            raise DataError("Image folder %s has %d image(s): too few to hold out %.0f%% for testing "
-                            "(give it a train/ and a val/ folder, or more images)"
-                            % (root, len(x), 100 * test_fraction))
-        te, tr = np.sort(order[:n_te]), np.sort(order[n_te:])
-        x_tr, y_tr, x_te, y_te = x[tr], y[tr], x[te], y[te]
-    return Dataset(os.path.basename(os.path.normpath(root)), x_tr, y_tr, x_te, y_te, classes)
-
-
+    splits, classes = folder_files(root, test_fraction, seed)
+    (p_tr, y_tr), (p_te, y_te) = splits["train"], splits["test"]
+    return Dataset(os.path.basename(os.path.normpath(root)), load_files(p_tr, size, channels), y_tr,
+                   load_files(p_te, size, channels), y_te, classes)
