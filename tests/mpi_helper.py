@@ -1,7 +1,8 @@
 """A tiny training without dropout or augmentation, on one process or under mpiexec.
 
-usage: python mpi_helper.py OUT [--distributed] [--kill-rank R]
-With --kill-rank R, rank R kills itself (SIGKILL) at its second gradient step.
+usage: python mpi_helper.py OUT [--distributed] [--kill-rank R] [--perturb-rank R] [--epochs N] [--resume]
+With --kill-rank R, rank R kills itself (SIGKILL) at its second gradient step; with
+--perturb-rank R, rank R's weights drift after its first step (the checksum must catch it).
 """
 import os
 import signal
@@ -32,6 +33,20 @@ if "--distributed" in sys.argv:
                 os.kill(os.getpid(), signal.SIGKILL)
             return real(*a, **k)
         t._distributed_step = die
-s = train.TrainSettings(epochs=2, batch_size=32, lr=0.05, val_size=40, seed=3, crop_pad=0, flip=False,
+    if "--perturb-rank" in sys.argv and world.rank == int(sys.argv[sys.argv.index("--perturb-rank") + 1]):
+        import zfnet.train as t
+        real_step, done = t._distributed_step, []
+
+        def drift(trainer, *a, **k):
+            out = real_step(trainer, *a, **k)
+            if not done:
+                p = trainer.params[0]
+                p.set_value(p.get_value() + 1e-3)
+                done.append(1)
+            return out
+        t._distributed_step = drift
+epochs = int(sys.argv[sys.argv.index("--epochs") + 1]) if "--epochs" in sys.argv else 2
+s = train.TrainSettings(epochs=epochs, batch_size=32, lr=0.05, val_size=40, seed=3, crop_pad=0, flip=False,
                         schedule="step", step_size=1)
-train.train(cfg, toy_dataset(), s, out, progress=False, world=world, log=lambda *a: None)
+train.train(cfg, toy_dataset(), s, out, progress=False, world=world, log=lambda *a: None,
+            resume="--resume" in sys.argv)

@@ -42,3 +42,18 @@ def test_a_killed_rank_ends_the_job(tmp_path):
     r = _run([tmp_path / "k", "--distributed", "--kill-rank", "1"], n=2, timeout=300)
     assert r.returncode != 0 and time.time() - t0 < 300
     assert "KILLED" in r.stdout + r.stderr or "killed" in (r.stdout + r.stderr).lower(), r.stderr[-1000:]
+
+
+def test_resume_on_two_ranks_and_ranks_that_drift_apart(tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert _run([straight, "--distributed"], n=2).returncode == 0
+    assert _run([resumed, "--distributed", "--epochs", "1"], n=2).returncode == 0
+    r = _run([resumed, "--distributed", "--epochs", "2", "--resume"], n=2)
+    assert r.returncode == 0, r.stderr[-2000:]
+    a = ckpt.read_checkpoint(str(straight / "final"))[1]
+    b = ckpt.read_checkpoint(str(resumed / "final"))[1]
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-6, atol=1e-7, err_msg=k)
+    r = _run([tmp_path / "drift", "--distributed", "--perturb-rank", "1"], n=2)
+    assert r.returncode != 0 and "after epoch 1 the ranks' weights differ" in r.stdout + r.stderr
+    assert not os.path.exists(str(tmp_path / "drift" / "checkpoints" / "epoch-001"))  # nothing written
