@@ -30,6 +30,7 @@ def served(tmp_path):
     t.start()
     yield "http://127.0.0.1:%d/" % srv.server_port, app
     srv.shutdown()
+    app.explorer.close()  # no background compile left running into the next test
 
 
 @pytest.fixture

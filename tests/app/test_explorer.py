@@ -10,7 +10,9 @@ from ref import forward, softmax, tiny_config, write_tiny_checkpoint
 def explorer(tmp_path_factory):
     from zfnet.app.explorer import Explorer
     path, ds, pre = write_tiny_checkpoint(tmp_path_factory.mktemp("ex") / "final", tiny_config())
-    return Explorer(path, dataset=ds), ds, pre
+    ex = Explorer(path, dataset=ds)
+    yield ex, ds, pre
+    ex.close()
 
 
 def test_answers_without_http(explorer):

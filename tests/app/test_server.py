@@ -26,8 +26,9 @@ def setup(tmp_path_factory):
          log=lambda *a: None)
     app = create_app(path, dataset=ds, max_upload=50000)
     _, arrays = ckpt.read_checkpoint(path)
-    return {"app": app, "client": app.test_client(), "cfg": cfg, "arrays": arrays, "ds": ds,
-            "pre": pre, "net": app.explorer.net, "path": path}
+    yield {"app": app, "client": app.test_client(), "cfg": cfg, "arrays": arrays, "ds": ds,
+           "pre": pre, "net": app.explorer.net, "path": path}
+    app.explorer.close()
 
 
 def _ref(setup, pixels, upto=None):
@@ -97,7 +98,6 @@ def test_projection_of_a_clicked_map(setup, method):
     assert r["box"] == list(input_patch_box(setup["net"], "conv2", int(y), int(x)))
     for k in ("projection", "patch", "projection_patch"):
         assert r[k].startswith("data:image/png;base64,")
-    assert r["seconds"] < 5
 
 
 def test_occlusion_map_matches_numpy(setup):

@@ -38,6 +38,8 @@ MAX_OCCLUSION_POSITIONS = 4096
 MAX_UPLOAD_PIXELS = 4096 * 4096
 DECODING = threading.BoundedSemaphore(2)
 INTEGER = re.compile(r"^-?[0-9]{1,9}$")
+# Theano is not thread-safe, compiling least of all: one lock for every explorer of the process
+THEANO_LOCK = threading.RLock()
 
 
 def data_url(img, zoom=1):
@@ -55,7 +57,7 @@ class Explorer(object):
         self.net = self.model.net
         self.input_shape = self.model.input_shape
         self.classes = self.model.classes
-        self.lock = threading.Lock()
+        self.lock = THEANO_LOCK
         self._logits = logits_function(self.net)
         self._projector = Projector(self.net, smooth_samples=8)
         self.layers = [l for l in self._projector.projectable_layers()
@@ -75,6 +77,13 @@ class Explorer(object):
             self._add_photos()
         self.topk_results = self._load_topk()
         self._jobs, self._jobs_lock = {}, threading.Lock()
+
+    def close(self, timeout=None):
+        """Wait for the background top-9 jobs to finish (a server shutting down, a test ending)."""
+        with self._jobs_lock:
+            threads = [j["thread"] for j in self._jobs.values() if "thread" in j]
+        for t in threads:
+            t.join(timeout)
 
     def describe(self):
         """The network, its classes, layers (with the channels that have a dataset top-9) and
