@@ -58,11 +58,12 @@ class Explorer(object):
         self.input_shape = self.model.input_shape
         self.classes = self.model.classes
         self.lock = THEANO_LOCK
-        self._logits = logits_function(self.net)
-        self._projector = Projector(self.net, smooth_samples=8)
-        self.layers = [l for l in self._projector.projectable_layers()
-                       if len(self.net[l].output_shape) == 4 and self.net[l].output_shape[2] > 1]
-        self._features = features_function(self.net, self.layers)
+        with self.lock:  # compiling: no other explorer thread may compile meanwhile
+            self._logits = logits_function(self.net)
+            self._projector = Projector(self.net, smooth_samples=8)
+            self.layers = [l for l in self._projector.projectable_layers()
+                           if len(self.net[l].output_shape) == 4 and self.net[l].output_shape[2] > 1]
+            self._features = features_function(self.net, self.layers)
         self.dataset = dataset
         if self.dataset is None and self.model.dataset in DATASET_NAMES:  # never a stored path
             try:
