@@ -177,14 +177,9 @@ def _add_evaluate(sub):
 
 def _cluster_dataset(args):
     """The dataset workers open: --dataset, else the checkpoint's known dataset name."""
-    from .data import DATASET_NAMES
-    from .io.checkpoint import read_checkpoint
-    if args.dataset:
-        return args.dataset
-    name = read_checkpoint(args.checkpoint)[0].get("dataset")
-    if name not in DATASET_NAMES:
-        raise UsageError("--scheduler needs --dataset: a name or a folder every worker can open")
-    return name
+    from .data import dataset_name
+    from .io.checkpoint import read_model_json
+    return dataset_name(args.dataset, read_model_json(args.checkpoint).get("dataset"), "--scheduler")
 
 
 def cmd_evaluate(args):

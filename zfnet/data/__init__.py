@@ -21,17 +21,26 @@ from ..errors import DataNotFound, UsageError
 DATASET_NAMES = ("fashion-mnist", "fashion_mnist", "fmnist", "imagenet-photos")
 
 
+def dataset_name(given, stored, what="this command"):
+    """The dataset name or folder to open: ``given`` (the user's), else ``stored`` (a
+    checkpoint's) if it is a known name (:data:`DATASET_NAMES`); never a path read from a
+    checkpoint. ``what`` names the command in the error."""
+    if given is not None:
+        return given
+    if stored in DATASET_NAMES:
+        return stored
+    raise UsageError("%s needs --dataset: the checkpoint names the dataset %r, which is not one of "
+                     "the known names (%s), and a path stored in a checkpoint is never followed"
+                     % (what, stored, ", ".join(DATASET_NAMES)))
+
+
 def dataset_for(model, dataset=None, what="this command"):
     """The dataset a command should use: ``dataset`` (a name or path the user gave, or a
     :class:`~zfnet.data.dataset.Dataset`) if given, else the one the checkpoint names if it
-    is a known name (:data:`DATASET_NAMES`); never a path read from the checkpoint."""
-    if dataset is not None:
-        return dataset if not isinstance(dataset, str) else load_dataset(dataset)
-    if model.dataset in DATASET_NAMES:
-        return load_dataset(model.dataset)
-    raise UsageError("%s needs --dataset: the checkpoint names the dataset %r, which is not one of "
-                     "the known names (%s), and a path stored in a checkpoint is never followed"
-                     % (what, model.dataset, ", ".join(DATASET_NAMES)))
+    is a known name (:func:`dataset_name`)."""
+    if dataset is not None and not isinstance(dataset, str):
+        return dataset
+    return load_dataset(dataset_name(dataset, model.dataset, what))
 
 
 def load_dataset(name):

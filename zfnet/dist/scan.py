@@ -241,13 +241,11 @@ def cluster_scanner(scheduler, checkpoint, dataset):
     """A ``scan`` for :func:`zfnet.vis.figures.topk` that runs on the Dask cluster at
     ``scheduler``: ``checkpoint`` a folder and ``dataset`` a name or folder the workers can
     open (None: the checkpoint's own dataset, if it is a known name)."""
-    from ..data import DATASET_NAMES
+    from ..data import dataset_name
 
     def scan(model, x, layers, channels, k, split, limit, progress):
         from ..vis.figures import layer_maxima_function
-        spec = dataset if dataset is not None else model.dataset
-        if spec is None or (dataset is None and spec not in DATASET_NAMES):
-            raise UsageError("--scheduler needs --dataset: a name or a folder the workers can open")
+        spec = dataset_name(dataset, model.dataset, "--scheduler")
         layer_maxima_function(model.net, layers)  # compile once here: the workers find it cached
         with cluster(scheduler) as client:
             return scan_topk_dask(client, checkpoint, spec, split, layers, channels, k, limit=limit,

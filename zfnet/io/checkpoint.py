@@ -120,14 +120,12 @@ def check_output(path, force=False):
                      "(nothing was written, nothing was removed)" % (path, kind))
 
 
-def read_checkpoint(path):
-    """Return ``(model_json_dict, {name: array})`` of a checkpoint folder, both checked: the
-    document by :func:`validate_doc`, the arrays finite and numeric. Arrays are read with
-    pickling disabled, so a weight file cannot run code."""
+def _folder_and_doc(path):
+    """The checkpoint folder of ``path`` and its validated ``model.json``."""
     if os.path.isfile(path) and os.path.basename(path) in ("model.json", "model.npz"):
         path = os.path.dirname(path)
-    mj, mz = os.path.join(path, "model.json"), os.path.join(path, "model.npz")
-    for f in (mj, mz):
+    mj = os.path.join(path, "model.json")
+    for f in (mj, os.path.join(path, "model.npz")):
         if not os.path.isfile(f):
             raise CheckpointNotFound("%s is not a checkpoint: %s is missing (a checkpoint folder "
                                      "holds model.json and model.npz)" % (path, os.path.basename(f)))
@@ -136,7 +134,20 @@ def read_checkpoint(path):
             doc = json.load(f)
     except (ValueError, RecursionError) as e:
         raise CheckpointError("%s is not valid JSON: %s" % (mj, str(e)[:200]))
-    validate_doc(doc, mj)
+    return path, validate_doc(doc, mj)
+
+
+def read_model_json(path):
+    """A checkpoint's validated ``model.json`` alone (its weights are not read)."""
+    return _folder_and_doc(path)[1]
+
+
+def read_checkpoint(path):
+    """Return ``(model_json_dict, {name: array})`` of a checkpoint folder, both checked: the
+    document by :func:`validate_doc`, the arrays finite and numeric. Arrays are read with
+    pickling disabled, so a weight file cannot run code."""
+    path, doc = _folder_and_doc(path)
+    mz = os.path.join(path, "model.npz")
     try:
         with np.load(mz, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
