@@ -31,3 +31,35 @@ def test_lasagne_conv_layer_warns_nothing(recwarn):
     conv = lasagne.layers.Conv2DLayer(l_in, 2, 3)
     lasagne.layers.get_output(conv)
     assert not [w for w in recwarn if "image_shape" in str(w.message)]
+
+
+def _c_key(outputs, inputs):
+    """Theano's C-module cache key of the single-node graph ``inputs -> outputs``."""
+    from theano.gof.cc import CLinker
+    fg = theano.gof.FunctionGraph(inputs, outputs)
+    return CLinker().accept(fg).cmodule_key()
+
+
+def test_ops_without_parameters_get_a_cached_c_module():
+    # Alloc and Dot22 have __props__ == (): unpatched Theano calls their modules
+    # unversioned (key version ()), compiling them afresh in every process
+    from theano.tensor.blas import _dot22
+    from zfnet.nn.pool_ops import Unpool
+    n = T.lscalar()
+    a, b = T.matrix(), T.matrix()
+    for outs, ins in [([T.alloc(np.float32(0), n, n)], [n]), ([_dot22(a, b)], [a, b])]:
+        version = _c_key(outs, ins)[0]
+        assert version != (), outs
+        assert all(version)
+    assert Unpool.__props__ == ()
+
+
+def test_cop_version_is_the_same_in_every_process():
+    # DimShuffle is a COp; its version was Python's per-process salted hash of its C code
+    import subprocess
+    import sys
+    code = ("import zfnet.backend as b; from theano.tensor.elemwise import DimShuffle; "
+            "print(DimShuffle((False,), ('x', 0)).c_code_cache_version())")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.strip().splitlines()[-1] for _ in range(3)}
+    assert len(outs) == 1, outs
