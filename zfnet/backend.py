@@ -2,14 +2,15 @@
 
 Importing this module configures Theano (:mod:`zfnet.theano_config`), applies
 the Lasagne 0.1 shim (:mod:`zfnet.compat`) and silences Theano's deprecation
-noise. Every module that computes does ``from .backend import theano, T, lasagne``.
+noise, and keeps freed memory for reuse (:mod:`zfnet.memory`). Every module that computes does ``from .backend import theano, T, lasagne``.
 """
 import logging
 import sys
 import warnings
 
-from . import theano_config
+from . import memory, theano_config
 
+memory.keep_freed_memory()
 theano_config.configure()
 theano_config.silence_warnings()
 # Theano looks for a file named like "-l<name>" and warns that it found none when
