@@ -109,39 +109,93 @@ def deconv_flops(net, layers, k):
     return fwd + back
 
 
-def run_deconv_bench(repeats=3, json_path=None, layers=("conv1", "conv2", "conv3", "conv4", "conv5"),
-                     k=9, log=info):
-    """Time the top-``k`` 'max' projections of every conv layer of ``zf`` (224x224, random He
-    weights, one image): single pass vs one compiled function per layer."""
+def default_deconv_layers(net):
+    """Every conv layer of the network (``conv1``... or ``block1_conv1``...)."""
+    from .nn.layers import Conv2DLayer
+    return [n for n, l in net.items() if isinstance(l, Conv2DLayer) and not n.startswith("fc")]
+
+
+def transposed_conv_rates(net, layers, k, peak, repeats=2):
+    """GFLOP/s of each conv layer's transposed convolution, run alone on as many signals as
+    the single-pass walk carries through it (``k`` per requested layer at or above it)."""
+    from .nn.layers import Conv2DLayer, conv_transpose
+    names = list(net)
+    rows = OrderedDict()
+    for n, l in net.items():
+        if isinstance(l, Conv2DLayer):
+            r = k * sum(1 for q in layers if names.index(q) >= names.index(n))
+            if r:
+                rows[n] = r
+    out = OrderedDict()
+    for n, r in rows.items():
+        l = net[n]
+        kk, c, fh, fw = l.W.get_value(borrow=True).shape
+        g = T.tensor4()
+        fn = theano.function([g], conv_transpose(g, l.W, (None, c) + tuple(l.input_shape[2:]),
+                                                 (kk, c, fh, fw), l.stride, l.pad))
+        x = np.random.RandomState(0).rand(r, *l.output_shape[1:]).astype(floatX)
+        fn(x)
+        t = min(_timeit(lambda: fn(x)) for _ in range(repeats))
+        flops = r * layer_flops(net)[n]
+        out[n] = {"signals": r, "seconds": t, "gflop": flops / 1e9, "gflops": flops / t / 1e9,
+                  "pct_peak": 100 * flops / t / 1e9 / peak}
+        fn = x = None
+    return out
+
+
+def run_deconv_bench(repeats=3, json_path=None, layers=None, k=9, log=info, config="zf",
+                     mode="max", rank="max", per_layer=True, loop=True):
+    """Time the top-``k`` projections (``mode``, ranked by ``rank``) of ``layers`` (default:
+    every conv layer) of ``config`` (random He weights, one image of its input size) in one
+    pass and, with ``loop``, with one compiled function per layer; with ``per_layer``, the
+    GFLOP/s of each transposed convolution alone. Seed 003's workload is
+    ``config='vgg16-notop', mode='map', rank='l2', k=3``."""
     import os
     from .nn import configs, model
     from .vis.deconv import Projector
     peak = matmul_peak()
     lasagne.random.set_rng(np.random.RandomState(0))
-    net = model.build(configs.get_config("zf"), batch_size=None)
-    x = np.random.RandomState(0).randn(1, 3, 224, 224).astype(floatX)
+    cfg = configs.get_config(config)
+    net = model.build(cfg, batch_size=None)
+    x = np.random.RandomState(0).randn(1, *cfg["input_shape"]).astype(floatX)
     proj = Projector(net, "deconvnet")
-    layers = list(layers)
-    t0 = time.perf_counter(); proj.project(x, layers, top=k)
+    layers = list(layers or default_deconv_layers(net))
+    kw = dict(top=k, mode=mode, rank=rank)
+    t0 = time.perf_counter(); proj.project(x, layers, **kw)
     compile_single = time.perf_counter() - t0
-    t0 = time.perf_counter(); proj.project_loop(x, layers, top=k)
-    compile_loop = time.perf_counter() - t0
-    single = min(_timeit(lambda: proj.project(x, layers, top=k)) for _ in range(repeats))
-    loop = min(_timeit(lambda: proj.project_loop(x, layers, top=k)) for _ in range(repeats))
+    single = min(_timeit(lambda: proj.project(x, layers, **kw)) for _ in range(repeats))
     flops = deconv_flops(net, layers, k)
-    loop_flops = sum(deconv_flops(net, [l], k) for l in layers)
-    r = {"config": "zf", "input": [3, 224, 224], "layers": layers, "top": k, "mode": "max",
-         "single_pass_s": single, "loop_s": loop, "speedup": loop / single,
-         "single_pass_gflops": flops / single / 1e9, "loop_gflops": loop_flops / loop / 1e9,
-         "dense_equivalent_gflop_single": flops / 1e9, "dense_equivalent_gflop_loop": loop_flops / 1e9,
-         "first_call_s": {"single": compile_single, "loop": compile_loop},
+    r = {"config": config, "input": list(cfg["input_shape"]), "layers": layers, "top": k,
+         "mode": mode, "rank": rank, "single_pass_s": single,
+         "single_pass_gflops": flops / single / 1e9, "dense_equivalent_gflop_single": flops / 1e9,
+         "first_call_s": {"single": compile_single},
          "matmul_peak_gflops": peak, "cores": os.cpu_count()}
     log("float32 matrix-multiply peak: %.0f GFLOP/s" % peak)
-    log("zf 224x224, top-%d 'max' deconvnet projections of %s for one image:" % (k, ", ".join(layers)))
-    log("  single pass   %.3f s  (%.1f dense-equivalent GFLOP/s, %.1f%% of peak)"
-        % (single, r["single_pass_gflops"], 100 * r["single_pass_gflops"] / peak))
-    log("  per-layer loop %.3f s  (%.1f GFLOP/s)  -> single pass is %.2fx faster"
-        % (loop, r["loop_gflops"], r["speedup"]))
+    log("%s %s, top-%d %r projections (ranked by %s) of %d layers (%s ... %s) for one image:"
+        % (config, "x".join(map(str, cfg["input_shape"])), k, mode, rank, len(layers), layers[0], layers[-1]))
+    log("  single pass    %.3f s  (%.0f dense-equivalent GFLOP, %.1f GFLOP/s, %.1f%% of peak; "
+        "first call %.1f s)" % (single, flops / 1e9, r["single_pass_gflops"],
+                                100 * r["single_pass_gflops"] / peak, compile_single))
+    if loop:
+        t0 = time.perf_counter(); proj.project_loop(x, layers, **kw)
+        r["first_call_s"]["loop"] = time.perf_counter() - t0
+        lt = min(_timeit(lambda: proj.project_loop(x, layers, **kw)) for _ in range(repeats))
+        loop_flops = sum(deconv_flops(net, [l], k) for l in layers)
+        r.update(loop_s=lt, speedup=lt / single, loop_gflops=loop_flops / lt / 1e9,
+                 dense_equivalent_gflop_loop=loop_flops / 1e9)
+        log("  per-layer loop %.3f s  (%.1f GFLOP/s)  -> single pass is %.2fx faster"
+            % (lt, r["loop_gflops"], r["speedup"]))
+    proj = None
+    if per_layer:
+        rates = transposed_conv_rates(net, layers, k, peak)
+        r["transposed_conv"] = rates
+        log("  each transposed convolution alone (signals as in the single pass):")
+        for n, v in rates.items():
+            log("    %-14s %3d signals %7.3f s %6.1f GFLOP %6.1f GFLOP/s (%4.1f%% of peak)"
+                % (n, v["signals"], v["seconds"], v["gflop"], v["gflops"], v["pct_peak"]))
+        tot = sum(v["seconds"] for v in rates.values())
+        r["transposed_conv_total_s"] = tot
+        log("    all together  %.3f s (%.1f GFLOP/s)" % (tot, sum(v["gflop"] for v in rates.values()) / tot))
     if json_path:
         atomic_write_json(json_path, r)
     return r
@@ -307,3 +361,166 @@ def run_scan_bench(checkpoint=None, workers=2, json_path=None, log=info, layer="
     if json_path:
         atomic_write_json(json_path, r)
     return r
+
+
+# ------------------------------------------------------------------ seconds to the first picture
+def first_picture_layers(chain_names):
+    """conv1, conv3, conv5 and fc6 where the network has them (ZF's names), else four conv
+    layers spread from the first to the last."""
+    want = [n for n in ("conv1", "conv3", "conv5", "fc6") if n in chain_names]
+    if len(want) == 4:
+        return want
+    convs = [n for n in chain_names if "conv" in n and not n.endswith("relu")]
+    if len(convs) <= 4:
+        return convs
+    return [convs[int(round(i * (len(convs) - 1) / 3.0))] for i in range(4)]
+
+
+def first_picture_breakdown(checkpoint, image, layers, top=9, import_s=0.0):
+    """Run in a fresh process (``bench first-picture`` starts one): where the seconds of a
+    first ``visualize`` go. ``import_s``: the child's own time to import :mod:`zfnet.backend`
+    (measured before this module was imported). Returns {phase: seconds}."""
+    t_start = time.perf_counter()
+    marks = OrderedDict()
+    marks["import Theano and Lasagne"] = import_s
+    from theano.compile import function_module
+    from theano.gof import cc
+    spent = {"optimise": 0.0, "link": 0.0}
+    make_init, create = function_module.FunctionMaker.__init__, function_module.FunctionMaker.create
+
+    def timed_init(self, *a, **kw):
+        t = time.perf_counter(); make_init(self, *a, **kw); spent["optimise"] += time.perf_counter() - t
+
+    def timed_create(self, *a, **kw):
+        t = time.perf_counter(); r = create(self, *a, **kw); spent["link"] += time.perf_counter() - t
+        return r
+    function_module.FunctionMaker.__init__, function_module.FunctionMaker.create = timed_init, timed_create
+    from .io.checkpoint import load_model
+    from .vis.deconv import Projector
+    from .vis.figures import write_projections
+    t = time.perf_counter(); cc.get_module_cache()
+    marks["load the C-module cache index"] = time.perf_counter() - t
+    t = time.perf_counter(); model = load_model(checkpoint)
+    x_u8 = model.load_images([image]); x = model.preprocess(x_u8)
+    marks["load checkpoint and image"] = time.perf_counter() - t
+    proj = Projector(model)
+    build = proj._build
+
+    def timed_build(*a, **kw):
+        t = time.perf_counter(); r = build(*a, **kw); spent["build"] = time.perf_counter() - t
+        return r
+    proj._build = timed_build
+    t = time.perf_counter(); res = proj.project(x, layers, top=top); t_first = time.perf_counter() - t
+    marks["build the graph"] = spent["build"] - spent["optimise"] - spent["link"]
+    marks["optimise the graph"] = spent["optimise"]
+    marks["link (C thunks from the cache)"] = spent["link"]
+    t = time.perf_counter(); res = proj.project(x, layers, top=top)
+    marks["run the projection"] = time.perf_counter() - t
+    marks["other (first-call bookkeeping)"] = t_first - spent["build"] - marks["run the projection"]
+    import tempfile
+    t = time.perf_counter()
+    with tempfile.TemporaryDirectory() as d:
+        write_projections(d, "img", model, x_u8[0], OrderedDict((n, p[0]) for n, p in res.items()),
+                          "common", "deconvnet")
+    marks["render and write the PNGs"] = time.perf_counter() - t
+    marks["total in process"] = time.perf_counter() - t_start + import_s
+    return marks
+
+
+def _child(code):
+    import subprocess
+    import sys
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if out.returncode:
+        raise RuntimeError("child failed:\n" + out.stderr[-2000:])
+    return wall, out.stdout
+
+
+def run_first_picture_bench(checkpoint, repeats=3, json_path=None, log=info, workdir=None):
+    """Seconds to the first picture, each in a fresh process with a warm compile cache (one
+    untimed run warms it): ``python -m zfnet visualize`` of four layers (conv1, conv3, conv5,
+    fc6 on ZF-style networks; best of ``repeats``), where those seconds go, and the explorer's
+    first answer per (layer, method) after it has started."""
+    import json
+    import os
+    import shutil
+    import sys
+    import tempfile
+    from .io.checkpoint import read_model_json
+    names = [l["name"] for l in read_model_json(checkpoint)["config"]["layers"]]
+    layers = first_picture_layers(names)
+    tmp = tempfile.mkdtemp(dir=workdir)
+    try:
+        from PIL import Image
+        shape = read_model_json(checkpoint)["config"]["input_shape"]
+        rng = np.random.RandomState(0)
+        img = os.path.join(tmp, "probe.png")
+        px = rng.randint(0, 256, (shape[1], shape[2], shape[0])).astype(np.uint8)
+        Image.fromarray(px[..., 0] if shape[0] == 1 else px).save(img)
+        cmd = [sys.executable, "-m", "zfnet", "visualize", checkpoint, img, "--top", "9", "--quiet",
+               "--out", os.path.join(tmp, "out")]
+        for l in layers:
+            cmd += ["--layer", l]
+        import subprocess
+        walls = []
+        for i in range(repeats + 1):  # the first run warms the compile cache
+            t = time.perf_counter()
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            walls.append(time.perf_counter() - t)
+            if done.returncode:
+                raise RuntimeError("visualize failed:\n" + done.stderr[-2000:])
+        r = {"checkpoint": checkpoint, "layers": layers, "command": " ".join(cmd[1:]),
+             "visualize_wall_s": min(walls[1:]), "visualize_walls_s": walls[1:],
+             "visualize_cold_s": walls[0]}
+        log("fresh-process `visualize` of %s, top 9, warm compile cache: best %.2f s of %s"
+            % (", ".join(layers), r["visualize_wall_s"], ", ".join("%.2f" % w for w in walls[1:])))
+        _, out = _child("import json, time; t = time.perf_counter(); import zfnet.backend; "
+                        "t = time.perf_counter() - t; from zfnet.bench import first_picture_breakdown as f; "
+                        "print(json.dumps(f(%r, %r, %r, import_s=t)))" % (checkpoint, img, layers))
+        r["breakdown_s"] = json.loads(out.strip().splitlines()[-1])
+        log("  where the seconds go (in a fresh process, python start-up not counted):")
+        for k, v in r["breakdown_s"].items():
+            log("    %-34s %6.2f s" % (k, v))
+        _, out = _child("import json; from zfnet.bench import explorer_first_answers as f; "
+                        "print(json.dumps(f(%r)))" % (checkpoint,))
+        r["explorer"] = json.loads(out.strip().splitlines()[-1])
+        log("explorer in a fresh process: started in %.2f s; first answer per (layer, method):"
+            % r["explorer"]["start_s"])
+        for k, v in r["explorer"]["first_answer_s"].items():
+            log("    %-30s %5.2f s" % (k, v))
+        worst = max(r["explorer"]["first_answer_s"].values())
+        r["explorer_worst_first_answer_s"] = worst
+        log("  slowest first answer: %.2f s" % worst)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if json_path:
+        atomic_write_json(json_path, r)
+    return r
+
+
+def explorer_first_answers(checkpoint):
+    """Run in a fresh process: the explorer's start-up and its first answer for each method
+    on four of its layers (:func:`first_picture_layers`), through its HTTP API (Flask's test
+    client)."""
+    t = time.perf_counter()
+    from .app.server import create_app
+    from .vis.methods import METHODS
+    app = create_app(checkpoint)
+    c = app.test_client()
+    samples = c.get("/api/samples").json["samples"]
+    start = time.perf_counter() - t
+    if not samples:
+        raise UsageError("%s: no sample images (its dataset is not available here)" % checkpoint)
+    iid = samples[0]["id"]
+    res = OrderedDict()
+    for l in first_picture_layers(app.explorer.layers):
+        for m in METHODS:
+            t = time.perf_counter()
+            r = c.get("/api/project?image=%s&layer=%s&channel=0&method=%s" % (iid, l, m))
+            res["%s %s" % (l, m)] = time.perf_counter() - t
+            if r.status_code != 200:
+                raise RuntimeError("%s %s -> %d %s" % (l, m, r.status_code, r.data[:200]))
+    app.explorer.close()
+    return {"start_s": start, "first_answer_s": res}

@@ -433,14 +433,28 @@ def _add_bench(sub):
   python -m zfnet bench model --configs small --batch-size 128 --repeats 5
   python -m zfnet bench serve --checkpoint runs/demo/final   # the explorer's request latency
   python -m zfnet bench import               # import-keras/import-onnx on VGG16/ZFNet-512-sized files
-  python -m zfnet bench scan                 # a top-9 scan of Fashion-MNIST's training set, 1 vs 2 Dask workers""")
-    b.add_argument("what", nargs="?", default="model", choices=["model", "deconv", "serve", "import", "scan"],
-                   help="model: forward/train throughput; deconv: top-9 projections of conv1-5; "
+  python -m zfnet bench scan                 # a top-9 scan of Fashion-MNIST's training set, 1 vs 2 Dask workers
+  python -m zfnet bench deconv               # zf: top-9 'max' projections of conv1-conv5, one image
+  python -m zfnet bench deconv --config vgg16-notop --mode map --rank l2 --top 3   # seed 003's workload
+  python -m zfnet bench first-picture --checkpoint runs/demo/final   # fresh-process visualize, explorer""")
+    b.add_argument("what", nargs="?", default="model",
+                   choices=["model", "deconv", "first-picture", "serve", "import", "scan"],
+                   help="model: forward/train throughput; deconv: top-k projections of every conv layer "
+                        "(--config, --mode, --rank, --top, --layer); first-picture: seconds to the first "
+                        "picture, a fresh `visualize` process and the explorer's first answers (needs "
+                        "--checkpoint); "
                         "serve: the explorer API's latency (needs --checkpoint); import: import-keras "
                         "and import-onnx on files of VGG16's and ZFNet-512's size, then a forward pass; "
                         "scan: a dataset top-9 scan in this process vs on 2 Dask workers")
     b.add_argument("--checkpoint", help="bench serve: the checkpoint to serve")
     b.add_argument("--configs", nargs="+", default=["zf", "small"], help="bench model: configurations")
+    b.add_argument("--config", default="zf", choices=sorted(CONFIGS),
+                   help="bench deconv: the network (random He weights; default zf)")
+    b.add_argument("--mode", default="max", choices=MODES, help="bench deconv: 'max' or 'map' (default max)")
+    b.add_argument("--rank", default="max", choices=RANKS, help="bench deconv: 'max' or 'l2' (default max)")
+    b.add_argument("--top", type=count, default=9, help="bench deconv: maps per layer (default 9)")
+    b.add_argument("--layer", action="append", help="bench deconv: a layer (repeatable; default every conv layer)")
+    b.add_argument("--no-loop", action="store_true", help="bench deconv: skip the per-layer loop")
     b.add_argument("--batch-size", type=count, help="default: 32 for zf, 128 for small")
     b.add_argument("--repeats", type=count, default=3, help="timed repetitions (the best is reported)")
     b.add_argument("--json", help="also write the results to this JSON file")
@@ -450,7 +464,12 @@ def _add_bench(sub):
 def cmd_bench(args):
     from . import bench
     if args.what == "deconv":
-        bench.run_deconv_bench(args.repeats, args.json)
+        bench.run_deconv_bench(args.repeats, args.json, layers=args.layer, k=args.top, config=args.config,
+                               mode=args.mode, rank=args.rank, loop=not args.no_loop)
+    elif args.what == "first-picture":
+        if not args.checkpoint:
+            raise UsageError("bench first-picture needs --checkpoint (e.g. runs/demo/final)")
+        bench.run_first_picture_bench(args.checkpoint, json_path=args.json)
     elif args.what == "import":
         bench.run_import_bench(args.repeats, args.json)
     elif args.what == "scan":

@@ -17,7 +17,12 @@ the user has not chosen themselves (the user's own flags always win):
     step of the small model on 2 cores, measured).
 ``base_compiledir`` / ``compiledir_format``
     A per-user cache (``~/.cache/zfnet/theano``, or ``$ZFNET_THEANO_DIR``) with a
-    stable name, so the compiled C modules survive kernel updates.
+    stable name, so the compiled C modules survive kernel updates. The name carries a
+    generation (``compiledir2_...``): zfnet 0.x before the cache-key fixes of
+    :mod:`zfnet.compat` filled ``compiledir_py...`` with one never-reused copy of some
+    modules per process, and Theano reads the index of every entry at start-up (0.6 s
+    for 1,000 entries, measured), so the fixed keys start a clean directory. The old
+    one is left in place; remove it by hand.
 
 Nothing here imports Theano; :func:`configure` only edits ``os.environ``.
 """
@@ -89,7 +94,7 @@ def configure():
     ours = {
         "floatX": "float32",
         "base_compiledir": compile_dir(),
-        "compiledir_format": "compiledir_py%(python_version)s-%(processor)s",
+        "compiledir_format": "compiledir2_py%(python_version)s-%(processor)s",
         # CorrMM and large elementwise ops use both cores (1.6x on a train step).
         "openmp": "True",
     }

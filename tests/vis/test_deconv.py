@@ -338,3 +338,27 @@ def test_the_projected_unit_ignores_one_ulp_rounding():
     x[0, 0, 9, 1] = top * np.float32(1 + 10 * TIE_RTOL)  # a real difference still wins
     r = Projector(net).project(x, "conv1", channels=[0])["conv1"]
     assert r.units[0, 0].tolist() == [0, 9, 1]
+
+
+def test_fast_and_full_compilation_give_the_same_projections():
+    import numpy as np
+    from zfnet.nn import configs, model
+    from zfnet.vis.deconv import Projector
+    net = model.build(configs.get_config("small"))
+    x = np.random.RandomState(3).randn(2, 1, 28, 28).astype("float32")
+    for method in ("deconvnet", "guided"):
+        fast = Projector(net, method, compile="fast").project(x, ["conv2", "conv4"], top=3)
+        full = Projector(net, method, compile="full").project(x, ["conv2", "conv4"], top=3)
+        for l in fast:
+            np.testing.assert_array_equal(fast[l].units, full[l].units)
+            np.testing.assert_allclose(fast[l].reconstructions, full[l].reconstructions,
+                                       rtol=1e-5, atol=1e-6 * abs(full[l].reconstructions).max())
+
+
+def test_compile_choice_is_checked():
+    import pytest
+    from zfnet.errors import UsageError
+    from zfnet.nn import configs, model
+    from zfnet.vis.deconv import Projector
+    with pytest.raises(UsageError, match="compile='quick'"):
+        Projector(model.build(configs.get_config("small")), compile="quick")
