@@ -362,3 +362,26 @@ def test_compile_choice_is_checked():
     from zfnet.vis.deconv import Projector
     with pytest.raises(UsageError, match="compile='quick'"):
         Projector(model.build(configs.get_config("small")), compile="quick")
+
+
+def test_winograd_walk_equals_the_direct_transposed_convolutions():
+    # several layers in one pass: their signals meet at conv3..conv5 (3x3, stride 1), where
+    # the Winograd op takes them as parts; against CorrMM's transposed convolutions
+    import numpy as np
+    from zfnet.nn import configs, model
+    from zfnet.vis.deconv import Projector
+    net = model.build(configs.get_config("small"))
+    x = np.random.RandomState(4).randn(2, 1, 28, 28).astype("float32")
+    layers = ["conv2", "conv3", "conv4", "conv5", "fc6"]
+    for mode in ("max", "map"):
+        wino = Projector(net)
+        assert wino.winograd
+        direct = Projector(net)
+        direct.winograd = False
+        a = wino.project(x, layers, top=2, mode=mode)
+        b = direct.project(x, layers, top=2, mode=mode)
+        for l in layers:
+            np.testing.assert_array_equal(a[l].units, b[l].units)
+            scale = abs(b[l].reconstructions).max()
+            np.testing.assert_allclose(a[l].reconstructions, b[l].reconstructions, rtol=1e-4,
+                                       atol=1e-5 * scale)

@@ -11,7 +11,12 @@ its layer to zero and pass the map down a *deconvnet* attached to the convnet:
   convolution** with the same filters, stride and padding, built with
   ``theano.tensor.nnet.abstract_conv.conv2d_grad_wrt_inputs`` and always the
   explicit ``input_shape`` of the forward layer (with a stride, several input
-  shapes give the same output shape); biases are not applied;
+  shapes give the same output shape); biases are not applied. Those of 3x3
+  stride-1 layers are computed by Winograd's F(2x2, 3x3) (:mod:`zfnet.nn.winograd`:
+  a graph rewrite of ``conv2d_grad_wrt_inputs`` for one batch of signals, the op
+  itself where signals of several layers meet), 2.25x fewer multiply-adds than the
+  direct transposed convolution, the same numbers to float32 rounding;
+  ``Projector.winograd = False`` turns it off;
 * contrast normalisation -> identity (``lrn='identity'``, the default for the
   deconvnet; the paper does not say) or its true vector-Jacobian product
   (``lrn='gradient'``, the default for the gradient methods);
@@ -63,6 +68,7 @@ from .methods import MODES, RANKS, check_method
 from .network import Step, as_chain
 from ..nn.layers import conv_transpose
 from ..nn.pool_ops import TIE_RTOL, max_pool_switches, unpool
+from ..nn.winograd import MIN_OUT_CHANNELS, Winograd3x3, mode_with_winograd
 
 #: below this estimated work per image (GFLOP) a projection graph is compiled for compile speed
 FAST_COMPILE_GFLOP = 50.0
@@ -133,6 +139,8 @@ class Projector(object):
         if compile not in COMPILE_CHOICES:
             raise UsageError("compile=%r: expected one of %s" % (compile, ", ".join(COMPILE_CHOICES)))
         self.compile = compile
+        # 3x3 stride-1 transposed convolutions by Winograd F(2x2, 3x3) (zfnet.nn.winograd)
+        self.winograd = True
         if lrn not in (None, "identity", "gradient"):
             raise UsageError("lrn rule %r: expected 'identity' or 'gradient'" % (lrn,))
         from ..io.checkpoint import Model
@@ -341,16 +349,31 @@ class Projector(object):
         """One walk from the top to the input: at each layer's output the signals
         ``pending[name]`` (a list of (requested layer, (B, k, C, H, W))) join the batch,
         then everything steps down. Returns the (B, R, C, H, W) input-space signal and
-        the requested layers in the order of their rows."""
-        g, order = None, []
+        the requested layers in the order of their rows.
+
+        The batch is kept as a list of parts, stepped down each on its own, until a 3x3
+        stride-1 convolution computes all of them into one tensor (:class:`Winograd3x3`'s
+        parts): joining them with a copy cost a tenth of seed 003's VGG16 workload."""
+        parts, order = [], []
         top_index = max(self.names.index(n) for n in pending)
         for name in reversed(self.names[:top_index + 1]):
             for req, sig in pending.get(name, []):
-                g = sig if g is None else T.concatenate([g, sig], axis=1)
+                parts.append(sig)
                 order.append(req)
-            if name != self.names[0] and g is not None:
-                g = self._step_down(name, g, outs, switches, rule)
+            if name != self.names[0] and parts:
+                st = self.steps[name]
+                if len(parts) > 1 and st.kind == "conv" and self._winograd_ok(st):
+                    parts = [Winograd3x3(st.pad[0], True, True)(*(parts + [st.W]))]
+                else:
+                    parts = [self._step_down(name, p, outs, switches, rule) for p in parts]
+        g = parts[0] if len(parts) == 1 else T.concatenate(parts, axis=1)
         return g, order
+
+    def _winograd_ok(self, st):
+        """Whether conv step ``st``'s transposed convolution is done by Winograd F(2x2, 3x3)."""
+        return (self.winograd and tuple(st.filter_shape[2:]) == (3, 3) and tuple(st.stride) == (1, 1)
+                and st.pad[0] == st.pad[1] and 0 <= st.pad[0] <= 2 and st.W.dtype == "float32"
+                and st.filter_shape[1] >= MIN_OUT_CHANNELS)
 
     def work_gflop(self, layers, k):
         """Dense-equivalent GFLOP per image of projecting ``k`` units of each of ``layers``:
@@ -376,9 +399,10 @@ class Projector(object):
         choice = self.compile
         if choice == "auto":
             choice = "fast" if work < FAST_COMPILE_GFLOP else "full"
-        if choice == "full" or theano.config.optimizer not in ("fast_run", "o4"):
-            return None  # Theano's default (or the user's own optimizer flag)
-        return theano.compile.mode.get_default_mode().clone(optimizer="o2")
+        mode = theano.compile.mode.get_default_mode()
+        if choice == "fast" and theano.config.optimizer in ("fast_run", "o4"):  # not the user's own
+            mode = mode.clone(optimizer="o2")
+        return mode_with_winograd(mode) if self.winograd else mode
 
     def _build(self, layers, top, mode, rank, explicit, rule):
         x = T.tensor4("x")
@@ -416,7 +440,7 @@ class Projector(object):
 
     def _function(self, layers, top, mode, rank, explicit, rule):
         key = (tuple(layers), None if explicit else top, mode, None if explicit else rank,
-               explicit, rule, self.analytic_first_step, self.compile)
+               explicit, rule, self.analytic_first_step, self.compile, self.winograd)
         if key not in self._cache:
             self._cache[key] = self._build(layers, top, mode, rank, explicit, rule)
         return self._cache[key]
@@ -506,7 +530,7 @@ class Projector(object):
 
     def _units_function(self, order, rule):
         """Compiled ``x, units (B, k, 3) per layer -> signal at the input, activations``."""
-        key = ("units", tuple(order), rule, self.compile)
+        key = ("units", tuple(order), rule, self.compile, self.winograd)
         if key in self._cache:
             return self._cache[key]
         x = T.tensor4("x")

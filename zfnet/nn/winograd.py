@@ -1,0 +1,436 @@
+"""Stride-1 3x3 convolutions by Winograd's minimal filtering F(2x2, 3x3): a C op and the
+graph rewrite that uses it.
+
+A 3x3 correlation computes each 2x2 block of outputs from a 4x4 block of inputs with
+36 multiplications per (input, output) channel pair; Winograd's F(2x2, 3x3) (Lavin &
+Gray 2016) needs 16. The input blocks and the filters are transformed (additions only),
+the 16 products become 16 matrix products over channels (one BLAS ``sgemm`` each), and
+the output transform (additions only) gives the 2x2 outputs. 2.25x fewer multiply-adds
+go through the matrix product, which is what bounds a convolution here.
+
+:class:`Winograd3x3` computes ``correlate(x, F, pad)`` where ``F`` is built from
+a layer's weights ``W (K, C, 3, 3)``:
+
+* ``transposed=False``: ``F = W`` (flipped if ``flip``), ``x`` has C channels, the
+  output K; a layer's forward convolution;
+* ``transposed=True``: ``F[c, k] = W[k, c]`` (flipped if ``flip``), ``x`` has K
+  channels, the output C, and the padding is ``2 - pad``: the **transposed**
+  convolution of a stride-1 layer with padding ``pad``, the deconvnet's step down.
+
+The work is split into chunks of 2x2 output blocks, small enough that a chunk's
+transformed inputs and products stay in cache; the chunks run in parallel with OpenMP,
+each with a single-threaded ``sgemm``.
+
+The rewrite :func:`local_winograd_conv` replaces Theano's ``AbstractConv2d`` and
+``AbstractConv2d_gradInputs`` nodes of 3x3 filters, stride 1, no dilation and no groups
+by this op. It is registered under the tag ``zfnet_winograd`` only, so it applies where a
+function is compiled with ``mode.including('zfnet_winograd')`` (:data:`TAG`): the
+deconvnet's projections (:mod:`zfnet.vis.deconv`). The projection graph is still built
+with ``conv2d_grad_wrt_inputs``; the op is how it is computed. Training and evaluation
+keep Theano's own convolutions. The results differ from the direct convolution's by
+float32 rounding only (relative 1e-6; ``tests/nn/test_winograd.py`` checks them against
+float64 references).
+"""
+import numpy as np
+
+from ..backend import T, theano
+from theano.gof import Apply, OpenMPOp
+from theano.tensor import blas_headers
+from theano.tensor.blas import blas_header_version, ldflags
+
+TAG = "zfnet_winograd"
+#: also rewrite forward convolutions (off: a projection's forward pass, hence its
+#: activations, top-k choice and switches, stays bit-identical to the rest of the package)
+FORWARD = False
+
+
+def reference_correlate(x, F, pad):
+    """float64 numpy: ``x (N, C, H, W)`` correlated with ``F (K, C, 3, 3)``, zero padding ``pad``."""
+    x = np.pad(np.asarray(x, np.float64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    N, C, H, W = x.shape
+    Ho, Wo = H - 2, W - 2
+    out = np.zeros((N, F.shape[0], Ho, Wo))
+    for i in range(3):
+        for j in range(3):
+            out += np.einsum("nchw,kc->nkhw", x[:, :, i:i + Ho, j:j + Wo], F[:, :, i, j])
+    return out
+
+
+class Winograd3x3(OpenMPOp):
+    """See the module docstring. Inputs ``x (N, Cin, H, W)``, ``W (K, C, 3, 3)``, float32."""
+
+    __props__ = ("pad", "transposed", "flip")
+
+    def __init__(self, pad, transposed, flip, openmp=None):
+        super(Winograd3x3, self).__init__(openmp=openmp)
+        self.pad, self.transposed, self.flip = int(pad), bool(transposed), bool(flip)
+        if not 0 <= self.pad <= 2:
+            raise ValueError("Winograd3x3: pad %r, expected 0, 1 or 2" % (pad,))
+
+    @property
+    def corr_pad(self):
+        return 2 - self.pad if self.transposed else self.pad
+
+    def make_node(self, *inputs):
+        """``op(x, w)``: x 4D (N, Cin, H, W) -> (N, Cout, Ho, Wo). ``op(x1, ..., xm, w)``: each
+        x 5D (B, R_i, Cin, H, W) -> (B, R_1 + ... + R_m, Cout, Ho, Wo), the result on the
+        concatenation of the parts along axis 1, without making it (the deconvnet's signals
+        of several layers joining the batch)."""
+        if len(inputs) < 2:
+            raise TypeError("Winograd3x3 takes one or more inputs and the filters")
+        xs, w = [T.as_tensor_variable(v) for v in inputs[:-1]], T.as_tensor_variable(inputs[-1])
+        nd = xs[0].ndim
+        if w.ndim != 4 or w.dtype != "float32" or nd not in (4, 5) or (nd == 4 and len(xs) > 1) \
+                or any(x.ndim != nd or x.dtype != "float32" for x in xs):
+            raise TypeError("Winograd3x3 takes float32 filters and one 4D float32 input or 5D float32 "
+                            "parts, got %s" % ", ".join(str(v.type) for v in inputs))
+        bc = (xs[0].broadcastable[0],) + (False,) * (nd - 1)
+        return Apply(self, xs + [w], [T.TensorType("float32", bc)()])
+    def filters(self, w):
+        """The correlation filters (Cout, Cin, 3, 3) this op applies, from the weights ``w``."""
+        F = np.swapaxes(w, 0, 1) if self.transposed else w
+        return F[:, :, ::-1, ::-1] if self.flip else F
+
+    def perform(self, node, inputs, outputs):
+        xs, w = inputs[:-1], inputs[-1]
+        F = self.filters(w)
+        if any(x.shape[-3] != F.shape[1] for x in xs) or w.shape[2:] != (3, 3):
+            raise ValueError("Winograd3x3: %d input channels for filters %r" % (xs[0].shape[-3], w.shape))
+        if xs[0].ndim == 4:
+            outputs[0][0] = reference_correlate(xs[0], F, self.corr_pad).astype(np.float32)
+            return
+        x = np.concatenate(xs, axis=1)
+        B, R = x.shape[:2]
+        y = reference_correlate(x.reshape((B * R,) + x.shape[2:]), F, self.corr_pad)
+        outputs[0][0] = y.reshape((B, R) + y.shape[1:]).astype(np.float32)
+
+    def infer_shape(self, node, shapes):
+        q = self.corr_pad
+        wshape = shapes[-1]
+        cout = wshape[1] if self.transposed else wshape[0]
+        H, W = shapes[0][-2:]
+        if len(shapes[0]) == 4:
+            return [(shapes[0][0], cout, H + 2 * q - 2, W + 2 * q - 2)]
+        R = shapes[0][1]
+        for sh in shapes[1:-1]:
+            R = R + sh[1]
+        return [(shapes[0][0], R, cout, H + 2 * q - 2, W + 2 * q - 2)]
+
+    def grad(self, inputs, grads):
+        return [theano.gradient.grad_not_implemented(self, i, v) for i, v in enumerate(inputs)]
+
+    # ---------------------------------------------------------------- C
+    def c_code_cache_version(self):
+        return (4, self.openmp, blas_header_version())
+
+    def c_support_code(self):
+        code = blas_headers.blas_header_text()
+        if self.openmp and "openblas" in theano.config.blas.ldflags:
+            code += blas_headers.openblas_threads_text()
+        return code
+
+    def c_libraries(self):
+        return ldflags()
+
+    def c_compile_args(self):
+        return super(Winograd3x3, self).c_compile_args() + ldflags(libs=False, flags=True)
+
+    def c_lib_dirs(self):
+        return ldflags(libs=False, libs_dir=True)
+
+    def c_header_dirs(self):
+        return ldflags(libs=False, include_dir=True)
+
+    def c_headers(self):
+        return super(Winograd3x3, self).c_headers() + ["<string.h>", "<stdlib.h>"]
+
+    def c_code(self, node, name, inp, out, sub):
+        xs, w = inp[:-1], inp[-1]
+        o, = out
+        fail = sub["fail"]
+        m = len(xs)
+        nd = node.inputs[0].ndim
+        q = self.corr_pad
+        transposed = int(self.transposed)
+        flip = int(self.flip)
+        openblas = self.openmp and "openblas" in theano.config.blas.ldflags
+        set1 = "openblas_set_num_threads(1);" if openblas else ""
+        restore = "openblas_set_num_threads(saved_threads);" if openblas else ""
+        get_threads = "openblas_get_num_threads()" if openblas else "0"
+        omp_parallel = "#pragma omp parallel" if self.openmp else ""
+        omp_for = "#pragma omp for schedule(dynamic, 1)" if self.openmp else ""
+        omp_for_static = "#pragma omp parallel for schedule(static)" if self.openmp else ""
+        take = "\n".join("xc[%d] = PyArray_GETCONTIGUOUS(%s);" % (i, x) for i, x in enumerate(xs))
+        return """
+        {
+        PyArrayObject* xc[%(m)d];
+        PyArrayObject* wc = NULL;
+        float* U = NULL; const float** src = NULL; float** dst = NULL;
+        int ok = 1;
+        for (int i = 0; i < %(m)d; ++i) xc[i] = NULL;
+        %(take)s
+        wc = PyArray_GETCONTIGUOUS(%(w)s);
+        for (int i = 0; i < %(m)d; ++i) if (!xc[i]) ok = 0;
+        if (!wc) ok = 0;
+        npy_intp Bn = 0, Rtot = 0, Cin = 0, H = 0, W = 0, NI = 0;
+        npy_intp K0 = 0, C0 = 0, Cout = 0, Ho = 0, Wo = 0;
+        const int q = %(q)d;
+        if (ok) {
+            const int nd = %(nd)d;
+            Bn = PyArray_DIMS(xc[0])[0];
+            Cin = PyArray_DIMS(xc[0])[nd - 3]; H = PyArray_DIMS(xc[0])[nd - 2]; W = PyArray_DIMS(xc[0])[nd - 1];
+            for (int i = 0; i < %(m)d; ++i) {
+                if (PyArray_DIMS(xc[i])[0] != Bn || PyArray_DIMS(xc[i])[nd - 3] != Cin
+                    || PyArray_DIMS(xc[i])[nd - 2] != H || PyArray_DIMS(xc[i])[nd - 1] != W) {
+                    PyErr_SetString(PyExc_ValueError, "Winograd3x3: the parts differ in batch, channels or size");
+                    ok = 0; break;
+                }
+                Rtot += (nd == 5) ? PyArray_DIMS(xc[i])[1] : 1;
+            }
+            K0 = PyArray_DIMS(wc)[0]; C0 = PyArray_DIMS(wc)[1];
+            Cout = %(transposed)d ? C0 : K0;
+            Ho = H + 2 * q - 2; Wo = W + 2 * q - 2;
+            if (ok && (PyArray_DIMS(wc)[2] != 3 || PyArray_DIMS(wc)[3] != 3
+                       || (%(transposed)d ? K0 : C0) != Cin || Ho < 1 || Wo < 1)) {
+                PyErr_Format(PyExc_ValueError, "Winograd3x3: inputs of %%ld channels, %%ld x %%ld, do not fit "
+                             "filters (%%ld, %%ld, %%ld, %%ld)", (long)Cin, (long)H, (long)W,
+                             (long)K0, (long)C0, (long)PyArray_DIMS(wc)[2], (long)PyArray_DIMS(wc)[3]);
+                ok = 0;
+            }
+            NI = Bn * Rtot;
+        }
+        if (ok) {
+            npy_intp dims[5];
+            if (%(nd)d == 4) { dims[0] = Bn; dims[1] = Cout; dims[2] = Ho; dims[3] = Wo; }
+            else { dims[0] = Bn; dims[1] = Rtot; dims[2] = Cout; dims[3] = Ho; dims[4] = Wo; }
+            int fits = %(o)s && PyArray_NDIM(%(o)s) == %(nd)d && PyArray_ISCONTIGUOUS(%(o)s);
+            for (int d = 0; fits && d < %(nd)d; ++d) fits = PyArray_DIMS(%(o)s)[d] == dims[d];
+            if (!fits) {
+                Py_XDECREF(%(o)s);
+                %(o)s = (PyArrayObject*)PyArray_EMPTY(%(nd)d, dims, NPY_FLOAT32, 0);
+                if (!%(o)s) ok = 0;
+            }
+        }
+        if (ok && NI > 0 && Cout > 0 && Cin == 0)
+            memset(PyArray_DATA(%(o)s), 0, NI * Cout * Ho * Wo * sizeof(float));
+        if (ok && NI > 0 && Cout > 0 && Cin > 0) {
+            /* each image of the (virtual) concatenation: where it is read and written */
+            src = (const float**)malloc(NI * sizeof(float*));
+            dst = (float**)malloc(NI * sizeof(float*));
+            U = (float*)malloc(16 * Cout * Cin * sizeof(float));
+            if (!src || !dst || !U) { PyErr_NoMemory(); ok = 0; }
+        }
+        if (ok && src) {
+            float* O = (float*)PyArray_DATA(%(o)s);
+            npy_intp n = 0;
+            for (npy_intp b = 0; b < Bn; ++b) {
+                for (int i = 0; i < %(m)d; ++i) {
+                    const npy_intp Ri = (%(nd)d == 5) ? PyArray_DIMS(xc[i])[1] : 1;
+                    const float* base = (const float*)PyArray_DATA(xc[i]);
+                    for (npy_intp r = 0; r < Ri; ++r, ++n) {
+                        src[n] = base + (b * Ri + r) * Cin * H * W;
+                        dst[n] = O + n * Cout * Ho * Wo;
+                    }
+                }
+            }
+            /* filter transform U[xi][co][ci] = (G f G^T)[xi] */
+            const float* Wt = (const float*)PyArray_DATA(wc);
+            %(omp_for_static)s
+            for (npy_intp co = 0; co < Cout; ++co) for (npy_intp ci = 0; ci < Cin; ++ci) {
+                const float* f0 = %(transposed)d ? Wt + (ci * C0 + co) * 9 : Wt + (co * C0 + ci) * 9;
+                float f[3][3], r[4][3];
+                for (int i = 0; i < 3; ++i) for (int j = 0; j < 3; ++j)
+                    f[i][j] = %(flip)d ? f0[(2 - i) * 3 + (2 - j)] : f0[i * 3 + j];
+                for (int j = 0; j < 3; ++j) {
+                    r[0][j] = f[0][j];
+                    r[1][j] = 0.5f * (f[0][j] + f[1][j] + f[2][j]);
+                    r[2][j] = 0.5f * (f[0][j] - f[1][j] + f[2][j]);
+                    r[3][j] = f[2][j];
+                }
+                for (int i = 0; i < 4; ++i) {
+                    float u[4];
+                    u[0] = r[i][0];
+                    u[1] = 0.5f * (r[i][0] + r[i][1] + r[i][2]);
+                    u[2] = 0.5f * (r[i][0] - r[i][1] + r[i][2]);
+                    u[3] = r[i][2];
+                    for (int j = 0; j < 4; ++j) U[((i * 4 + j) * Cout + co) * Cin + ci] = u[j];
+                }
+            }
+            /* 2x2 output tiles, TW to a tile row; a chunk is CR whole tile rows */
+            const npy_intp TH = (Ho + 1) / 2, TW = (Wo + 1) / 2, rows_total = NI * TH;
+            const npy_intp WP = 2 * TW + 2;            /* a padded input row of a tile row */
+            npy_intp CR = (npy_intp)(524288 / (16 * (Cin + Cout) * TW));  /* about 2 MiB of V and M */
+            if (CR < 1) CR = 1;
+            if (CR * TW < 256) CR = (256 + TW - 1) / TW;
+            if (CR > rows_total) CR = rows_total;
+            const npy_intp chunk = CR * TW;
+            const npy_intp nchunks = (rows_total + CR - 1) / CR;
+            int failed = 0;
+            int saved_threads = %(get_threads)s;
+            (void)saved_threads;
+            %(set1)s
+            %(omp_parallel)s
+            {
+                float* V = (float*)malloc(16 * Cin * chunk * sizeof(float));
+                float* M = (float*)malloc(16 * Cout * chunk * sizeof(float));
+                float* buf = (float*)malloc(8 * WP * sizeof(float));
+                if (!V || !M || !buf) failed = 1;
+                %(omp_for)s
+                for (npy_intp ch = 0; ch < nchunks; ++ch) {
+                    if (!V || !M || !buf) continue;
+                    const npy_intp row0 = ch * CR;
+                    const npy_intp nrows = (rows_total - row0 < CR) ? rows_total - row0 : CR;
+                    const int nt = (int)(nrows * TW);
+                    /* input transform, a tile row at a time: V[xi][c][t] = (B^T d B)[xi] */
+                    for (npy_intp rr = 0; rr < nrows; ++rr) {
+                        const npy_intp n = (row0 + rr) / TH, ty = (row0 + rr) %% TH;
+                        const npy_intp tb = rr * TW;
+                        for (npy_intp c = 0; c < Cin; ++c) {
+                            const float* Xp = src[n] + c * H * W;
+                            float* b[4];
+                            for (int i = 0; i < 4; ++i) {
+                                b[i] = buf + i * WP;
+                                const npy_intp yy = 2 * ty - q + i;
+                                if (yy < 0 || yy >= H) { memset(b[i], 0, WP * sizeof(float)); continue; }
+                                /* padded row: b[i][xp] = X[yy][xp - q], zero outside */
+                                const npy_intp lo = q, hi = (q + W < WP) ? q + W : WP;
+                                for (npy_intp xp = 0; xp < lo; ++xp) b[i][xp] = 0.0f;
+                                memcpy(b[i] + lo, Xp + yy * W, (hi - lo) * sizeof(float));
+                                for (npy_intp xp = hi; xp < WP; ++xp) b[i][xp] = 0.0f;
+                            }
+                            float* r0 = buf + 4 * WP; float* r1 = r0 + WP; float* r2 = r1 + WP; float* r3 = r2 + WP;
+                            for (npy_intp x = 0; x < WP; ++x) {
+                                const float d0 = b[0][x], d1 = b[1][x], d2 = b[2][x], d3 = b[3][x];
+                                r0[x] = d0 - d2; r1[x] = d1 + d2; r2[x] = d2 - d1; r3[x] = d1 - d3;
+                            }
+                            const float* rs[4] = {r0, r1, r2, r3};
+                            for (int i = 0; i < 4; ++i) {
+                                const float* ri = rs[i];
+                                float* v0 = V + ((i * 4 + 0) * Cin + c) * chunk + tb;
+                                float* v1 = V + ((i * 4 + 1) * Cin + c) * chunk + tb;
+                                float* v2 = V + ((i * 4 + 2) * Cin + c) * chunk + tb;
+                                float* v3 = V + ((i * 4 + 3) * Cin + c) * chunk + tb;
+                                for (npy_intp tx = 0; tx < TW; ++tx) {
+                                    const float e0 = ri[2 * tx], e1 = ri[2 * tx + 1], e2 = ri[2 * tx + 2],
+                                                e3 = ri[2 * tx + 3];
+                                    v0[tx] = e0 - e2; v1[tx] = e1 + e2; v2[tx] = e2 - e1; v3[tx] = e1 - e3;
+                                }
+                            }
+                        }
+                    }
+                    /* 16 products M[xi] (Cout x nt) = U[xi] (Cout x Cin) V[xi] (Cin x nt) */
+                    {
+                        const float one = 1.0f, zero = 0.0f;
+                        const int ld = (int)chunk, ci = (int)Cin, co = (int)Cout;
+                        char NN = 'N';
+                        for (int xi = 0; xi < 16; ++xi)
+                            sgemm_(&NN, &NN, &nt, &co, &ci, &one, V + xi * Cin * chunk, &ld,
+                                   U + xi * Cout * Cin, &ci, &zero, M + xi * Cout * chunk, &ld);
+                    }
+                    /* output transform y = A^T m A, a tile row at a time */
+                    float* o0 = buf; float* o1 = buf + WP;
+                    for (npy_intp k = 0; k < Cout; ++k) {
+                        for (npy_intp rr = 0; rr < nrows; ++rr) {
+                            const npy_intp n = (row0 + rr) / TH, ty = (row0 + rr) %% TH;
+                            const float* e[16];
+                            for (int xi = 0; xi < 16; ++xi) e[xi] = M + (xi * Cout + k) * chunk + rr * TW;
+                            for (npy_intp tx = 0; tx < TW; ++tx) {
+                                float a0[4], a1[4];
+                                for (int j = 0; j < 4; ++j) {
+                                    a0[j] = e[j][tx] + e[4 + j][tx] + e[8 + j][tx];
+                                    a1[j] = e[4 + j][tx] - e[8 + j][tx] - e[12 + j][tx];
+                                }
+                                o0[2 * tx] = a0[0] + a0[1] + a0[2]; o0[2 * tx + 1] = a0[1] - a0[2] - a0[3];
+                                o1[2 * tx] = a1[0] + a1[1] + a1[2]; o1[2 * tx + 1] = a1[1] - a1[2] - a1[3];
+                            }
+                            float* Op = dst[n] + k * Ho * Wo + 2 * ty * Wo;
+                            memcpy(Op, o0, Wo * sizeof(float));
+                            if (2 * ty + 1 < Ho) memcpy(Op + Wo, o1, Wo * sizeof(float));
+                        }
+                    }
+                }
+                free(V); free(M); free(buf);
+            }
+            %(restore)s
+            if (failed) { PyErr_NoMemory(); ok = 0; }
+        }
+        free(U); free((void*)src); free(dst);
+        for (int i = 0; i < %(m)d; ++i) Py_XDECREF(xc[i]);
+        Py_XDECREF(wc);
+        if (!ok) { %(fail)s; }
+        }
+        """ % locals()
+
+
+def _corr_pad(border_mode):
+    """Padding of a 3x3 layer as an int, or None if it is not one padding on all sides."""
+    if border_mode == "valid":
+        return 0
+    if border_mode == "half":
+        return 1
+    if border_mode == "full":
+        return 2
+    if isinstance(border_mode, tuple) and len(border_mode) == 2 and border_mode[0] == border_mode[1] \
+            and isinstance(border_mode[0], int) and 0 <= border_mode[0] <= 2:
+        return border_mode[0]
+    return None
+
+
+#: fewer output channels than this: the direct convolution is faster (its output is small,
+#: while Winograd's transforms still read and expand every input channel; measured 0.06 s vs
+#: 0.19 s for VGG16's block1_conv1 transposed to its 3 channels, break-even near 16)
+MIN_OUT_CHANNELS = 16
+
+
+def _eligible(op, transposed):
+    kshp = getattr(op, "kshp", None)
+    if kshp is None or len(kshp) != 4 or tuple(kshp[2:]) != (3, 3):
+        return False
+    out_channels = kshp[1] if transposed else kshp[0]
+    return (tuple(op.subsample) == (1, 1) and tuple(op.filter_dilation) == (1, 1)
+            and getattr(op, "num_groups", 1) == 1 and not getattr(op, "unshared", False)
+            and _corr_pad(op.border_mode) is not None
+            and out_channels is not None and out_channels >= MIN_OUT_CHANNELS)
+
+
+def local_winograd_conv(node):
+    """Theano local rewrite: a 3x3 stride-1 ``AbstractConv2d`` (forward) or
+    ``AbstractConv2d_gradInputs`` (transposed) -> :class:`Winograd3x3`."""
+    from theano.tensor.nnet.abstract_conv import AbstractConv2d, AbstractConv2d_gradInputs
+    op = node.op
+    if not isinstance(op, (AbstractConv2d, AbstractConv2d_gradInputs)) \
+            or not _eligible(op, isinstance(op, AbstractConv2d_gradInputs)):
+        return False
+    if node.outputs[0].dtype != "float32" or any(i.dtype != "float32" for i in node.inputs[:2]):
+        return False
+    pad = _corr_pad(op.border_mode)
+    if isinstance(op, AbstractConv2d) and not FORWARD:
+        return False
+    if isinstance(op, AbstractConv2d):
+        img, kern = node.inputs
+        # filter_flip: a true convolution, i.e. the correlation with the flipped filters
+        return [Winograd3x3(pad, False, bool(op.filter_flip))(img, kern)]
+    kern, top = node.inputs[:2]
+    # the transpose of a correlation correlates with the flipped, channel-swapped filters;
+    # of a convolution (filter_flip) with the unflipped ones
+    return [Winograd3x3(pad, True, not op.filter_flip)(top, kern)]
+
+
+def register():
+    """Register :func:`local_winograd_conv` under :data:`TAG` (idempotent), before
+    Theano's own conversion of abstract convolutions to CorrMM."""
+    from theano.compile import optdb
+    from theano.gof.opt import TopoOptimizer, local_optimizer
+    if TAG + "_rewrite" in optdb.__db__:
+        return
+    from theano.tensor.nnet.abstract_conv import AbstractConv2d, AbstractConv2d_gradInputs
+    lopt = local_optimizer([AbstractConv2d, AbstractConv2d_gradInputs])(local_winograd_conv)
+    # specialize_device (where AbstractConv2d becomes CorrMM) is at 48.6
+    optdb.register(TAG + "_rewrite", TopoOptimizer(lopt), 48.55, TAG)
+
+
+def mode_with_winograd(mode=None):
+    """``mode`` (default: Theano's) with the Winograd rewrite included."""
+    register()
+    mode = mode or theano.compile.mode.get_default_mode()
+    return mode.including(TAG)
