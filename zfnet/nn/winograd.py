@@ -121,7 +121,7 @@ class Winograd3x3(OpenMPOp):
 
     # ---------------------------------------------------------------- C
     def c_code_cache_version(self):
-        return (4, self.openmp, blas_header_version())
+        return (5, self.openmp, blas_header_version())
 
     def c_support_code(self):
         code = blas_headers.blas_header_text()
@@ -259,7 +259,7 @@ class Winograd3x3(OpenMPOp):
             /* 2x2 output tiles, TW to a tile row; a chunk is CR whole tile rows */
             const npy_intp TH = (Ho + 1) / 2, TW = (Wo + 1) / 2, rows_total = NI * TH;
             const npy_intp WP = 2 * TW + 2;            /* a padded input row of a tile row */
-            npy_intp CR = (npy_intp)(524288 / (16 * (Cin + Cout) * TW));  /* about 2 MiB of V and M */
+            npy_intp CR = (npy_intp)(1048576 / (16 * (Cin + Cout) * TW));  /* about 4 MiB of V and M */
             if (CR < 1) CR = 1;
             if (CR * TW < 256) CR = (256 + TW - 1) / TW;
             if (CR > rows_total) CR = rows_total;
