@@ -116,9 +116,12 @@ def default_deconv_layers(net):
 
 
 def transposed_conv_rates(net, layers, k, peak, repeats=2):
-    """GFLOP/s of each conv layer's transposed convolution, run alone on as many signals as
-    the single-pass walk carries through it (``k`` per requested layer at or above it)."""
+    """Dense-equivalent GFLOP/s of each conv layer's transposed convolution, run alone on as
+    many signals as the single-pass walk carries through it (``k`` per requested layer at or
+    above it): as the projector computes it (Winograd F(2x2, 3x3) where it applies) and
+    directly (Theano's CorrMM_gradInputs)."""
     from .nn.layers import Conv2DLayer, conv_transpose
+    from .nn.winograd import mode_with_winograd
     names = list(net)
     rows = OrderedDict()
     for n, l in net.items():
@@ -131,15 +134,20 @@ def transposed_conv_rates(net, layers, k, peak, repeats=2):
         l = net[n]
         kk, c, fh, fw = l.W.get_value(borrow=True).shape
         g = T.tensor4()
-        fn = theano.function([g], conv_transpose(g, l.W, (None, c) + tuple(l.input_shape[2:]),
-                                                 (kk, c, fh, fw), l.stride, l.pad))
+        expr = conv_transpose(g, l.W, (None, c) + tuple(l.input_shape[2:]), (kk, c, fh, fw), l.stride, l.pad)
         x = np.random.RandomState(0).rand(r, *l.output_shape[1:]).astype(floatX)
-        fn(x)
-        t = min(_timeit(lambda: fn(x)) for _ in range(repeats))
         flops = r * layer_flops(net)[n]
-        out[n] = {"signals": r, "seconds": t, "gflop": flops / 1e9, "gflops": flops / t / 1e9,
-                  "pct_peak": 100 * flops / t / 1e9 / peak}
-        fn = x = None
+        res = {"signals": r, "gflop": flops / 1e9}
+        for label, mode in (("projector", mode_with_winograd()), ("direct", None)):
+            fn = theano.function([g], expr, mode=mode)
+            algo = ("winograd" if any(type(a.op).__name__ == "Winograd3x3" for a in fn.maker.fgraph.toposort())
+                    else "direct")
+            fn(x)
+            t = min(_timeit(lambda: fn(x)) for _ in range(repeats))
+            res[label] = {"algorithm": algo, "seconds": t, "gflops": flops / t / 1e9,
+                          "pct_peak": 100 * flops / t / 1e9 / peak}
+            fn = None
+        out[n] = res
     return out
 
 
@@ -189,13 +197,19 @@ def run_deconv_bench(repeats=3, json_path=None, layers=None, k=9, log=info, conf
     if per_layer:
         rates = transposed_conv_rates(net, layers, k, peak)
         r["transposed_conv"] = rates
-        log("  each transposed convolution alone (signals as in the single pass):")
+        log("  each transposed convolution alone (signals as in the single pass; dense-equivalent "
+            "GFLOP/s, % of the matrix-multiply peak):")
         for n, v in rates.items():
-            log("    %-14s %3d signals %7.3f s %6.1f GFLOP %6.1f GFLOP/s (%4.1f%% of peak)"
-                % (n, v["signals"], v["seconds"], v["gflop"], v["gflops"], v["pct_peak"]))
-        tot = sum(v["seconds"] for v in rates.values())
-        r["transposed_conv_total_s"] = tot
-        log("    all together  %.3f s (%.1f GFLOP/s)" % (tot, sum(v["gflop"] for v in rates.values()) / tot))
+            p, d = v["projector"], v["direct"]
+            log("    %-14s %3d signals %6.1f GFLOP | %-8s %6.3f s %6.1f GFLOP/s (%3.0f%%) | direct %6.3f s "
+                "%6.1f GFLOP/s (%3.0f%%)" % (n, v["signals"], v["gflop"], p["algorithm"], p["seconds"],
+                                             p["gflops"], p["pct_peak"], d["seconds"], d["gflops"], d["pct_peak"]))
+        gf = sum(v["gflop"] for v in rates.values())
+        for label in ("projector", "direct"):
+            tot = sum(v[label]["seconds"] for v in rates.values())
+            r["transposed_conv_%s_total_s" % label] = tot
+            log("    all together, %-9s %.3f s (%.1f GFLOP/s, %.0f%% of peak)"
+                % (label, tot, gf / tot, 100 * gf / tot / peak))
     if json_path:
         atomic_write_json(json_path, r)
     return r

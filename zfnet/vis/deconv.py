@@ -351,9 +351,10 @@ class Projector(object):
         then everything steps down. Returns the (B, R, C, H, W) input-space signal and
         the requested layers in the order of their rows.
 
-        The batch is kept as a list of parts, stepped down each on its own, until a 3x3
-        stride-1 convolution computes all of them into one tensor (:class:`Winograd3x3`'s
-        parts): joining them with a copy cost a tenth of seed 003's VGG16 workload."""
+        The batch is kept as a list of parts, stepped down each on its own, until a
+        convolution: a 3x3 stride-1 one computes all of them into one tensor
+        (:class:`Winograd3x3`'s parts; joining them with a copy cost a tenth of seed 003's
+        VGG16 workload), any other joins them first."""
         parts, order = [], []
         top_index = max(self.names.index(n) for n in pending)
         for name in reversed(self.names[:top_index + 1]):
@@ -364,6 +365,11 @@ class Projector(object):
                 st = self.steps[name]
                 if len(parts) > 1 and st.kind == "conv" and self._winograd_ok(st):
                     parts = [Winograd3x3(st.pad[0], True, True)(*(parts + [st.W]))]
+                elif len(parts) > 1 and st.kind in ("conv", "dense"):
+                    # CorrMM runs one signal per thread: one batch keeps the threads balanced
+                    # (the same time as stepping the parts apart on zf, measured)
+                    joined = T.concatenate(parts, axis=1)
+                    parts = [self._step_down(name, joined, outs, switches, rule)]
                 else:
                     parts = [self._step_down(name, p, outs, switches, rule) for p in parts]
         g = parts[0] if len(parts) == 1 else T.concatenate(parts, axis=1)
