@@ -8,4 +8,4 @@ from . import theano_config as _theano_config
 _theano_config.configure()
 _theano_config.silence_warnings()
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
