@@ -6,6 +6,8 @@ higher layers respond to more class-specific structure. For every feature map
 of conv1..conv5, the *class purity* of its top-9 validation images (the share
 of the most common class among them) is averaged over the layer's maps.
 """
+
+PAPER_ITEMS = ["Fig. 2"]
 import os
 
 import numpy as np

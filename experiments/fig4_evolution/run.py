@@ -8,6 +8,8 @@ correlation of the same map's projection at epoch e and the next checkpoint),
 whether the strongest image stays the same, and how far each layer's filters
 still are from their final values.
 """
+
+PAPER_ITEMS = ["Fig. 4"]
 import os
 
 import numpy as np

@@ -7,6 +7,8 @@ the probability of the true class. The paper's reading: small transformations
 change layer 1 a lot and the top layer less (relative to the vector's length),
 and the output is stable under translation and scaling but not rotation.
 """
+
+PAPER_ITEMS = ["Fig. 5"]
 import numpy as np
 
 from zfnet.evaluate import features_function, softmax

@@ -12,6 +12,8 @@ over twice the median; dead filters: RMS under a tenth of the median or never
 firing on 1,000 validation images; the share of the squared filter norm held
 by the strongest 10%), the same for conv2, and test error.
 """
+
+PAPER_ITEMS = ["Fig. 6"]
 import copy
 import os
 

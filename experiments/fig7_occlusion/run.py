@@ -9,6 +9,8 @@ Measured: how far the correct-class probability falls when the item is covered
 (the minimum over positions) against when only background is covered (positions
 whose square holds no item pixel), and the correlation between (b) and (d).
 """
+
+PAPER_ITEMS = ["Fig. 7"]
 import numpy as np
 
 from zfnet.evaluate import features_function, softmax

@@ -13,6 +13,8 @@ neckline. Random: a square of the same size at a random position of each image
 (averaged over 20 draws). Normalisation (unstated in the paper): Delta is the
 mean over the 10 image pairs of the fraction of features whose sign differs.
 """
+
+PAPER_ITEMS = ["Fig. 8", "Table 1"]
 import numpy as np
 
 from zfnet.evaluate import features_function

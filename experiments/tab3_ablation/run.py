@@ -7,6 +7,8 @@ doubled, and conv3-5 widened (the paper's 384/384/256 -> 512/1024/512, i.e. x1.3
 x2.67, x2: here 96/96/64 -> 128/256/128). Train error is measured on 10,000 training
 images without augmentation or dropout; test error on the 10,000 test images.
 """
+
+PAPER_ITEMS = ["Table 3"]
 import copy
 import os
 

@@ -10,6 +10,8 @@ L2-normalised features (C by 3-fold cross-validation on the training images), on
 * held-out Fashion-MNIST: 100 images per class from the validation split (never
   trained on), tested on 5,000 test images; 5 random splits.
 """
+
+PAPER_ITEMS = ["Table 7"]
 import numpy as np
 
 from zfnet.data.digits import digits_as_fashion_mnist

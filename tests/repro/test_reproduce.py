@@ -159,3 +159,24 @@ def test_error_gap_significance_against_a_hand_computed_bound():
     assert rep.error_gap_significant(0.1501, 0.14, 10000)
     assert not rep.error_gap_significant(0.14, 0.15, 10000)  # lower is never "higher"
     assert rep.error_gap_significant(0.30, 0.10, 100, 100)
+
+
+def test_table_has_a_row_per_paper_item_in_order(tmp_path, monkeypatch):
+    root = tmp_path / "experiments"
+    _fake_tree(root, {"alpha": (1, GOOD), "beta": (2, GOOD), "gamma": (3, GOOD)})
+    for name, items in (("alpha", '["Fig. 8", "Table 1"]'), ("beta", '["Fig. 2"]')):
+        run_py = root / name / "run.py"
+        run_py.write_text("PAPER_ITEMS = %s\n" % items + run_py.read_text())
+    monkeypatch.setenv("ZFNET_EXPERIMENTS_DIR", str(root))
+    text = rep.summary_table(str(root))
+    items = [l.split(" | ")[0][2:] for l in text.splitlines() if l.startswith("| Fig.") or l.startswith("| Table")]
+    assert items == rep.PAPER_ORDER                      # every figure and table, in the paper's order
+    lines = text.splitlines()
+    assert lines[lines.index(next(l for l in lines if l.startswith("| Fig. 8")))].startswith("| Fig. 8 | [alpha](alpha/)")
+    assert next(l for l in lines if l.startswith("| Table 1")).startswith("| Table 1 | [alpha](alpha/)")
+    assert next(l for l in lines if l.startswith("| Fig. 1 |")).endswith("| not covered | |")
+    beyond = text.split("Beyond the paper")[1]
+    assert "[gamma](gamma/)" in beyond and "[alpha]" not in beyond
+    (root / "gamma" / "run.py").write_text('PAPER_ITEMS = ["Fig. 10"]\n')
+    with pytest.raises(ValueError, match=r"PAPER_ITEMS \['Fig. 10'\] are not items of the paper"):
+        rep.summary_table(str(root))
