@@ -4,8 +4,8 @@ timed next to the same projections done layer by layer (the seed's "deconv loop"
 
 The weights: an imported Keras VGG16 checkpoint when ``ZFNET_VGG16_CHECKPOINT`` names one
 (``python -m zfnet import-keras vgg16_weights_tf_dim_ordering_tf_kernels.h5 --out DIR``),
-otherwise VGG16 with random He weights (the real file is not reachable here); results say
-which. Images: the natural photos bundled with scikit-learn (china, flower) and matplotlib
+otherwise VGG16 with random He weights drawn with seed 0 (the real file is not reachable
+here); results say which. Images: the natural photos bundled with scikit-learn (china, flower) and matplotlib
 (grace_hopper), short side resized to 224 and centre-cropped.
 """
 import os
@@ -38,6 +38,8 @@ def run(ctx):
         weights = "imported: %s" % path
     else:
         cfg = configs.get_config("vgg16")
+        from zfnet.backend import lasagne
+        lasagne.random.set_rng(np.random.RandomState(0))  # the same random weights in every run
         net = modelmod.build(cfg, batch_size=1)
         model = ckpt.Model(None, net, ckpt.model_json(cfg, net, {"mean": [123.68, 116.779, 103.939],
                                                                  "std": [1.0, 1.0, 1.0]}))
