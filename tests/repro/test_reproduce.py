@@ -180,3 +180,18 @@ def test_table_has_a_row_per_paper_item_in_order(tmp_path, monkeypatch):
     (root / "gamma" / "run.py").write_text('PAPER_ITEMS = ["Fig. 10"]\n')
     with pytest.raises(ValueError, match=r"PAPER_ITEMS \['Fig. 10'\] are not items of the paper"):
         rep.summary_table(str(root))
+
+
+def test_seed_effect_rule_by_hand():
+    # differences 1, 2, 3: mean 2, sd 1, se 1/sqrt(3) = 0.577; 2 > 1.155 and one sign -> real
+    e = rep.seed_effect([11, 12, 13], [10, 10, 10])
+    assert e["per_seed"] == [1, 2, 3] and e["mean"] == 2 and abs(e["sd"] - 1) < 1e-12
+    assert abs(e["se"] - 1 / np.sqrt(3)) < 1e-12 and e["beyond_spread"]
+    # the same mean with a seed of the other sign: not beyond the spread
+    assert not rep.seed_effect([14, 12, 9], [10, 10, 10])["beyond_spread"]
+    # one sign but noisy: differences 0.1, 0.2, 3.0 -> mean 1.1, sd 1.65, se 0.95 -> 1.1 < 1.9
+    assert not rep.seed_effect([0.1, 0.2, 3.0], [0, 0, 0])["beyond_spread"]
+    # one seed is never enough
+    assert not rep.seed_effect([5.0], [1.0])["beyond_spread"]
+    with pytest.raises(ValueError, match="equally long"):
+        rep.seed_effect([1, 2], [1])
