@@ -47,6 +47,18 @@ def test_loss_falls_and_accuracy_rises(tmp_path):
     assert os.path.exists(str(tmp_path / "curves.png"))
     doc, arrays = ckpt.read_checkpoint(str(tmp_path / "final"))
     assert doc["epoch"] == 4 and doc["dataset"] == "toy"
+    # the per-filter RMS logged after each epoch is that epoch's checkpoint's, by numpy
+    with open(str(tmp_path / "log.json")) as f:
+        logged = json.load(f)
+    for e in (1, 2, 4):
+        _, w = ckpt.read_checkpoint(str(tmp_path / "checkpoints" / ("epoch-%03d" % e)))
+        rms = logged[e - 1]["filter_rms"]
+        convs = sorted(k[:-2] for k, v in w.items() if k.endswith(".W") and v.ndim == 4 and not k.startswith("fc"))
+        assert sorted(rms) == convs and convs
+        for l in convs:
+            want = np.sqrt((w[l + ".W"].astype(np.float64) ** 2).reshape(len(w[l + ".W"]), -1).mean(axis=1))
+            np.testing.assert_allclose(rms[l], want, rtol=1e-6)
+    assert "filter_rms" not in doc["metrics"]
     # Kept epochs: 1 and 2 (paper list) and the last one; epoch 3 replaced.
     assert sorted(os.listdir(str(tmp_path / "checkpoints"))) == \
         ["epoch-001", "epoch-002", "epoch-004", "latest.json"]

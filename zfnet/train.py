@@ -157,6 +157,16 @@ def _latest_epoch(ckdir):
     return max(epochs) if epochs else 0
 
 
+def filter_rms(weights):
+    """{conv layer: [RMS of each output filter]} of a network's weights (``get_weights``);
+    fully connected layers (``fc*``) are left out."""
+    out = OrderedDict()
+    for key, W in weights.items():
+        if key.endswith(".W") and W.ndim == 4 and not key.startswith("fc"):
+            out[key[:-2]] = [float(v) for v in np.sqrt(np.mean(np.square(W.astype(np.float64)), axis=(1, 2, 3)))]
+    return out
+
+
 def _write_logs(out, history):
     buf = io.StringIO(newline="")
     w = csv.DictWriter(buf, LOG_FIELDS)
@@ -353,13 +363,18 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=info, wo
         row = OrderedDict(epoch=epoch, lr=lr_now, train_loss=tl / seen, train_err=te / float(seen),
                           val_loss=vl, val_top1=v1, val_top5=v5, test_loss=sl, test_top1=s1,
                           test_top5=s5, seconds=round(time.time() - t0, 2), bad_epochs=bad_epochs)
+        weights = modelmod.get_weights(trainer.net)
+        # per-filter RMS of every conv layer after the epoch (log.json only): what feature scale
+        # clipping acts on, so a run shows which filters grow or die (Fig. 6)
+        row["filter_rms"] = filter_rms(weights)
         history.append(row)
         log("epoch %d/%d  train loss %.4f err %.4f | val loss %.4f top-1 %.4f top-5 %.4f | "
             "test top-1 %.4f | %.0fs" % (epoch, s.epochs, row["train_loss"], row["train_err"],
                                          vl, v1, v5, s1, row["seconds"]))
         doc = model_json(cfg, trainer.net, pre, dataset.class_names, epoch=epoch,
-                         dataset=dataset.name, metrics=row)
-        files = {"model.json": doc, "model.npz": modelmod.get_weights(trainer.net),
+                         dataset=dataset.name,
+                         metrics=OrderedDict((k, v) for k, v in row.items() if k != "filter_rms"))
+        files = {"model.json": doc, "model.npz": weights,
                  "state.json": {"epoch": epoch, "lr": float(trainer.lr.get_value()),
                                 "history": history},
                  "state.npz": trainer.optimizer_state()}
