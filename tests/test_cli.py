@@ -143,7 +143,10 @@ def test_usage_errors_exit_2_and_runtime_errors_exit_1(tmp_path):
     for args, text in ((["serve", tmp_path, "--port", "99999"], "99999: a port is 0-65535"),
                        (["evaluate", tmp_path, "--limit", "-5"], "-5: expected an integer of at least 1"),
                        (["topk", tmp_path, "--layer", "conv1", "--top", "0"], "0: expected an integer of at least 1"),
-                       (["evaluate", tmp_path / "nowhere"], "is not a checkpoint")):
+                       (["evaluate", tmp_path / "nowhere"], "is not a checkpoint"),
+                       (["bench", "first-picture"], "bench first-picture needs --checkpoint"),
+                       (["bench", "deconv", "--config", "vgg99"], "invalid choice: 'vgg99'"),
+                       (["bench", "deconv", "--top", "0"], "0: expected an integer of at least 1")):
         r = zfnet(*args)
         assert r.returncode == 2 and text in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
     ck = tmp_path / "ck"; ck.mkdir()
