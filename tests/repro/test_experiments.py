@@ -18,7 +18,7 @@ def runs(tmp_path_factory):
     return str(tmp_path_factory.mktemp("experiment-runs"))
 
 
-def _run(name, runs, tmp_path, monkeypatch):
+def _run(name, runs, tmp_path, monkeypatch, base_run=True):
     monkeypatch.setenv("ZFNET_RUNS_DIR", runs)
     out = str(tmp_path / name)
     rep.reproduce(name, quick=True, out=out, log=lambda *a: None, progress=False)
@@ -26,7 +26,9 @@ def _run(name, runs, tmp_path, monkeypatch):
         saved = json.load(f)
     assert saved["summary"]["holds"] in ("yes", "no", "partly", "n/a (other dataset)")
     assert all(saved["summary"][k] for k in rep.SUMMARY_KEYS)
-    assert saved["params"]["quick"] is True and saved["params"]["base_run"]["train_images"] == 1200
+    assert saved["params"]["quick"] is True
+    if base_run:
+        assert saved["params"]["base_run"]["train_images"] == 1200
     pngs = [f for f in os.listdir(out) if f.endswith(".png")]
     assert pngs, "no figure written"
     for p in pngs:
@@ -50,13 +52,31 @@ def test_fig2_top9(runs, tmp_path, monkeypatch):
 
 
 def test_fig4_evolution(runs, tmp_path, monkeypatch):
-    out, doc = _run("fig4_evolution", runs, tmp_path, monkeypatch)
+    out, doc = _run("fig4_evolution", runs, tmp_path, monkeypatch, base_run=False)
     r = doc["results"]
-    assert r["epochs"] == [1, 2]
-    for l, d in r["weight_distance_to_final"].items():
-        assert d[-1] == 0.0 and d[0] > 0  # the last checkpoint is the final one
-    for l, c in r["projection_correlation"].items():
-        assert len(c) == 1 and -1 <= c[0] <= 1
+    assert r["epochs"] == [1, 2] and r["seeds"] == [1, 2]
+    for seed in ("1", "2"):
+        layers = r["per_seed"][seed]["layers"]
+        assert sorted(layers) == ["conv%d" % i for i in range(1, 6)]
+        for l, d in layers.items():
+            assert d["weight_distance_to_final"][-1] == 0.0 and d["weight_distance_to_final"][0] > 0
+            assert all(e in (1, 2) for e in d["settle_epochs"]) and len(d["settle_epochs"]) == 16
+            assert d["median_settle_epoch"] == float(np.median(d["settle_epochs"]))
+            for c in d["projection_correlation_same_unit"]:
+                assert len(c) == 1 and -1 - 1e-9 <= c[0] <= 1 + 1e-9
+        assert r["median_settle_epoch"][seed] == {l: d["median_settle_epoch"] for l, d in layers.items()}
+    assert set(r["ordering"]) == {"1", "2"}
+    assert os.path.exists(os.path.join(out, "evolution.png")) and _csv(os.path.join(out, "settle.csv"))
+
+
+def test_settle_epoch_by_hand():
+    mod = rep.load_experiment("fig4_evolution")
+    epochs = [1, 2, 5, 10]
+    assert mod.settle_epoch(epochs, [True, True, True]) == 1
+    assert mod.settle_epoch(epochs, [True, False, True]) == 5      # steady from 5 on
+    assert mod.settle_epoch(epochs, [True, True, False]) == 10     # not within the run
+    assert mod.ordering({"conv1": 1, "conv2": 2, "conv3": 2, "conv4": 5, "conv5": 10})[:2] == (True, True)
+    assert mod.ordering({"conv1": 5, "conv2": 2, "conv3": 2, "conv4": 5, "conv5": 10})[:2] == (False, True)
 
 
 def test_fig5_invariance(runs, tmp_path, monkeypatch):
