@@ -382,15 +382,22 @@ def _corr_pad(border_mode):
 MIN_OUT_CHANNELS = 16
 
 
-def _eligible(op, transposed):
-    kshp = getattr(op, "kshp", None)
-    if kshp is None or len(kshp) != 4 or tuple(kshp[2:]) != (3, 3):
+def takes(filter_shape, stride, pad, transposed=True):
+    """Whether :class:`Winograd3x3` computes a layer's (transposed, by default) convolution:
+    filters ``(K, C, 3, 3)``, stride 1, one padding ``pad`` of 0-2 on all sides (None: not
+    one), and at least :data:`MIN_OUT_CHANNELS` output channels (C when transposed, else K).
+    The one rule for the graph rewrite and the deconvnet's walk."""
+    if filter_shape is None or len(filter_shape) != 4 or tuple(filter_shape[2:]) != (3, 3):
         return False
-    out_channels = kshp[1] if transposed else kshp[0]
-    return (tuple(op.subsample) == (1, 1) and tuple(op.filter_dilation) == (1, 1)
-            and getattr(op, "num_groups", 1) == 1 and not getattr(op, "unshared", False)
-            and _corr_pad(op.border_mode) is not None
+    out_channels = filter_shape[1] if transposed else filter_shape[0]
+    return (tuple(stride) == (1, 1) and pad is not None and 0 <= pad <= 2
             and out_channels is not None and out_channels >= MIN_OUT_CHANNELS)
+
+
+def _eligible(op, transposed):
+    return (tuple(op.filter_dilation) == (1, 1) and getattr(op, "num_groups", 1) == 1
+            and not getattr(op, "unshared", False)
+            and takes(getattr(op, "kshp", None), op.subsample, _corr_pad(op.border_mode), transposed))
 
 
 def local_winograd_conv(node):

@@ -68,7 +68,8 @@ from .methods import MODES, RANKS, check_method
 from .network import Step, as_chain
 from ..nn.layers import conv_transpose
 from ..nn.pool_ops import TIE_RTOL, max_pool_switches, unpool
-from ..nn.winograd import MIN_OUT_CHANNELS, Winograd3x3, mode_with_winograd
+from ..nn import winograd
+from ..nn.winograd import Winograd3x3, mode_with_winograd
 
 #: below this estimated work per image (GFLOP) a projection graph is compiled for compile speed
 FAST_COMPILE_GFLOP = 50.0
@@ -377,9 +378,8 @@ class Projector(object):
 
     def _winograd_ok(self, st):
         """Whether conv step ``st``'s transposed convolution is done by Winograd F(2x2, 3x3)."""
-        return (self.winograd and tuple(st.filter_shape[2:]) == (3, 3) and tuple(st.stride) == (1, 1)
-                and st.pad[0] == st.pad[1] and 0 <= st.pad[0] <= 2 and st.W.dtype == "float32"
-                and st.filter_shape[1] >= MIN_OUT_CHANNELS)
+        return (self.winograd and st.pad[0] == st.pad[1] and st.W.dtype == "float32"
+                and winograd.takes(st.filter_shape, st.stride, st.pad[0]))
 
     def work_gflop(self, layers, k):
         """Dense-equivalent GFLOP per image of projecting ``k`` units of each of ``layers``:
