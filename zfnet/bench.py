@@ -101,12 +101,10 @@ def run_model_bench(config_names=("zf", "small"), batch_size=None, repeats=3, js
 
 def deconv_flops(net, layers, k):
     """Dense-equivalent FLOPs of projecting ``k`` units from each of ``layers`` with one
-    forward pass and one transposed convolution per conv layer below per projection."""
-    f = layer_flops(net)
-    names = list(net)
-    fwd = sum(v for n, v in f.items() if names.index(n) <= max(names.index(l) for l in layers))
-    back = sum(k * v for l in layers for n, v in f.items() if names.index(n) <= names.index(l))
-    return fwd + back
+    forward pass and one transposed convolution per conv layer below per projection (the
+    projector's own estimate, :meth:`~zfnet.vis.deconv.Projector.work_gflop`)."""
+    from .vis.deconv import Projector
+    return Projector(net).work_gflop(layers, k) * 1e9
 
 
 def default_deconv_layers(net):
@@ -130,13 +128,14 @@ def transposed_conv_rates(net, layers, k, peak, repeats=2):
             if r:
                 rows[n] = r
     out = OrderedDict()
+    per_signal = layer_flops(net)
     for n, r in rows.items():
         l = net[n]
         kk, c, fh, fw = l.W.get_value(borrow=True).shape
         g = T.tensor4()
         expr = conv_transpose(g, l.W, (None, c) + tuple(l.input_shape[2:]), (kk, c, fh, fw), l.stride, l.pad)
         x = np.random.RandomState(0).rand(r, *l.output_shape[1:]).astype(floatX)
-        flops = r * layer_flops(net)[n]
+        flops = r * per_signal[n]
         res = {"signals": r, "gflop": flops / 1e9}
         for label, mode in (("projector", mode_with_winograd()), ("direct", None)):
             fn = theano.function([g], expr, mode=mode)
@@ -442,14 +441,14 @@ def first_picture_breakdown(checkpoint, image, layers, top=9, import_s=0.0):
 
 
 def _child(code):
+    """The JSON a fresh Python process running ``code`` prints last."""
+    import json
     import subprocess
     import sys
-    t = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    wall = time.perf_counter() - t
     if out.returncode:
         raise RuntimeError("child failed:\n" + out.stderr[-2000:])
-    return wall, out.stdout
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def run_first_picture_bench(checkpoint, repeats=3, json_path=None, log=info, workdir=None):
@@ -457,18 +456,17 @@ def run_first_picture_bench(checkpoint, repeats=3, json_path=None, log=info, wor
     untimed run warms it): ``python -m zfnet visualize`` of four layers (conv1, conv3, conv5,
     fc6 on ZF-style networks; best of ``repeats``), where those seconds go, and the explorer's
     first answer per (layer, method) after it has started."""
-    import json
     import os
     import shutil
     import sys
     import tempfile
     from .io.checkpoint import read_model_json
-    names = [l["name"] for l in read_model_json(checkpoint)["config"]["layers"]]
-    layers = first_picture_layers(names)
+    cfg = read_model_json(checkpoint)["config"]
+    layers = first_picture_layers([l["name"] for l in cfg["layers"]])
     tmp = tempfile.mkdtemp(dir=workdir)
     try:
         from PIL import Image
-        shape = read_model_json(checkpoint)["config"]["input_shape"]
+        shape = cfg["input_shape"]
         rng = np.random.RandomState(0)
         img = os.path.join(tmp, "probe.png")
         px = rng.randint(0, 256, (shape[1], shape[2], shape[0])).astype(np.uint8)
@@ -490,16 +488,15 @@ def run_first_picture_bench(checkpoint, repeats=3, json_path=None, log=info, wor
              "visualize_cold_s": walls[0]}
         log("fresh-process `visualize` of %s, top 9, warm compile cache: best %.2f s of %s"
             % (", ".join(layers), r["visualize_wall_s"], ", ".join("%.2f" % w for w in walls[1:])))
-        _, out = _child("import json, time; t = time.perf_counter(); import zfnet.backend; "
-                        "t = time.perf_counter() - t; from zfnet.bench import first_picture_breakdown as f; "
-                        "print(json.dumps(f(%r, %r, %r, import_s=t)))" % (checkpoint, img, layers))
-        r["breakdown_s"] = json.loads(out.strip().splitlines()[-1])
+        r["breakdown_s"] = _child(
+            "import json, time; t = time.perf_counter(); import zfnet.backend; "
+            "t = time.perf_counter() - t; from zfnet.bench import first_picture_breakdown as f; "
+            "print(json.dumps(f(%r, %r, %r, import_s=t)))" % (checkpoint, img, layers))
         log("  where the seconds go (in a fresh process, python start-up not counted):")
         for k, v in r["breakdown_s"].items():
             log("    %-34s %6.2f s" % (k, v))
-        _, out = _child("import json; from zfnet.bench import explorer_first_answers as f; "
-                        "print(json.dumps(f(%r)))" % (checkpoint,))
-        r["explorer"] = json.loads(out.strip().splitlines()[-1])
+        r["explorer"] = _child("import json; from zfnet.bench import explorer_first_answers as f; "
+                               "print(json.dumps(f(%r)))" % (checkpoint,))
         log("explorer in a fresh process: started in %.2f s; first answer per (layer, method):"
             % r["explorer"]["start_s"])
         for k, v in r["explorer"]["first_answer_s"].items():
