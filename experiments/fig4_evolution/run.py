@@ -19,7 +19,6 @@ import os
 
 import numpy as np
 
-from zfnet.data.dataset import Dataset
 from zfnet.io import checkpoint as ckpt
 from zfnet.io.checkpoint import load_model
 from zfnet.nn import model as modelmod
@@ -47,12 +46,6 @@ def settings(ctx, seed):
                              limit=SUBSET)
 
 
-def subset(ctx, s):
-    ds = ctx.dataset()
-    return Dataset(ds.name, ds.x_train[:s.limit], ds.y_train[:s.limit], ds.x_test, ds.y_test,
-                   ds.class_names)
-
-
 def settle_epoch(epochs, steady):
     """The first kept epoch from which every later step is steady (``steady[j]``: the step
     epochs[j] -> epochs[j+1])."""
@@ -71,7 +64,7 @@ def crop(img, box):
 
 def analyse_run(ctx, run_dir, s, rng_seed=0):
     """Per layer and map: top image, projection and receptive field at each kept epoch."""
-    ds = subset(ctx, s)
+    ds = ctx.dataset().limit(s.limit)
     x_tr, _, _, _ = holdout(ds, s)
     epochs = [e for e in s.keep if os.path.isdir(os.path.join(run_dir, "checkpoints", "epoch-%03d" % e))]
     model = load_model(rep.checkpoint_at(run_dir, epochs[0]))
@@ -165,7 +158,7 @@ def run(ctx):
     per_seed, first = {}, None
     for seed in seeds:
         s = settings(ctx, seed)
-        run_dir = ctx.trained("fig4-small", cfg, s, subset(ctx, s))
+        run_dir = ctx.trained("fig4-small", cfg, s, ctx.dataset().limit(s.limit))
         res = analyse_run(ctx, run_dir, s)
         if first is None:
             first = res
