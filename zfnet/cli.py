@@ -96,8 +96,9 @@ def _train_args(t, epochs):
     t.add_argument("--lr", type=float, default=0.01, help="learning rate")
     t.add_argument("--momentum", type=float, default=0.9, help="Nesterov momentum")
     t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 on the weights (not biases)")
-    t.add_argument("--init", choices=["he", "gauss"], default="he",
-                   help="He-uniform or the paper's N(0, 0.01^2)")
+    t.add_argument("--init", choices=["he", "gauss", "gauss-conv1"], default="he",
+                   help="He-uniform; the paper's N(0, 0.01^2) everywhere; or N(0, 0.01^2) for conv1 and "
+                        "He for the rest (a small net does not learn from 0.01 everywhere)")
     t.add_argument("--clip-radius", type=float, default=0.1,
                    help="feature scale clipping radius for conv filters; 0 turns it off")
     t.add_argument("--schedule", choices=["none", "step", "plateau"], default="step",

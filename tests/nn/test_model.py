@@ -70,3 +70,17 @@ def test_gauss_init_has_paper_sigma():
     assert not net["conv3"].b.get_value().any()
     with pytest.raises(ValueError, match="Unknown init 'xavier'"):
         model.initializer("xavier")
+
+
+def test_gauss_conv1_init_is_small_only_in_the_first_layer():
+    cfg = __import__("zfnet.nn.configs", fromlist=["x"]).get_config("small")
+    lasagne.random.set_rng(np.random.RandomState(0))
+    net = model.build(cfg, init="gauss-conv1")
+    W1, W2 = net["conv1"].W.get_value(), net["conv2"].W.get_value()
+    assert abs(W1.std() - 0.01) < 0.002
+    # He-uniform: std sqrt(2 / fan_in), conv2's fan-in 32 * 3 * 3
+    assert abs(W2.std() - np.sqrt(2.0 / (32 * 9))) < 0.005
+    # fc8 (no ReLU after it) gets He's gain 1: std sqrt(1 / 256)
+    assert abs(net["fc8"].W.get_value().std() - np.sqrt(1.0 / 256)) < 0.01
+    with pytest.raises(ValueError, match="expected one of he, gauss, gauss-conv1"):
+        model.initializer("xavier")

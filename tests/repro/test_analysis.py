@@ -163,3 +163,37 @@ def test_svm_probe_equals_libsvm_on_the_raw_kernel():
     unit = x / np.linalg.norm(x, axis=1, keepdims=True)
     want = (SVC(C=0.5, kernel="linear").fit(unit[tr], y[tr]).predict(unit[te]) == y[te]).mean()
     assert linear_probe(x[tr], y[tr], x[te], y[te], C=0.5, kind="svm") == pytest.approx(want)
+
+
+def test_spectral_share_of_a_delta_is_the_share_of_bins_beyond_the_cutoff():
+    from zfnet.repro.analysis import spectral_share_above
+    W = np.zeros((2, 1, 3, 3)); W[:, 0, 1, 1] = 1.0
+    # a delta has a flat spectrum: on a 64-point grid |k/64| > 1/4 for k = 17..47, 31 of 64 bins
+    assert spectral_share_above(W, 0.25) == pytest.approx(1 - (33 / 64.0) ** 2)
+    assert spectral_share_above(W, 0.5) == 0.0
+
+
+def test_spectral_share_of_a_2x2_checkerboard_by_its_closed_form():
+    from zfnet.repro.analysis import spectral_share_above
+    W = np.array([[[[1.0, -1.0], [-1.0, 1.0]]]])
+    f = np.abs(np.fft.fftfreq(64))
+    # |F|^2 = 16 sin^2(pi fx) sin^2(pi fy), separable
+    s = np.sin(np.pi * f) ** 2
+    P = np.outer(s, s)
+    hi = np.maximum.outer(f, f) > 0.125
+    assert spectral_share_above(W, 0.125) == pytest.approx(P[hi].sum() / P.sum())
+
+
+def test_map_high_frequency_share_by_hand():
+    from zfnet.repro.analysis import map_high_frequency_share
+    y, x = np.mgrid[:8, :8]
+    checker = ((x + y) % 2)[None, None].astype(float)
+    smooth = np.cos(2 * np.pi * x / 8.0)[None, None]
+    assert map_high_frequency_share(checker) == pytest.approx(1.0)
+    assert map_high_frequency_share(smooth) == pytest.approx(0.0, abs=1e-12)
+    # equal power in both: half
+    mixed = np.concatenate([checker - 0.5, np.sqrt(0.5) * smooth], axis=1)  # mean squares 1/4 and 1/4
+    assert map_high_frequency_share(mixed) == pytest.approx(0.5)
+    assert map_high_frequency_share(np.ones((1, 1, 4, 4))) == 0.0
+    with pytest.raises(ValueError, match="expected maps"):
+        map_high_frequency_share(np.ones((4, 4)))

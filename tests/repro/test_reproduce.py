@@ -195,3 +195,20 @@ def test_seed_effect_rule_by_hand():
     assert not rep.seed_effect([5.0], [1.0])["beyond_spread"]
     with pytest.raises(ValueError, match="equally long"):
         rep.seed_effect([1, 2], [1])
+
+
+def test_an_experiment_covering_several_items_gives_each_its_own_row(tmp_path, monkeypatch):
+    root = tmp_path / "experiments"
+    _fake_tree(root, {"alpha": (1, GOOD)})
+    run_py = root / "alpha" / "run.py"
+    own = dict(GOOD, ours="the Table 5 number", holds="no")
+    run_py.write_text('PAPER_ITEMS = ["Fig. 9", "Table 5"]\n' + run_py.read_text().replace(
+        '"value": %r' % 1, '"value": 1, "item_summaries": {"Table 5": %r}' % own))
+    monkeypatch.setenv("ZFNET_EXPERIMENTS_DIR", str(root))
+    monkeypatch.setenv("ZFNET_RUNS_DIR", str(tmp_path / "runs"))
+    rep.reproduce("alpha", log=lambda *a: None)
+    lines = rep.summary_table(str(root)).splitlines()
+    fig9 = next(l for l in lines if l.startswith("| Fig. 9 |"))
+    tab5 = next(l for l in lines if l.startswith("| Table 5 |"))
+    assert "x is 0.9 \\| close | partly" in fig9        # the experiment's own summary
+    assert "the Table 5 number | no" in tab5 and "close" not in tab5

@@ -17,17 +17,26 @@ from .layers import ChannelSoftmaxLayer, Conv2DLayer, MaxPool2DLayer
 from ..errors import CheckpointError, ConfigError
 
 
-def initializer(name, relu_follows=True):
-    """``he`` (He-uniform) or ``gauss`` (N(0, 0.01^2), the paper's).
+INITS = ("he", "gauss", "gauss-conv1")
+
+
+def initializer(name, relu_follows=True, first=False):
+    """``he`` (He-uniform), ``gauss`` (N(0, 0.01^2) everywhere, the paper's) or
+    ``gauss-conv1`` (N(0, 0.01^2) for the first layer, He for the others).
 
     He's gain sqrt(2) compensates for a following ReLU; a layer with no ReLU
-    after it (fc8, the logits) gets gain 1.
+    after it (fc8, the logits) gets gain 1. ``gauss-conv1`` exists because a network
+    as shallow and narrow as ``small`` does not learn from N(0, 0.01^2) everywhere (the
+    signal shrinks ~1e-6 times through its 8 layers), while the paper's point about feature
+    scale clipping concerns the first layer starting well below the clipping radius.
     """
+    if name == "gauss-conv1":
+        name = "gauss" if first else "he"
     if name == "he":
         return lasagne.init.HeUniform(gain="relu" if relu_follows else 1.0)
     if name in ("gauss", "gaussian", "normal"):
         return lasagne.init.Normal(std=0.01)
-    raise ConfigError("Unknown init %r: expected 'he' or 'gauss'" % (name,))
+    raise ConfigError("Unknown init %r: expected one of %s" % (name, ", ".join(INITS)))
 
 
 def build(cfg, input_shape=None, batch_size=None, input_var=None, init="he"):
@@ -40,7 +49,7 @@ def build(cfg, input_shape=None, batch_size=None, input_var=None, init="he"):
         ``cfg['input_shape']``; a larger size gives spatial score maps.
     batch_size : int or None
     input_var : Theano 4D tensor or None
-    init : 'he' or 'gauss'
+    init : 'he', 'gauss' or 'gauss-conv1' (see :func:`initializer`)
 
     Returns
     -------
@@ -59,9 +68,10 @@ def build(cfg, input_shape=None, batch_size=None, input_var=None, init="he"):
     net = OrderedDict()
     layer = net["input"] = lasagne.layers.InputLayer((batch_size,) + shape, input_var,
                                                      name="input")
+    first_conv = kinds.index("conv") if "conv" in kinds else -1
     for i, spec in enumerate(cfg["layers"]):
         kind, name = spec["type"], spec["name"]
-        W_init = initializer(init, relu_follows=kinds[i + 1:i + 2] == ["relu"])
+        W_init = initializer(init, relu_follows=kinds[i + 1:i + 2] == ["relu"], first=i == first_conv)
         if kind == "conv":
             layer = Conv2DLayer(layer, spec["num_filters"], spec["filter_size"],
                                 spec["stride"], spec["pad"], W=W_init, name=name)

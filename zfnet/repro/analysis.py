@@ -122,6 +122,43 @@ def filter_health(W, activations=None, dominate=2.0, dead=0.1):
             "top10pct_norm_share": float(sq[:top].sum() / max(sq.sum(), 1e-12))}
 
 
+def _beyond(shape, cutoff):
+    """Mask of 2-D FFT bins whose frequency (cycles per sample) exceeds ``cutoff`` along
+    either axis: what a grid sampled every ``0.5 / cutoff`` samples folds back (aliases)."""
+    fy = np.abs(np.fft.fftfreq(shape[0]))[:, None]
+    fx = np.abs(np.fft.fftfreq(shape[1]))[None, :]
+    return np.maximum(fy, fx) > cutoff + 1e-12
+
+
+def spectral_share_above(W, cutoff, size=64):
+    """Mean over filters of the share of each filter's spectral energy at frequencies above
+    ``cutoff`` cycles per pixel (along either axis). ``W`` (K, C, h, w), zero-padded to
+    ``size`` x ``size`` so the spectrum is finely sampled. A stride-``s`` convolution samples
+    its output every ``s`` pixels, so energy above ``0.5 / s`` aliases."""
+    W = np.asarray(W, np.float64)
+    if W.ndim != 4 or max(W.shape[2:]) > size:
+        raise UsageError("expected filters (K, C, h, w) no larger than %d, got %r" % (size, W.shape))
+    P = np.abs(np.fft.fft2(W, s=(size, size))) ** 2  # (K, C, size, size)
+    P = P.sum(axis=1)
+    hi = _beyond((size, size), cutoff)
+    tot = P.sum(axis=(1, 2))
+    share = np.where(tot > 0, (P * hi).sum(axis=(1, 2)) / np.maximum(tot, 1e-300), 0.0)
+    return float(share.mean())
+
+
+def map_high_frequency_share(maps, cutoff=0.25):
+    """Share of the power of feature maps ``maps`` (N, K, H, W), each with its mean removed,
+    at frequencies above ``cutoff`` cycles per sample along either axis (0.25: the upper half
+    of what the map's grid can hold; a checkerboard is all there)."""
+    a = np.asarray(maps, np.float64)
+    if a.ndim != 4:
+        raise UsageError("expected maps (N, K, H, W), got shape %r" % (a.shape,))
+    a = a - a.mean(axis=(2, 3), keepdims=True)
+    P = np.abs(np.fft.fft2(a)) ** 2
+    tot = P.sum()
+    return float((P * _beyond(a.shape[2:], cutoff)).sum() / tot) if tot > 0 else 0.0
+
+
 # ------------------------------------------------------------------ projections (Fig. 4)
 def correlation(a, b):
     """Pearson correlation of two arrays (flattened); 0 when either is constant."""

@@ -309,11 +309,6 @@ NOT_COVERED = {
               "against float64 numpy references, finite differences and Theano's own gradient.",
     "Fig. 3": "A diagram of the architecture, not a result. `python -m zfnet train --config zf` builds it "
               "(`zfnet/nn/configs.py`; its layer sizes and its 62,357,608 parameters are tested).",
-    "Fig. 9": "Not yet: accuracy against training images per class on classes the network never saw "
-              "(ImageNet -> Caltech-256) needs the transfer split by class, still to come; "
-              "`tab4_transfer` covers 15 and 30 per class on digits.",
-    "Table 5": "Not yet: Caltech-256 at 15/30/45/60 per class, the same missing experiment as Fig. 9.",
-    "Table 6": "Not yet: PASCAL 2012 mean AP (multi-label) has no analogue here yet.",
 }
 
 
@@ -335,13 +330,18 @@ def paper_items(name, root=None):
     return []
 
 
-def _row(name, root):
+def _row(name, root, item=None):
+    """A table row for experiment ``name``; an experiment covering several paper items may
+    give each its own summary under ``results.item_summaries[item]``."""
     path = os.path.join(root, name, "results", "results.json")
     if not os.path.exists(path):
         return "[%s](%s/) | `python -m zfnet reproduce %s` | | not run yet | | |" % (name, name, name)
     with open(path) as f:
         doc = json.load(f)
     s = doc["summary"]
+    per_item = doc.get("results", {}).get("item_summaries") or {}
+    if item in per_item:
+        s = per_item[item]
     return "[%s](%s/) | `%s` | %s | %s | %s | %s |" % (
         name, name, doc["command"], _cell(s["paper"]), _cell(s["ours"]), _cell(s["holds"]),
         _cell(s["deviation"]))
@@ -361,7 +361,7 @@ def summary_table(root=None):
         if not covering:
             rows.append("| %s | | | | %s | not covered | |" % (item, _cell(NOT_COVERED.get(item, "Not yet."))))
         for n in covering:
-            rows.append("| %s | %s" % (item, _row(n, root)))
+            rows.append("| %s | %s" % (item, _row(n, root, item)))
     others = [n for n in names if not items[n]]
     if others:
         rows += ["", "Beyond the paper's figures and tables:", "",
@@ -436,10 +436,23 @@ def short_settings_for(ctx, **overrides):
     return TrainSettings(**kw)
 
 
-def base_model(ctx):
+#: the training seeds of every comparison that feeds a verdict (quick runs: one seed)
+SEEDS = (1, 2, 3)
+
+
+def seeds_for(ctx):
+    """The training seeds an experiment repeats its runs over: :data:`SEEDS`, one with
+    ``--quick`` or ``--run`` (a user's run is one training)."""
+    if ctx.quick or ctx.user_run is not None:
+        return [SEEDS[0]]
+    return list(SEEDS)
+
+
+def base_model(ctx, seed=None):
     """The model the experiments look at: returns (run folder, final checkpoint).
 
-    The shared Fashion-MNIST ``small`` run (trained here once), or the ``--run`` folder.
+    The shared Fashion-MNIST ``small`` run (trained here once) of training seed ``seed``
+    (default the first of :data:`SEEDS`), or the ``--run`` folder.
     """
     if ctx.user_run is not None:
         run = ctx.user_run
@@ -449,8 +462,12 @@ def base_model(ctx):
                                   "train_images": info.get("train_images")}
         return run, os.path.join(run, "final")
     ds = ctx.dataset()
-    settings = base_settings(ctx.quick)
+    seed = SEEDS[0] if seed is None else int(seed)
+    settings = base_settings(ctx.quick, seed=seed)
     run = ctx.trained("fm-small", base_config(ctx), settings, ds)
+    if seed != SEEDS[0]:
+        ctx.params.setdefault("base_runs", {})[seed] = os.path.relpath(run, REPO)
+        return run, os.path.join(run, "final")
     ctx.params["base_run"] = {"folder": os.path.relpath(run, REPO), "settings": settings.to_dict(),
                               "config": "small", "dataset": ds.name,
                               "train_images": len(ds.x_train), "test_images": len(ds.x_test)}
