@@ -46,8 +46,11 @@ def test_fig2_top9(runs, tmp_path, monkeypatch):
     out, doc = _run("fig2_top9", runs, tmp_path, monkeypatch)
     assert sorted(f for f in os.listdir(out) if f.startswith("topk_")) == \
         ["topk_conv%d.png" % i for i in range(1, 6)]
-    for l, p in doc["results"]["purity"].items():
+    for l, p in doc["results"]["purity"]["1"].items():
         assert 1 / 9.0 - 1e-9 <= p["mean"] <= 1.0  # at least one of nine, at most all
+        # live maps and dead maps add up to the layer's maps
+        assert p["maps"] + doc["results"]["dead_maps"]["1"][l] == {"conv1": 32, "conv2": 64, "conv3": 96,
+                                                                   "conv4": 96, "conv5": 64}[l]
     assert 1 / 9.0 < doc["results"]["chance_purity"] < 0.6
 
 
@@ -94,23 +97,53 @@ def test_fig5_invariance(runs, tmp_path, monkeypatch):
 
 
 def test_fig6_filters(runs, tmp_path, monkeypatch):
-    out, doc = _run("fig6_filters", runs, tmp_path, monkeypatch)
-    v = doc["results"]["variants"]
-    assert set(v) == {"3x3/1, clipping", "3x3/1, no clipping", "5x5/2, clipping"}
-    # clipping bounds every conv1 filter's RMS by the radius (0.1); the unclipped run need not
-    assert max(v["3x3/1, clipping"]["conv1_rms"]) <= 0.1 + 1e-5
-    assert max(v["5x5/2, clipping"]["conv1_rms"]) <= 0.1 + 1e-5
-    assert v["5x5/2, clipping"]["conv1_map"] == 14 and v["3x3/1, clipping"]["conv1_map"] == 28
+    out, doc = _run("fig6_filters", runs, tmp_path, monkeypatch, base_run=False)
+    r, mod = doc["results"], rep.load_experiment("fig6_filters")
+    m = r["measures"]
+    clip, noclip, he = (mod.arm_label(i, c) for i, c in mod.CLIP_ARMS)
+    assert set(m) == {clip, noclip, he, "11x11/4", "7x7/2"}
+    for k, by_seed in m.items():
+        for s, v in by_seed.items():
+            # clipping bounds every conv1 filter's RMS by the radius after every epoch
+            if k != noclip:
+                for rms in r["conv1_rms_by_epoch_seed1"][k].values():
+                    assert max(rms) <= mod.RADIUS + 1e-5
+            assert 0 <= v["alias_output_nyquist"] <= 1 and 0 <= v["checkerboard_conv2"] <= 1
+            assert v["dead"] == v["conv1"]["dead"] + v["conv2"]["dead"]
+    # He init gives `small`'s 3x3x1 conv1 filters an RMS near sqrt(2/9) = 0.47: all above the
+    # radius; N(0, 0.01^2) none
+    above = r["default_pairing"]["conv1_share_above_radius_at_init"]
+    assert above["he"] == 1.0 and above["gauss-conv1"] == 0.0
+    for f in r["figures"]:
+        assert os.path.exists(os.path.join(out, f))
+
+
+def test_fig6_geometry_reaches_the_same_map_at_conv2():
+    from zfnet.nn import model as modelmod
+    mod = rep.load_experiment("fig6_filters")
+    nets = {g: modelmod.build(mod.geometry_config(g)) for g in mod.GEOMETRIES}
+    assert nets["11x11/4"]["conv1"].output_shape[2:] == (16, 16)
+    assert nets["7x7/2"]["conv1"].output_shape[2:] == (32, 32)
+    assert nets["11x11/4"]["conv2"].output_shape == nets["7x7/2"]["conv2"].output_shape
 
 
 def test_fig7_occlusion(runs, tmp_path, monkeypatch):
     out, doc = _run("fig7_occlusion", runs, tmp_path, monkeypatch)
-    for i, r in doc["results"]["images"].items():
+    images = doc["results"]["images"]["1"]
+    shown = doc["params"]["shown"]
+    assert len(images) == 10  # one per class with --quick
+    for i in shown:
+        r = images[str(i)]
         rows = _csv(os.path.join(out, "occlusion_%s.csv" % i))
         assert len(rows) == 22 * 22  # 7x7 square, stride 1, over 28x28
         p = [float(x["p_true"]) for x in rows]
         assert r["p_min"] == pytest.approx(min(p), abs=1e-5)
-        assert r["p_min"] <= r["p_unoccluded"] + 0.5
+        assert r["object"] == (r["p_min"] < 0.5 * r["p_unoccluded"])
+        a = np.array([float(x["map_activation"]) for x in rows])
+        assert r["corr_activation_probability"] == pytest.approx(np.corrcoef(a, p)[0, 1], abs=1e-4)
+    for part, d in doc["results"]["parts"].items():
+        flags = [m[part] for m in images.values() if m[part] is not None]
+        assert d["share_per_seed"][0] == pytest.approx(np.mean(flags))
 
 
 def test_tab1_correspondence(runs, tmp_path, monkeypatch):
@@ -134,13 +167,18 @@ def test_tab2_error(runs, tmp_path, monkeypatch):
 def test_tab3_ablation(runs, tmp_path, monkeypatch):
     out, doc = _run("tab3_ablation", runs, tmp_path, monkeypatch)
     v = doc["results"]["variants"]
-    assert len(v) == 8
+    assert len(v) == 9 and doc["results"]["seeds"] == [1]
     p = {n: r["params"] for n, r in v.items()}
     base = p["ZF model (ours: small)"]
     assert p["- fc7"] < base and p["- fc6, fc7"] < p["- fc7"] and p["fc6, fc7 doubled"] > base
     assert p["conv3-5 widened"] > base and p["- conv3, conv4"] < base
     # removing fc7 (256x256 + 256) changes the count by exactly that much
     assert base - p["- fc7"] == 256 * 256 + 256
+    both = p["conv3-5 widened + fc6, fc7 doubled"]
+    assert both - base == (p["conv3-5 widened"] - base) + (p["fc6, fc7 doubled"] - base) + \
+        (64 * 9 * (512 - 256))  # fc6's input also grows with conv5: 64 -> 128 maps of 3x3
+    for n, r in v.items():
+        assert r["test_top1_mean"] == pytest.approx(np.mean(r["test_top1"]))
 
 
 def test_tab4_transfer(runs, tmp_path, monkeypatch):
@@ -177,13 +215,57 @@ def test_experiments_run_on_a_users_training_run(runs, tmp_path, monkeypatch):
     assert doc["params"]["user_run"] == os.path.abspath(run_dir)
     assert doc["command"] == "python -m zfnet reproduce fig7_occlusion --run %s" % run_dir
     # same checkpoint, same test images: the same probabilities
-    for i, r in doc["results"]["images"].items():
-        if i in quick["results"]["images"]:
-            assert r["p_unoccluded"] == pytest.approx(quick["results"]["images"][i]["p_unoccluded"])
+    mine, theirs = doc["results"]["images"][1], quick["results"]["images"][1]
+    assert set(theirs) <= set(mine)  # --quick takes the first image of each class, a full run 3
+    for i, r in theirs.items():
+        assert mine[i]["p_unoccluded"] == pytest.approx(r["p_unoccluded"])
     with pytest.raises(ValueError, match="Fashion-MNIST protocol only.*PARTS"):
         rep.reproduce("tab1_correspondence", run=run_dir, log=lambda *a: None, progress=False)
     with pytest.raises(ValueError, match="not a training run folder"):
         rep.reproduce("fig7_occlusion", run=str(tmp_path), log=lambda *a: None)
+
+
+def test_transfer_classes(runs, tmp_path, monkeypatch):
+    out, doc = _run("transfer_classes", runs, tmp_path, monkeypatch, base_run=False)
+    r = doc["results"]
+    assert doc["params"]["split"]["held_out_classes"] == ["Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    for n, st in r["pretrained"].items():
+        assert st["mean"] == pytest.approx(np.mean(st["per_seed"]))
+        assert all(0 <= a <= 1 for a in st["runs"]["1"])
+    assert set(r["item_summaries"]) == {"Table 4", "Fig. 9", "Table 5", "Table 7"}
+    assert sorted(r["table7"]["svm"]) == sorted(["pixels"] + ["layer %d" % i for i in range(1, 8)])
+    for s in r["scratch"].values():
+        assert all(u % doc["params"]["early_stopping"]["every"] == 0 for u in s["updates"])
+
+
+def test_transfer_split_and_draws_are_disjoint_and_nested():
+    mod = rep.load_experiment("transfer_classes")
+    y = np.repeat(np.arange(5), 200)
+    pool, val = mod.split_pool(y, 20)
+    assert len(val) == 100 and not set(pool) & set(val) and len(pool) + len(val) == len(y)
+    a, b = mod.draw(pool, y, 15, 0), mod.draw(pool, y, 30, 0)
+    assert set(a) <= set(b) and not set(b) & set(val)
+    assert all(np.sum(y[b] == c) == 30 for c in range(5))
+    assert set(mod.draw(pool, y, 15, 1)) != set(a)
+
+
+def test_tab6_multilabel(runs, tmp_path, monkeypatch):
+    out, doc = _run("tab6_multilabel", runs, tmp_path, monkeypatch, base_run=False)
+    r = doc["results"]
+    for k in ("pretrained", "scratch"):
+        assert r["mAP"][k]["mean"] == pytest.approx(np.mean([np.mean(v) for v in r["AP_runs"][k].values()]))
+        assert all(0 <= a <= 1 for v in r["AP_runs"][k].values() for a in v)
+
+
+def test_mosaics_hold_their_labelled_items():
+    mod = rep.load_experiment("tab6_multilabel")
+    x = np.stack([np.full((1, 4, 4), 10 * (c + 1), np.uint8) for c in range(5)])
+    y = np.arange(5)
+    img, lab = mod.mosaics(x, y, 50, 5, seed=0)
+    assert img.shape == (50, 1, 8, 8)
+    for im, l in zip(img, lab):
+        cells = {int(im[0, r * 4, q * 4]) for r in (0, 1) for q in (0, 1)} - {0}
+        assert cells == {10 * (c + 1) for c in np.flatnonzero(l)} and 2 <= l.sum() <= 4
 
 
 def test_seed003_vgg16(runs, tmp_path, monkeypatch):
