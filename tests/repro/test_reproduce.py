@@ -212,3 +212,17 @@ def test_an_experiment_covering_several_items_gives_each_its_own_row(tmp_path, m
     tab5 = next(l for l in lines if l.startswith("| Table 5 |"))
     assert "x is 0.9 \\| close | partly" in fig9        # the experiment's own summary
     assert "the Table 5 number | no" in tab5 and "close" not in tab5
+
+
+def test_controls_follow_the_papers_setting_and_say_so(tmp_path, monkeypatch):
+    root = tmp_path / "experiments"
+    _fake_tree(root, {"aaa": (1, GOOD), "zzz": (2, GOOD)})
+    (root / "aaa" / "run.py").write_text('PAPER_ITEMS = ["Table 4"]\nROLE = "control"\n' +
+                                        (root / "aaa" / "run.py").read_text())
+    (root / "zzz" / "run.py").write_text('PAPER_ITEMS = ["Table 4"]\n' + (root / "zzz" / "run.py").read_text())
+    monkeypatch.setenv("ZFNET_EXPERIMENTS_DIR", str(root))
+    lines = [l for l in rep.summary_table(str(root)).splitlines() if l.startswith("| Table 4")]
+    assert lines[0].startswith("| Table 4 | [zzz](zzz/)") and lines[1].startswith("| Table 4 (control) | [aaa](aaa/)")
+    (root / "aaa" / "run.py").write_text('ROLE = "side"\n')
+    with pytest.raises(ValueError, match="ROLE 'side'"):
+        rep.summary_table(str(root))

@@ -312,22 +312,39 @@ NOT_COVERED = {
 }
 
 
-def paper_items(name, root=None):
-    """The paper items an experiment reproduces: its ``run.py``'s ``PAPER_ITEMS = [...]``, read
-    without importing it."""
+def _constant(name, key, root=None):
+    """The literal value of ``key = ...`` at the top of an experiment's ``run.py``, read without
+    importing it (None when absent)."""
     import ast
     path = os.path.join(root or experiments_dir(), name, "run.py")
     with open(path) as f:
         tree = ast.parse(f.read(), path)
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PAPER_ITEMS" for t in node.targets):
-            items = ast.literal_eval(node.value)
-            unknown = [i for i in items if i not in PAPER_ORDER]
-            if unknown:
-                raise UsageError("%s: PAPER_ITEMS %r are not items of the paper (%s)"
-                                 % (path, unknown, ", ".join(PAPER_ORDER)))
-            return list(items)
-    return []
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == key for t in node.targets):
+            return ast.literal_eval(node.value), path
+    return None, path
+
+
+def experiment_role(name, root=None):
+    """``'control'`` for an experiment that runs beside the paper's setting as a control
+    (its ``run.py`` says ``ROLE = "control"``), else ``'main'``."""
+    role, path = _constant(name, "ROLE", root)
+    if role not in (None, "main", "control"):
+        raise UsageError("%s: ROLE %r: expected 'main' or 'control'" % (path, role))
+    return role or "main"
+
+
+def paper_items(name, root=None):
+    """The paper items an experiment reproduces: its ``run.py``'s ``PAPER_ITEMS = [...]``, read
+    without importing it."""
+    items, path = _constant(name, "PAPER_ITEMS", root)
+    if items is None:
+        return []
+    unknown = [i for i in items if i not in PAPER_ORDER]
+    if unknown:
+        raise UsageError("%s: PAPER_ITEMS %r are not items of the paper (%s)"
+                         % (path, unknown, ", ".join(PAPER_ORDER)))
+    return list(items)
 
 
 def _row(name, root, item=None):
@@ -356,12 +373,15 @@ def summary_table(root=None):
     items = {n: paper_items(n, root) for n in names}
     rows = ["| paper | experiment | command | the paper says | ours | holds here? | deviation |",
             "|---|---|---|---|---|---|---|"]
+    role = {n: experiment_role(n, root) for n in names}
     for item in PAPER_ORDER:
-        covering = [n for n in names if item in items[n]]
+        # the paper's setting first, then the controls run beside it
+        covering = sorted((n for n in names if item in items[n]), key=lambda n: (role[n] == "control", n))
         if not covering:
             rows.append("| %s | | | | %s | not covered | |" % (item, _cell(NOT_COVERED.get(item, "Not yet."))))
         for n in covering:
-            rows.append("| %s | %s" % (item, _row(n, root, item)))
+            label = item + (" (control)" if role[n] == "control" else "")
+            rows.append("| %s | %s" % (label, _row(n, root, item)))
     others = [n for n in names if not items[n]]
     if others:
         rows += ["", "Beyond the paper's figures and tables:", "",
