@@ -196,3 +196,12 @@ def test_a_full_disk_is_one_line_and_keeps_the_old_file(tmp_path):
         assert target.read_bytes() == before and sorted(os.listdir(str(disk))) == ["conv1.png", "filler"]
     finally:
         subprocess.run(["umount", str(disk)])
+
+
+def test_train_starts_conv1_below_the_clipping_radius_by_default_and_the_demo_keeps_he():
+    from zfnet import cli
+    p = cli._parser()
+    s = cli.train_settings(p.parse_args(["train"]))
+    assert s.init == "gauss-conv1" and s.clip_radius == 0.1
+    assert cli.train_settings(p.parse_args(["demo"])).init == "he"
+    assert cli.train_settings(p.parse_args(["train", "--init", "he"])).init == "he"

@@ -165,7 +165,7 @@ def test_tab2_error(runs, tmp_path, monkeypatch):
 
 
 def test_tab3_ablation(runs, tmp_path, monkeypatch):
-    out, doc = _run("tab3_ablation", runs, tmp_path, monkeypatch)
+    out, doc = _run("tab3_ablation", runs, tmp_path, monkeypatch, base_run=False)
     v = doc["results"]["variants"]
     assert len(v) == 9 and doc["results"]["seeds"] == [1]
     p = {n: r["params"] for n, r in v.items()}
