@@ -130,6 +130,14 @@ def train_scratch(trainer, init, x, y, xv, yv, seed, max_updates, every, patienc
     return mean, std, best[1], best[0]
 
 
+def overall(verdicts):
+    """One verdict for the experiment from its items': 'yes' when all are, 'no' when all are,
+    else 'partly' (each item keeps its own row on the page)."""
+    if all(v == "yes" for v in verdicts):
+        return "yes"
+    return "no" if all(v == "no" for v in verdicts) else "partly"
+
+
 def _stats(v):
     v = np.asarray(v, np.float64)
     return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if v.size > 1 else None}
@@ -325,5 +333,5 @@ def run(ctx):
             "item_summaries": items,
             "summary": {"paper": "; ".join("%s: %s" % (k, v["paper"]) for k, v in items.items()),
                         "ours": "; ".join("%s: %s" % (k, v["ours"]) for k, v in items.items()),
-                        "holds": ", ".join("%s %s" % (k, v["holds"]) for k, v in items.items()),
+                        "holds": overall([v["holds"] for v in items.values()]),
                         "deviation": dev}}

@@ -279,3 +279,9 @@ def test_seed003_vgg16(runs, tmp_path, monkeypatch):
     assert len(chans) == 13 and all(len(set(c)) == 3 for c in chans.values())
     with Image.open(os.path.join(out, "china_projections.png")) as im:
         assert im.size[1] > 13 * 96  # the photo plus one row per layer
+
+
+def test_transfer_overall_verdict_from_its_items():
+    mod = rep.load_experiment("transfer_classes")
+    assert mod.overall(["yes", "yes"]) == "yes" and mod.overall(["no", "no"]) == "no"
+    assert mod.overall(["yes", "no"]) == "partly" and mod.overall(["partly", "partly"]) == "partly"
