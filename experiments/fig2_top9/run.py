@@ -67,10 +67,8 @@ def run(ctx):
     ax.grid(alpha=.3)
     plots.save_figure(fig, ctx.path("purity.png"), dpi=100)
 
-    eff = lambda a, b: rep.seed_effect(a, b) if len(seeds) > 1 else {
-        "mean": a[0] - b[0], "beyond_spread": False, "per_seed": [a[0] - b[0]]}
-    rise = {"conv5 - conv1": eff(per_layer["conv5"], per_layer["conv1"]),
-            "conv3 - conv1": eff(per_layer["conv3"], per_layer["conv1"])}
+    rise = {"conv5 - conv1": rep.seed_effect(per_layer["conv5"], per_layer["conv1"]),
+            "conv3 - conv1": rep.seed_effect(per_layer["conv3"], per_layer["conv1"])}
     rising = all(e["beyond_spread"] and e["mean"] > 0 for e in rise.values())
     p = [float(np.mean(per_layer[l])) for l in LAYERS]
     n_dead = [int(sum(dead[sd][l] for sd in seeds)) for l in LAYERS]

@@ -96,7 +96,9 @@ def run(ctx):
     ctx.params.update(checkpoints={s: rep.os.path.relpath(f, rep.REPO) for s, f in finals.items()},
                       images_shown=idx, images_measured=many,
                       amounts=AM, layers=LAYERS, fill="0 (black, the Fashion-MNIST background)")
-    res = measure(model, ds, idx, AM)
+    # the shown images are among the measured ones (the first test image of their class)
+    first = measure(model, ds, many, AM)
+    res = {t: {i: first[t][i] for i in idx} for t in AM}
     plt = plots._plt()
     fig, axes = plt.subplots(3, 3, figsize=(12, 9))
     units = {"translation": "vertical shift (pixels)", "scale": "scale factor",
@@ -131,12 +133,10 @@ def run(ctx):
                                      "p_true"], rows)
     small, prob = {}, {}
     for s in seeds:
-        m = model if s == seeds[0] else load_model(finals[s])
-        small[s], prob[s] = summarise(measure(m, ds, many, AM), AM, SM, many)
-    eff = lambda a, b: rep.seed_effect(a, b) if len(seeds) > 1 else {
-        "mean": a[0] - b[0], "beyond_spread": False, "per_seed": [a[0] - b[0]]}
-    layer_eff = {t: eff([small[s][t]["norm1"] for s in seeds], [small[s][t]["relu7"] for s in seeds]) for t in AM}
-    prob_eff = {t: eff([prob[s][t] for s in seeds], [prob[s]["rotation"] for s in seeds])
+        r = first if s == seeds[0] else measure(load_model(finals[s]), ds, many, AM)
+        small[s], prob[s] = summarise(r, AM, SM, many)
+    layer_eff = {t: rep.seed_effect([small[s][t]["norm1"] for s in seeds], [small[s][t]["relu7"] for s in seeds]) for t in AM}
+    prob_eff = {t: rep.seed_effect([prob[s][t] for s in seeds], [prob[s]["rotation"] for s in seeds])
                 for t in ("translation", "scale")}
     ok = lambda e: bool(e["beyond_spread"] and e["mean"] > 0)
     top_less = all(ok(e) for e in layer_eff.values())

@@ -28,7 +28,6 @@ test error.
 """
 
 PAPER_ITEMS = ["Fig. 6"]
-import copy
 import json
 import os
 
@@ -149,14 +148,6 @@ def init_share_above_radius(cfg, init, seeds):
     return float(np.mean(shares))
 
 
-def _effect(ctx, a, b):
-    """seed_effect with one seed (quick) allowed: never beyond the spread then."""
-    if len(a) > 1:
-        return rep.seed_effect(a, b)
-    return {"per_seed": [a[0] - b[0]], "mean": a[0] - b[0], "sd": None, "se": None,
-            "same_sign": True, "beyond_spread": False}
-
-
 def run(ctx):
     ctx.require_default_data("its arms are fixed variants of the project's small network on Fashion-MNIST")
     seeds = rep.seeds_for(ctx)
@@ -221,21 +212,21 @@ def run(ctx):
     C, N, H = names
     share = lambda r: r["conv1"]["top10pct_norm_share"]
     dom = lambda r: r["conv1"]["dominating"]
-    clip_share = _effect(ctx, per(N, share), per(C, share))
+    clip_share = rep.seed_effect(per(N, share), per(C, share))
     clip_dom = all(a > b for a, b in zip(per(N, dom), per(C, dom)))
     clip_holds = clip_share["beyond_spread"] and clip_share["mean"] > 0 and clip_dom
     A, B = GEOMETRIES
     parts = {
-        "aliasing (conv1 energy above its output's Nyquist)": _effect(
-            ctx, per(A, lambda r: r["alias_output_nyquist"]), per(B, lambda r: r["alias_output_nyquist"])),
-        "checkerboard energy in conv2 maps": _effect(
-            ctx, per(A, lambda r: r["checkerboard_conv2"]), per(B, lambda r: r["checkerboard_conv2"])),
-        "dead conv1+conv2 filters": _effect(ctx, per(A, lambda r: r["dead"]), per(B, lambda r: r["dead"])),
-        "test error": _effect(ctx, per(A, lambda r: r["test_top1"]), per(B, lambda r: r["test_top1"])),
+        "aliasing (conv1 energy above its output's Nyquist)": rep.seed_effect(
+            per(A, lambda r: r["alias_output_nyquist"]), per(B, lambda r: r["alias_output_nyquist"])),
+        "checkerboard energy in conv2 maps": rep.seed_effect(
+            per(A, lambda r: r["checkerboard_conv2"]), per(B, lambda r: r["checkerboard_conv2"])),
+        "dead conv1+conv2 filters": rep.seed_effect(per(A, lambda r: r["dead"]), per(B, lambda r: r["dead"])),
+        "test error": rep.seed_effect(per(A, lambda r: r["test_top1"]), per(B, lambda r: r["test_top1"])),
     }
     geo_ok = {k: bool(e["beyond_spread"] and e["mean"] > 0) for k, e in parts.items()}
     above = {i: init_share_above_radius(rep.base_config(ctx), i, seeds) for i in ("he", "gauss-conv1")}
-    default = _effect(ctx, per(C, lambda r: r["test_top1"]), per(H, lambda r: r["test_top1"]))
+    default = rep.seed_effect(per(C, lambda r: r["test_top1"]), per(H, lambda r: r["test_top1"]))
     mean = lambda k, f: float(np.mean(per(k, f)))
     ours = ("clipping (from conv1 RMS 0.01): top-10%% conv1 norm share %.2f without vs %.2f with, "
             "dominating filters %s vs %s per seed; 11x11/4 vs 7x7/2 at 64 px: aliasing %.2f vs %.2f, "

@@ -44,7 +44,7 @@ SHARE = 0.8                  # a part holds on at least this share of the images
 SHOWN = 3
 
 
-def sweep(model, net, img, y, size, stride, grey, proj, logits, feat, n5):
+def sweep(model, img, y, size, stride, grey, proj, logits, feat, n5):
     """One image's occlusion sweep and its measures; returns (measures, arrays for drawing)."""
     x0 = model.preprocess(img)
     f0 = feat(x0)[0].reshape(n5, -1)
@@ -98,7 +98,7 @@ def run(ctx):
         proj = Projector(net, "deconvnet")
         per_seed[seed], draw = {}, {}
         for i in idx:
-            m, d = sweep(model, net, ds.x_test[i], int(ds.y_test[i]), SIZE, STRIDE, grey, proj, logits, feat, n5)
+            m, d = sweep(model, ds.x_test[i], int(ds.y_test[i]), SIZE, STRIDE, grey, proj, logits, feat, n5)
             m["class"] = ds.class_names[int(ds.y_test[i])]
             per_seed[seed][i] = m
             if i in shown:

@@ -64,7 +64,6 @@ def run(ctx):
     run_dir, final = rep.base_model(ctx)
     ds = ctx.dataset()
     model = load_model(final)
-    net = model.net
     grey = int(round(model.preprocessing["mean"][0]))
     c = ds.class_names.index(CLASS)
     members = np.flatnonzero(ds.y_test == c)
@@ -106,7 +105,7 @@ def run(ctx):
                        for sd in seeds for p in PARTS)
     rel5 = [per_seed[sd][2]["layer 5"] for sd in seeds]
     rel7 = [per_seed[sd][2]["layer 7"] for sd in seeds]
-    e = rep.seed_effect(rel5, rel7) if len(seeds) > 1 else {"mean": rel5[0] - rel7[0], "beyond_spread": False}
+    e = rep.seed_effect(rel5, rel7)
     less_at7 = bool(e["beyond_spread"] and e["mean"] > 0)
     mean = lambda f: float(np.mean([f(per_seed[sd]) for sd in seeds]))
     ours = ("layer 5: %s vs random %.3f; layer 7: %s vs random %.3f (mean over seeds %s); relative gap "

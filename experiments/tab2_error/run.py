@@ -57,8 +57,8 @@ def run(ctx):
                      "%.2f / %.2f" % (100 * s1, 100 * s5)])
     ctx.write_csv("table2.csv", ["model", "data", "top-1 error %", "top-5 error %", "sd over seeds (top-1 / top-5)"],
                   rows)
-    (t1, t1s), (t5, t5s), (v1, v1s), (v5, v5s) = stat("test", "top1"), stat("test", "top5"), \
-        stat("validation", "top1"), stat("validation", "top5")
+    (t1, t1s), (t5, t5s) = stat("test", "top1"), stat("test", "top5")
+    v1, v5 = stat("validation", "top1")[0], stat("validation", "top5")[0]
     return {"seeds": seeds, "test": test, "validation": val, "train_10k": train,
             "by_seed": by_seed,
             "epochs": [dict(epoch=h["epoch"], test_top1=h["test_top1"], val_top1=h["val_top1"])

@@ -23,6 +23,7 @@ import numpy as np
 from zfnet.data.digits import digits_as_fashion_mnist
 from zfnet.evaluate import batched, features_function
 from zfnet.repro.analysis import linear_probe, per_class_split
+from zfnet.repro.scratch import train_from_scratch
 from zfnet.io.checkpoint import load_model
 from zfnet.data import dataset as datamod
 from zfnet.nn import model as modelmod
@@ -38,32 +39,11 @@ PAPER = {"Caltech-101 (15 / 30 per class)": {"pretrained": [83.8, 86.5], "scratc
                                                       "scratch": [9.0, 22.5, 31.2, 38.8]}}
 
 
-def train_scratch(trainer, init, x, y, updates, seed):
-    """Train ``trainer``'s net from the weights ``init`` on (x, y) for ``updates`` SGD steps
-    (fresh velocities and lr); return the (mean, std) it normalised the images with."""
-    modelmod.set_weights(trainer.net, init)
-    trainer.set_optimizer_state({k: np.zeros_like(v.get_value()) for k, v in trainer.velocities.items()})
-    trainer.lr.set_value(np.float32(trainer.s.lr))
-    rng = trainer.reseed(seed)
-    mean, std = datamod.channel_stats(x)
-    std = [max(v, 1e-3) for v in std]
-    bs = min(trainer.s.batch_size, len(x))
-    order = np.array([], int)
-    for _ in range(updates):
-        if len(order) < bs:
-            order = np.concatenate([order, rng.permutation(len(x))])
-        idx, order = order[:bs], order[bs:]
-        xb = datamod.normalize(datamod.crop_batch(x[idx], (28, 28), rng, pad=2, flip=False), mean, std)
-        trainer.train_fn(xb, y[idx])
-    return mean, std
-
-
 def run(ctx):
     from zfnet.report import progress_bar
     run_dir, final = rep.base_model(ctx)
     x, y = digits_as_fashion_mnist()
     model = load_model(final)
-    net = model.net
     if list(model.input_shape) != [1, 28, 28]:
         raise ValueError("tab4_transfer transfers to scikit-learn's digits drawn as 1x28x28 images; "
                          "the model takes %r" % (model.input_shape,))
@@ -91,7 +71,7 @@ def run(ctx):
                 pre_seed[sd][n].append(linear_probe(feats[sd][tr], y[tr], feats[sd][te], y[te],
                                                     kind="softmax"))
             acc["pretrained"][n].append(float(np.mean([pre_seed[sd][n][-1] for sd in seeds])))
-            mean, std = train_scratch(trainer, init, x[tr], y[tr], updates, seed=1000 * n + s)
+            mean, std, _, _ = train_from_scratch(trainer, init, x[tr], y[tr], 1000 * n + s, updates)
             lg = batched(trainer.logits_fn, x[te],
                          prepare=lambda b: datamod.normalize(b, mean, std))[0]
             acc["scratch"][n].append(float((lg.argmax(1) == y[te]).mean()))
@@ -118,8 +98,7 @@ def run(ctx):
     small_n = [n for n in sizes if n <= 15]
 
     def beats(n):
-        e = rep.seed_effect(acc["pretrained"][n], acc["scratch"][n]) if splits > 1 else \
-            {"mean": acc["pretrained"][n][0] - acc["scratch"][n][0], "beyond_spread": False}
+        e = rep.seed_effect(acc["pretrained"][n], acc["scratch"][n])
         every = all(np.mean(pre_seed[sd][n]) > np.mean(acc["scratch"][n]) for sd in seeds)
         return dict(e, every_seed=every, holds=bool(e["beyond_spread"] and e["mean"] > 0 and every))
     cmp = {n: beats(n) for n in sizes}

@@ -26,6 +26,7 @@ from zfnet.evaluate import batched, features_function
 from zfnet.io.checkpoint import load_model
 from zfnet.nn import model as modelmod
 from zfnet.repro import reproduce as rep
+from zfnet.repro.scratch import train_from_scratch
 from zfnet.train import Trainer, TrainSettings
 from zfnet.vis import plots, render
 
@@ -51,12 +52,14 @@ def mosaics(x, y, n, n_classes, seed):
     return out, lab
 
 
-def spatial_max_relu7(model, x):
-    """max over positions of ``relu7`` of the network run fully convolutionally on ``x``."""
-    net = modelmod.build(model.config, input_shape=x.shape[1:])
+def spatial_max_relu7(model, *xs):
+    """max over positions of ``relu7`` of the network run fully convolutionally on each image
+    batch of ``xs`` (all of one size; the network is built and compiled once)."""
+    net = modelmod.build(model.config, input_shape=xs[0].shape[1:])
     modelmod.set_weights(net, modelmod.get_weights(model.net))
-    f = batched(features_function(net, ["relu7"]), model.preprocess(x))[0]
-    return f.reshape((len(x),) + tuple(net["relu7"].output_shape[1:])).max(axis=(2, 3))
+    fn = features_function(net, ["relu7"])
+    shape = tuple(net["relu7"].output_shape[1:])
+    return [batched(fn, model.preprocess(x))[0].reshape((len(x),) + shape).max(axis=(2, 3)) for x in xs]
 
 
 def ap_scores(f_tr, lab_tr, f_te, lab_te):
@@ -95,8 +98,8 @@ def run(ctx):
     res = {"pretrained": {}, "scratch": {}}
     for s in seeds:
         model = load_model(os.path.join(tc.pretrained_run(ctx, s), "final"))
-        res["pretrained"][s] = ap_scores(spatial_max_relu7(model, x_tr), lab_tr,
-                                         spatial_max_relu7(model, x_te), lab_te)
+        f_tr, f_te = spatial_max_relu7(model, x_tr, x_te)
+        res["pretrained"][s] = ap_scores(f_tr, lab_tr, f_te, lab_te)
         ctx.log("[tab6] pretrained seed %d: mAP %.3f" % (s, np.mean(res["pretrained"][s])))
     # from scratch on single images of the held-out classes, then used the same way
     per_class = SCRATCH_PER_CLASS if not ctx.quick else 5
@@ -106,16 +109,15 @@ def run(ctx):
         settings = TrainSettings(batch_size=32, lr=0.01, clip_radius=0.1, seed=s)
         trainer = Trainer(tc.network(nc), settings)
         init = modelmod.get_weights(trainer.net)
-        mean, std, _, _ = tc.train_scratch(trainer, init, held.x_train[idx], held.y_train[idx],
-                                           held.x_train[val], held.y_train[val], s, mu, mx, pat)
+        mean, std, _, _ = train_from_scratch(trainer, init, held.x_train[idx], held.y_train[idx], s, mu,
+                                             val=(held.x_train[val], held.y_train[val]), every=mx, patience=pat)
         model = _Scratch(tc.network(nc), trainer.net, mean, std)
-        res["scratch"][s] = ap_scores(spatial_max_relu7(model, x_tr), lab_tr,
-                                      spatial_max_relu7(model, x_te), lab_te)
+        f_tr, f_te = spatial_max_relu7(model, x_tr, x_te)
+        res["scratch"][s] = ap_scores(f_tr, lab_tr, f_te, lab_te)
         ctx.log("[tab6] scratch seed %d: mAP %.3f" % (s, np.mean(res["scratch"][s])))
 
     m = {k: [float(np.mean(v[s])) for s in seeds] for k, v in res.items()}
-    eff = rep.seed_effect(m["pretrained"], m["scratch"]) if len(seeds) > 1 else \
-        {"mean": m["pretrained"][0] - m["scratch"][0], "beyond_spread": False}
+    eff = rep.seed_effect(m["pretrained"], m["scratch"])
     per_class_ap = {k: {c: float(np.mean([v[s][i] for s in seeds])) for i, c in enumerate(held.class_names)}
                     for k, v in res.items()}
     ctx.write_csv("ap.csv", ["class", "pretrained AP (mean over seeds)", "scratch AP (mean over seeds)"],

@@ -106,7 +106,7 @@ def run(ctx):
     def rises(t):
         top = [max(by_seed[sd][t][n]["mean"] for n in ("layer 5", "layer 6", "layer 7")) for sd in seeds]
         low = [max(by_seed[sd][t][n]["mean"] for n in ("layer 1", "layer 2")) for sd in seeds]
-        e = rep.seed_effect(top, low) if len(seeds) > 1 else {"mean": top[0] - low[0], "beyond_spread": False}
+        e = rep.seed_effect(top, low)
         return dict(e, holds=bool(e["beyond_spread"] and e["mean"] > 0))
     rise = {t: rises(t) for t in tasks}
     ours = "; ".join("%s layers 1..7: %s" % (t, " / ".join(

@@ -36,6 +36,7 @@ from zfnet.nn import configs
 from zfnet.nn import model as modelmod
 from zfnet.repro import reproduce as rep
 from zfnet.repro.analysis import linear_probe
+from zfnet.repro.scratch import train_from_scratch
 from zfnet.train import Trainer, TrainSettings
 from zfnet.vis import plots
 
@@ -101,35 +102,6 @@ def draw(pool, y, n, d):
     return np.sort(np.concatenate([rng.permutation(pool[y[pool] == c])[:n] for c in np.unique(y)]))
 
 
-def train_scratch(trainer, init, x, y, xv, yv, seed, max_updates, every, patience):
-    """Train ``trainer``'s net from ``init`` on (x, y) with early stopping on (xv, yv);
-    returns (mean, std, best_updates, best_val_acc) with the best weights loaded."""
-    modelmod.set_weights(trainer.net, init)
-    trainer.set_optimizer_state({k: np.zeros_like(v.get_value()) for k, v in trainer.velocities.items()})
-    trainer.lr.set_value(np.float32(trainer.s.lr))
-    rng = trainer.reseed(seed)
-    mean, std = datamod.channel_stats(x)
-    std = [max(v, 1e-3) for v in std]
-    prep = lambda b: datamod.normalize(b, mean, std)
-    bs = min(trainer.s.batch_size, len(x))
-    order = np.array([], int)
-    best = (-1.0, 0, None)
-    for u in range(1, max_updates + 1):
-        if len(order) < bs:
-            order = np.concatenate([order, rng.permutation(len(x))])
-        idx, order = order[:bs], order[bs:]
-        xb = prep(datamod.crop_batch(x[idx], x.shape[2:], rng, pad=2, flip=False))
-        trainer.train_fn(xb, y[idx])
-        if u % every == 0:
-            acc = float((batched(trainer.logits_fn, xv, prepare=prep)[0].argmax(1) == yv).mean())
-            if acc > best[0]:
-                best = (acc, u, modelmod.get_weights(trainer.net))
-            elif u - best[1] >= patience:
-                break
-    modelmod.set_weights(trainer.net, best[2])
-    return mean, std, best[1], best[0]
-
-
 def overall(verdicts):
     """One verdict for the experiment from its items': 'yes' when all are, 'no' when all are,
     else 'partly' (each item keeps its own row on the page)."""
@@ -172,31 +144,31 @@ def run(ctx):
     pre = {s: {n: [] for n in sizes} for s in seeds}
     t7 = {k: {s: {name: {n: [] for n in tab7_sizes} for name, _ in LAYERS} for s in seeds}
           for k in ("svm", "softmax")}
-    t7_imgs = np.unique(np.concatenate([idx[n, d] for n in tab7_sizes for d in range(draws)]))
-    pos = {int(i): j for j, i in enumerate(t7_imgs)}
+    # every draw's images (the draws are nested, so this is about the largest draws), their
+    # features computed once per layer and seed; relu7's serve the new softmax too
+    imgs = np.unique(np.concatenate(list(idx.values())))
+    pos = {int(i): j for j, i in enumerate(imgs)}
+    rows = lambda n, d: [pos[int(i)] for i in idx[n, d]]
     bar = progress_bar(ctx.progress, total=len(seeds) * len(LAYERS), desc="transfer features", leave=False)
     for s in seeds:
         model = load_model(os.path.join(runs[s], "final"))
         for name, layer in LAYERS:
             if layer is None:
-                f_tr = model.preprocess(x[t7_imgs]).reshape(len(t7_imgs), -1)
+                f_tr = model.preprocess(x[imgs]).reshape(len(imgs), -1)
                 f_te = model.preprocess(xt).reshape(len(xt), -1)
             else:
                 fn = features_function(model.net, [layer])
-                f_tr = batched(fn, model.preprocess(x[t7_imgs]))[0].reshape(len(t7_imgs), -1)
+                f_tr = batched(fn, model.preprocess(x[imgs]))[0].reshape(len(imgs), -1)
                 f_te = batched(fn, model.preprocess(xt))[0].reshape(len(xt), -1)
             for n in tab7_sizes:
                 for d in range(draws):
-                    rows = [pos[int(i)] for i in idx[n, d]]
                     for k in ("svm", "softmax"):
-                        t7[k][s][name][n].append(linear_probe(f_tr[rows], y[idx[n, d]], f_te, yt, kind=k))
+                        t7[k][s][name][n].append(linear_probe(f_tr[rows(n, d)], y[idx[n, d]], f_te, yt, kind=k))
+            if layer == "relu7":
+                for n in sizes:
+                    for d in range(draws):
+                        pre[s][n].append(linear_probe(f_tr[rows(n, d)], y[idx[n, d]], f_te, yt, kind="softmax"))
             bar.update(1)
-        fn7 = features_function(model.net, ["relu7"])
-        f7_te = batched(fn7, model.preprocess(xt))[0]
-        for n in sizes:
-            for d in range(draws):
-                f = batched(fn7, model.preprocess(x[idx[n, d]]))[0]
-                pre[s][n].append(linear_probe(f, y[idx[n, d]], f7_te, yt, kind="softmax"))
         ctx.log("[transfer] seed %d pretrained softmax: %s" % (s, ", ".join(
             "%d/class %.1f%%" % (n, 100 * np.mean(pre[s][n])) for n in sizes)))
     bar.close()
@@ -211,8 +183,8 @@ def run(ctx):
     for n in scratch_sizes:
         for d in range(draws):
             tr = idx[n, d]
-            mean, std, u, _ = train_scratch(trainer, init, x[tr], y[tr], x[val], y[val], 1000 * n + d,
-                                            max_updates, every, patience)
+            mean, std, u, _ = train_from_scratch(trainer, init, x[tr], y[tr], 1000 * n + d, max_updates,
+                                                 val=(x[val], y[val]), every=every, patience=patience)
             lg = batched(trainer.logits_fn, xt, prepare=lambda b: datamod.normalize(b, mean, std))[0]
             scratch[n].append(float((lg.argmax(1) == yt).mean()))
             scratch_updates[n].append(u)
@@ -231,8 +203,7 @@ def run(ctx):
     def beats(n_pre, n_scr):
         """Pretrained at n_pre vs scratch at n_scr, paired over draws (each draw's pretrained
         accuracy averaged over seeds) and required in every seed."""
-        e = rep.seed_effect(pre_draw[n_pre], scratch[n_scr]) if draws > 1 else \
-            {"mean": pre_draw[n_pre][0] - scratch[n_scr][0], "beyond_spread": False}
+        e = rep.seed_effect(pre_draw[n_pre], scratch[n_scr])
         every_seed = all(np.mean(pre[s][n_pre]) > np.mean(scratch[n_scr]) for s in seeds)
         return dict(e, every_seed=every_seed, holds=bool(e["beyond_spread"] and e["mean"] > 0 and every_seed))
 
@@ -251,7 +222,7 @@ def run(ctx):
         for n in tab7_sizes:
             top = [max(t7_seed[k][L][n][i] for L in ("layer 5", "layer 6", "layer 7")) for i in range(len(seeds))]
             low = [max(t7_seed[k][L][n][i] for L in ("layer 1", "layer 2")) for i in range(len(seeds))]
-            e = rep.seed_effect(top, low) if len(seeds) > 1 else {"mean": top[0] - low[0], "beyond_spread": False}
+            e = rep.seed_effect(top, low)
             deep_vs_shallow["%s %d/class" % (k, n)] = dict(e, holds=bool(e["beyond_spread"] and e["mean"] > 0))
 
     # ---- files
