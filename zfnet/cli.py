@@ -492,12 +492,17 @@ def _add_data(sub):
   python -m zfnet data fetch fashion-mnist --from ~/Downloads   # the four *-ubyte.gz files
   python -m zfnet data info fashion-mnist
   python -m zfnet data fetch photos          # 20 labelled ImageNet photos + 5 scikit-image photos
-  python -m zfnet data fetch photos --from WHEELS   # from wheels downloaded elsewhere""")
+  python -m zfnet data fetch photos --from WHEELS   # from wheels downloaded elsewhere
+  python -m zfnet data fetch tiny-imagenet --from ~/Downloads/tiny-imagenet-200.zip
+  python -m zfnet data fetch caltech101 --from ~/Downloads/caltech-101.zip   # or 101_ObjectCategories.tar.gz""")
     d.add_argument("action", choices=["fetch", "info"])
-    d.add_argument("name", nargs="?", default="fashion-mnist", choices=["fashion-mnist", "photos"])
-    d.add_argument("--from", dest="source", metavar="DIR",
+    d.add_argument("name", nargs="?", default="fashion-mnist",
+                   choices=["fashion-mnist", "photos", "tiny-imagenet", "caltech101"])
+    d.add_argument("--from", dest="source", metavar="PATH",
                    help="fashion-mnist: a folder holding the four *-ubyte.gz files; photos: a folder "
-                        "holding the foolbox/scikit-image wheels (else they are fetched)")
+                        "holding the foolbox/scikit-image wheels (else they are fetched); "
+                        "tiny-imagenet, caltech101: the official download (zip or tar.gz), an "
+                        "archive of the same layout or its folder (only read, never changed)")
     d.set_defaults(func=cmd_data)
 
 
@@ -507,6 +512,18 @@ def cmd_data(args):
         if args.action == "fetch":
             photos.fetch_photos(wheels=args.source)
         print(photos.describe())
+        return
+    if args.name in ("tiny-imagenet", "caltech101"):
+        from .data import natural
+        if args.action == "fetch":
+            fetch = natural.fetch_tiny_imagenet if args.name == "tiny-imagenet" else natural.fetch_caltech101
+            fetch(args.source, progress=not args.quiet)
+        if args.name == "tiny-imagenet":
+            print(natural.load_tiny_imagenet())
+        else:
+            cal = natural.Caltech101()
+            print("Caltech-101: %d images, %d classes (%s included), stored %s"
+                  % (len(cal.x), len(cal.class_names), natural.CALTECH_BACKGROUND, cal.x.shape[1:]))
         return
     from .data.fashion_mnist import fetch_fashion_mnist, load_fashion_mnist
     if args.action == "fetch":

@@ -43,6 +43,24 @@ def test_small_keeps_every_zf_ingredient():
     assert shapes["fc6"][1:] == (256, 1, 1) and shapes["input"][1:] == (1, 28, 28)
 
 
+def test_zf64_map_sizes_and_parameter_count():
+    """The 64-px network: 56 -> conv1 56 -> pool1 28 -> conv2 28 -> pool2 14 -> conv3-5 14 ->
+    pool5 7 -> fc6 1 (ceil-mode 3x3/2 pools: (56 - 3) / 2 rounded up + 1 = 28)."""
+    cfg = configs.get_config("zf64")
+    net = model.build(cfg)
+    shapes = model.output_shapes(net)
+    assert shapes["input"][1:] == (3, 56, 56)
+    assert shapes["conv1"][1:] == (64, 56, 56) and shapes["pool1"][1:] == (64, 28, 28)
+    assert shapes["conv2"][1:] == (128, 28, 28) and shapes["pool2"][1:] == (128, 14, 14)
+    assert shapes["conv5"][1:] == (128, 14, 14) and shapes["pool5"][1:] == (128, 7, 7)
+    assert shapes["fc6"][1:] == (1024, 1, 1) and shapes["prob"][1:] == (200, 1, 1)
+    convs = [(64, 3, 5), (128, 64, 3), (192, 128, 3), (192, 192, 3), (128, 192, 3), (1024, 128, 7),
+             (1024, 1024, 1), (200, 1024, 1)]
+    assert model.count_params(net) == sum(k * c * f * f + k for k, c, f in convs)
+    types = [l["type"] for l in cfg["layers"]]
+    assert types.count("lrn") == 2 and types.count("maxpool") == 3 and types.count("dropout") == 2
+
+
 def test_config_from_json_file(tmp_path):
     cfg = configs.get_config("small", num_classes=4)
     assert cfg["layers"][-2]["num_units"] == 4

@@ -6,6 +6,7 @@
 ``cifar``          CIFAR-10/100 python batches
 ``images``         image files and image-folder trees
 ``photos``         natural photos from two PyPI wheels
+``natural``        Tiny ImageNet and Caltech-101 from their official downloads
 ``classes``        ImageNet class names
 ``digits``         scikit-learn's digits, drawn like MNIST
 =================  ==========================================================
@@ -18,7 +19,8 @@ from ..errors import DataNotFound, UsageError
 
 # The datasets known by name. A checkpoint's ``dataset`` field is followed only when it is
 # one of these: a path written in a checkpoint (a file from elsewhere) is never opened.
-DATASET_NAMES = ("fashion-mnist", "fashion_mnist", "fmnist", "imagenet-photos")
+DATASET_NAMES = ("fashion-mnist", "fashion_mnist", "fmnist", "imagenet-photos", "tiny-imagenet",
+                 "caltech101")
 
 
 def dataset_name(given, stored, what="this command"):
@@ -45,10 +47,17 @@ def dataset_for(model, dataset=None, what="this command"):
 
 def load_dataset(name):
     """``fashion-mnist``, ``imagenet-photos`` (foolbox's 20 labelled ImageNet validation photos,
-    test split only; ``data fetch photos``), or a path: a CIFAR batch folder or an image-folder tree."""
+    test split only; ``data fetch photos``), ``tiny-imagenet`` (train / official val as test),
+    ``caltech101`` (30 training and up to 50 test images per class, split 0), or a path: a CIFAR batch folder or an image-folder tree."""
     if name in ("fashion-mnist", "fashion_mnist", "fmnist"):
         from .fashion_mnist import load_fashion_mnist
         return load_fashion_mnist()
+    if name == "tiny-imagenet":
+        from .natural import load_tiny_imagenet
+        return load_tiny_imagenet()
+    if name == "caltech101":
+        from .natural import load_caltech101
+        return load_caltech101()
     if name == "imagenet-photos":
         from .photos import load_imagenet_photos
         return load_imagenet_photos()
@@ -59,7 +68,8 @@ def load_dataset(name):
             return load_cifar(name)
         from .images import load_image_folder
         return load_image_folder(name)
-    raise DataNotFound("Unknown dataset %r: expected 'fashion-mnist', 'imagenet-photos' or a folder with CIFAR "
+    raise DataNotFound("Unknown dataset %r: expected 'fashion-mnist', 'imagenet-photos', 'tiny-imagenet', "
+                       "'caltech101' or a folder with CIFAR "
                     "python batches or one sub-folder of images per class" % (name,))
 
 

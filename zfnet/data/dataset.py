@@ -80,8 +80,12 @@ class Dataset(object):
 
 
 def channel_stats(x, max_images=10000):
-    """Per-channel mean and std (floats, in pixel units 0-255) of uint8 images (N, C, H, W)."""
-    x = x[:max_images].astype(np.float64)
+    """Per-channel mean and std (floats, in pixel units 0-255) of uint8 images (N, C, H, W):
+    of all of them, or of ``max_images`` spread evenly over the set (a set stored class by
+    class, such as Tiny ImageNet, is not summarised by its first classes)."""
+    if len(x) > max_images:
+        x = x[np.linspace(0, len(x) - 1, max_images).astype(np.int64)]
+    x = np.asarray(x, np.float64)
     return x.mean(axis=(0, 2, 3)).tolist(), x.std(axis=(0, 2, 3)).tolist()
 
 

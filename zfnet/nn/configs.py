@@ -96,6 +96,29 @@ def small(num_classes=10, channels=1, size=28):
                 num_classes=num_classes, layers=layers)
 
 
+def zf64(num_classes=200, widths=(64, 128, 192, 192, 128), fc=(1024, 1024), size=56):
+    """A ZF network for 64x64 colour images (Tiny ImageNet), trained on random 56x56 crops.
+
+    The paper's pattern at a quarter of its resolution: conv1 -> ReLU -> overlapping 3x3/2
+    max-pool -> LRN, conv2 -> ReLU -> pool -> LRN, three 3x3 convolutions, a third pool and
+    two dropout fc layers (as convolutions). ZF's 224 input reaches conv3 at 13x13 through
+    strides 2-2-2-2; 56 reaches 14x14 through the two pools alone, so conv1 and conv2 keep
+    stride 1 (a stride there would leave conv3-5 3x3 maps). conv1 is 5x5 (ZF's 7x7/2 sees
+    7 of 224 pixels; 5 of 56 is a wider share of the image at a quarter of the cost), conv2
+    3x3. Map sizes: 56 -> conv1 56 -> pool1 28 -> conv2 28 -> pool2 14 -> conv3-5 14 ->
+    pool5 7 -> fc6 1. The 56 / 64 crop is the paper's 224 / 256.
+    """
+    w1, w2, w3, w4, w5 = widths
+    layers = (_block(1, _conv("conv1", w1, 5, 1, 2), pool=True, norm=True)
+              + _block(2, _conv("conv2", w2, 3, 1, 1), pool=True, norm=True)
+              + _block(3, _conv("conv3", w3, 3, 1, 1))
+              + _block(4, _conv("conv4", w4, 3, 1, 1))
+              + _block(5, _conv("conv5", w5, 3, 1, 1), pool=True)
+              + _head(fc, num_classes))
+    return dict(name="zf64", input_shape=[3, size, size], num_classes=num_classes,
+                layers=layers)
+
+
 VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
 
 
@@ -136,7 +159,7 @@ def vgg16_notop():
     return vgg(include_top=False)
 
 
-CONFIGS = {"zf": zf, "small": small, "vgg16": vgg16, "vgg16-notop": vgg16_notop}
+CONFIGS = {"zf": zf, "small": small, "zf64": zf64, "vgg16": vgg16, "vgg16-notop": vgg16_notop}
 
 
 def get_config(name_or_path, **overrides):
