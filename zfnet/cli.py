@@ -41,6 +41,51 @@ def at_least(minimum):
 count, natural = at_least(1), at_least(0)
 
 
+def number(lo=None, hi=None, lo_open=False, hi_open=False):
+    """An argparse type: a finite float in the range [lo, hi] (``lo_open``/``hi_open``: the
+    bound itself excluded). NaN and infinities are refused (``--lr nan`` would train on NaNs)."""
+    import math
+
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("%r is not a number" % text)
+        bad = not math.isfinite(v) or (lo is not None and (v <= lo if lo_open else v < lo)) or \
+            (hi is not None and (v >= hi if hi_open else v > hi))
+        if bad:
+            raise argparse.ArgumentTypeError("%s: expected a finite number %s" % (text, where))
+        return v
+    parts = []
+    if lo is not None:
+        parts.append("%s %g" % (">" if lo_open else ">=", lo))
+    if hi is not None:
+        parts.append("%s %g" % ("<" if hi_open else "<=", hi))
+    where = " and ".join(parts) or "(not NaN or infinite)"
+    parse.__name__ = "number " + where
+    return parse
+
+
+positive, non_negative = number(0, lo_open=True), number(0)
+
+
+def epoch_list(text):
+    """An argparse type: comma-separated epoch numbers (>= 1), e.g. ``1,2,5,10``."""
+    out = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        try:
+            v = int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError("%r: expected comma-separated epoch numbers such as "
+                                             "1,2,5,10 (%r is not an integer)" % (text, part.strip()))
+        if v < 1:
+            raise argparse.ArgumentTypeError("%r: epochs are numbered from 1 (got %d)" % (text, v))
+        out.append(v)
+    return out
+
+
 def port(text):
     """An argparse type: a TCP port, 0-65535 (0: any free port)."""
     v = natural(text)
@@ -93,21 +138,21 @@ def _train_args(t, epochs):
     t.add_argument("--batch-size", type=count, default=32,
                    help="default 32 (the paper: 128; on 2 CPU cores 32 runs as many images/s "
                         "and gives 4x the updates)")
-    t.add_argument("--lr", type=float, default=0.01, help="learning rate")
-    t.add_argument("--momentum", type=float, default=0.9, help="Nesterov momentum")
-    t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 on the weights (not biases)")
+    t.add_argument("--lr", type=positive, default=0.01, help="learning rate")
+    t.add_argument("--momentum", type=number(0, 1, hi_open=True), default=0.9, help="Nesterov momentum")
+    t.add_argument("--weight-decay", type=non_negative, default=5e-4, help="L2 on the weights (not biases)")
     t.add_argument("--init", choices=["he", "gauss", "gauss-conv1"], default="gauss-conv1",
                    help="gauss-conv1 (default): conv1 from N(0, 0.01^2), ten times below the clipping "
                         "radius so that clipping acts on filters that grow, the rest He-uniform; he: "
                         "He-uniform everywhere (conv1 starts above the radius and clipping rescales it "
                         "at once); gauss: the paper's N(0, 0.01^2) everywhere (a small net does not learn "
                         "from it)")
-    t.add_argument("--clip-radius", type=float, default=0.1,
+    t.add_argument("--clip-radius", type=non_negative, default=0.1,
                    help="feature scale clipping radius for conv filters; 0 turns it off")
     t.add_argument("--schedule", choices=["none", "step", "plateau"], default="step",
                    help="learning-rate schedule")
     t.add_argument("--step-size", type=count, help="epochs between lr drops (default 60%% of epochs)")
-    t.add_argument("--gamma", type=float, default=0.1, help="lr factor of a step")
+    t.add_argument("--gamma", type=positive, default=0.1, help="lr factor of a step")
     t.add_argument("--patience", type=count, default=1, help="plateau: epochs without improvement")
     t.add_argument("--crop-pad", type=natural, default=2, help="zero padding before random crops")
     t.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
@@ -115,14 +160,14 @@ def _train_args(t, epochs):
     t.add_argument("--val-size", type=natural, default=5000, help="training images held out for validation")
     t.add_argument("--seed", type=int, default=1, help="seed of initialisation, shuffling and augmentation")
     t.add_argument("--limit", type=count, help="use only the first N images of each split (train and test)")
-    t.add_argument("--keep", default="1,2,5,10,20,30,40,64",
+    t.add_argument("--keep", type=epoch_list, default="1,2,5,10,20,30,40,64",
                    help="epochs whose checkpoints are kept (default: the paper's Fig. 4 epochs)")
 
 
 def train_settings(args):
     """The :class:`zfnet.train.TrainSettings` of parsed ``train``/``demo`` arguments."""
     from .train import TrainSettings
-    keep = [int(k) for k in args.keep.split(",") if k.strip()]
+    keep = args.keep if isinstance(args.keep, list) else epoch_list(args.keep)
     return TrainSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          momentum=args.momentum, weight_decay=args.weight_decay, init=args.init,
                          clip_radius=args.clip_radius, schedule=args.schedule,
@@ -299,7 +344,7 @@ def _projection_args(p):
                    help="deconvnet (the paper), guided backpropagation, gradient, or SmoothGrad")
     p.add_argument("--channels", type=natural, nargs="+", help="explicit feature maps instead of the top ones")
     p.add_argument("--samples", type=count, default=16, help="smoothgrad: noisy copies")
-    p.add_argument("--noise", type=float, default=0.15,
+    p.add_argument("--noise", type=non_negative, default=0.15,
                    help="smoothgrad: noise std as a fraction of the input range")
 
 

@@ -5,6 +5,7 @@ disk and renamed into place; a folder (a checkpoint) is assembled under a
 temporary name and renamed whole. A crash or a kill leaves the old version or
 the new one, never a mixture. No Theano here.
 """
+import errno
 import io
 import json
 import os
@@ -23,6 +24,8 @@ def _umask():
 def atomic_write_bytes(path, data):
     """Write ``data`` to ``path`` via a temporary file + fsync + rename."""
     d = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):  # a rename over a folder fails naming the temporary file
+        raise IsADirectoryError(errno.EISDIR, "Is a folder (give the name of a file to write)", path)
     os.makedirs(d, exist_ok=True)
     try:
         fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=d)
@@ -34,7 +37,10 @@ def atomic_write_bytes(path, data):
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as e:  # name the user's path, not the temporary one
+            raise OSError(e.errno, e.strerror, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)

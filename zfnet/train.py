@@ -63,12 +63,26 @@ class TrainSettings(object):
         self.crop_pad = int(crop_pad); self.flip = bool(flip)
         self.val_size = int(val_size); self.seed = int(seed)
         self.limit = int(limit) if limit else None
-        self.keep = sorted(set(int(e) for e in keep))
+        try:
+            self.keep = sorted(set(int(e) for e in keep))
+        except (TypeError, ValueError):
+            raise UsageError("keep %r: expected a list of epoch numbers such as [1, 2, 5, 10]" % (keep,))
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise UsageError("%s must be >= 1, got %r" % (name, getattr(self, name)))
-        if self.lr <= 0:
-            raise UsageError("lr must be > 0, got %r" % self.lr)
+        finite = np.isfinite
+        if not (finite(self.lr) and self.lr > 0):
+            raise UsageError("lr must be a finite number > 0, got %r" % self.lr)
+        if not (finite(self.momentum) and 0 <= self.momentum < 1):
+            raise UsageError("momentum must be in [0, 1), got %r" % self.momentum)
+        if not (finite(self.weight_decay) and self.weight_decay >= 0):
+            raise UsageError("weight_decay must be a finite number >= 0, got %r" % self.weight_decay)
+        if self.clip_radius is not None and not (finite(self.clip_radius) and self.clip_radius > 0):
+            raise UsageError("clip_radius must be a finite number > 0 (or 0/None: off), got %r"
+                             % self.clip_radius)
+        for name in ("gamma", "plateau_factor"):
+            if not (finite(getattr(self, name)) and getattr(self, name) > 0):
+                raise UsageError("%s must be a finite number > 0, got %r" % (name, getattr(self, name)))
 
     def to_dict(self):
         return dict(self.__dict__)

@@ -320,7 +320,30 @@ def test_serve_warns_off_loopback_and_checks_the_port(setup, monkeypatch, capsys
     assert not srvmod.is_loopback("0.0.0.0")
     with pytest.raises(ValueError, match="--port 99999: expected 0-65535"):
         srvmod.serve(setup["path"], port=99999)
-    monkeypatch.setattr(srvmod, "create_app", lambda ck: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(srvmod, "create_app", lambda ck, **kw: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
         srvmod.serve(setup["path"], host="0.0.0.0", port=0)
     assert "warning: --host 0.0.0.0 is reachable from other machines" in capsys.readouterr().err
+
+
+def test_huge_integers_host_headers_and_security_headers(setup):
+    """A stride of 20 digits is a 400 naming the range (it once was a 500); a request whose
+    Host header names another site (DNS rebinding) is refused with 403, loopback names and
+    addresses are served; every answer carries nosniff and a same-origin content policy."""
+    from zfnet.app.server import allowed_host, host_name
+    c = setup["client"]
+    sid = c.get("/api/samples").json["samples"][0]["id"]
+    r = c.get("/api/occlusion?image=%s&stride=99999999999999999999" % sid)
+    assert r.status_code == 400 and "stride='99999999999999999999': expected an integer from 0 to 4096" in r.json["error"]
+    r = c.get("/api/features?image=%s&layer=conv2&top=-3" % sid)
+    assert r.status_code == 400 and "top='-3'" in r.json["error"]
+    for host, status in (("evil.example:8000", 403), ("attacker.com", 403), ("localhost:8000", 200),
+                         ("127.0.0.1:8000", 200), ("[::1]:8000", 200), ("127.1.2.3", 200)):
+        r = c.get("/api/model", headers={"Host": host})
+        assert r.status_code == status, (host, r.status_code)
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+    assert "evil.example" in c.get("/", headers={"Host": "evil.example"}).json["error"]
+    assert host_name("[::1]:80") == "::1" and host_name("Example.COM:1") == "example.com"
+    assert allowed_host("my-box", "my-box") and not allowed_host("other", "my-box")
+    assert allowed_host("anything", "0.0.0.0")

@@ -232,3 +232,31 @@ def test_16_bit_pngs_are_scaled_and_huge_images_refused_from_the_header(tmp_path
     _png(str(tmp_path / "big.png"), (5, 5, 5), size=(40, 30))
     with pytest.raises(TooLarge, match=r"big.png is 40x30 = 1200 pixels; at most 1000 are accepted"):
         open_image(str(tmp_path / "big.png"), max_pixels=1000)
+
+
+def test_a_folder_of_small_grey_pngs_is_read_as_it_is(tmp_path):
+    """28x28 grey PNGs: read as 1 channel at 28x28, pixel for pixel (they were once read as
+    3 channels upsampled to 256x256); as 3 equal channels when a colour model asks; a folder
+    of several sizes goes to the paper's 256; the log says what was found."""
+    from PIL import Image
+    rng = np.random.RandomState(0)
+    want = {}
+    for c in ("a", "b"):
+        os.makedirs(str(tmp_path / "g" / c))
+        for i in range(5):
+            a = rng.randint(0, 256, (28, 28)).astype(np.uint8)
+            p = str(tmp_path / "g" / c / ("%d.png" % i))
+            Image.fromarray(a).save(p)
+            want[p] = a
+    logs = []
+    ds = load_image_folder(str(tmp_path / "g"), log=logs.append)
+    assert ds.x_train.shape[1:] == (1, 28, 28) and len(ds.x_train) + len(ds.x_test) == 10
+    assert any(np.array_equal(ds.x_train[0, 0], a) for a in want.values())
+    assert logs and "10 grey images of 28x28, read as 1 channel(s) at 28x28" in logs[0]
+    rgb = load_dataset(str(tmp_path / "g"), channels=3)
+    assert rgb.x_train.shape[1:] == (3, 28, 28)
+    np.testing.assert_array_equal(rgb.x_train[:, 0], ds.x_train[:, 0])
+    np.testing.assert_array_equal(rgb.x_train[:, 2], ds.x_train[:, 0])
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(str(tmp_path / "g" / "a" / "big.png"))
+    mixed = load_image_folder(str(tmp_path / "g"), log=logs.append)
+    assert mixed.x_train.shape[1:] == (3, 256, 256) and "10 grey and 1 colour images of 2 different sizes" in logs[-1]

@@ -113,3 +113,32 @@ def test_a_file_without_biases_is_named(tmp_path):
     with pytest.raises(ValueError, match="the file's layer 'block1_conv1' has no bias .it has kernel."):
         ki.import_keras(path, str(tmp_path / "o"), cfg=configs.vgg(**KERAS_TINY), log=lambda *a: None)
     assert not os.path.exists(str(tmp_path / "o"))
+
+
+def test_missing_groups_datasets_and_wrong_rank_kernels_are_named(tmp_path):
+    """Files a hostile or broken exporter could write: a layer group that layer_names lists but
+    the file lacks, a weight dataset a layer names but lacks, a 2-D convolution kernel."""
+    from zfnet.errors import ImportFormatError
+    cfg = configs.vgg(**KERAS_TINY)
+    w = random_keras()
+    path = str(tmp_path / "nogroup.h5")
+    write_keras(path, w, "keras2")
+    with h5py.File(path, "a") as f:
+        del f["block1_conv1"]
+    with pytest.raises(ImportFormatError, match="layer_names lists 'block1_conv1', but the file has no group"):
+        ki.import_keras(path, str(tmp_path / "o1"), cfg=cfg, log=lambda *a: None)
+    path = str(tmp_path / "nodata.h5")
+    write_keras(path, w, "keras2")
+    with h5py.File(path, "a") as f:
+        del f["fc1"]["fc1/kernel:0"]
+    with pytest.raises(ImportFormatError, match="layer 'fc1' names the weight 'fc1/kernel:0', which the file does not hold"):
+        ki.import_keras(path, str(tmp_path / "o2"), cfg=cfg, log=lambda *a: None)
+    path = str(tmp_path / "rank.h5")
+    w2 = dict(w)
+    k, b = w["block1_conv1"]
+    w2["block1_conv1"] = (k.reshape(-1, k.shape[-1]), b)
+    write_keras(path, w2, "keras2")
+    with pytest.raises(ImportFormatError, match=r"layer 'block1_conv1': convolution kernel of shape \(\d+, \d+\) has 2 dimensions; expected 4"):
+        ki.import_keras(path, str(tmp_path / "o3"), cfg=cfg, log=lambda *a: None)
+    for o in ("o1", "o2", "o3"):
+        assert not os.path.exists(str(tmp_path / o))

@@ -183,3 +183,45 @@ def test_an_empty_graph_and_an_existing_out_are_refused(tmp_path):
     with pytest.raises(ValueError, match="exists and is a folder that is not a checkpoint"):
         oi.import_onnx(_graph(tmp_path), str(run), preprocess="none", log=lambda *a: None, force=True)
     assert (run / "log.csv").read_text() == "epoch\n1\n" and sorted(os.listdir(str(run))) == ["log.csv"]
+
+
+def test_nodes_without_weights_wrong_rank_weights_and_an_empty_file_are_named(tmp_path):
+    """A Conv with no weight input, a Gemm whose weights are 1-D, a bias of the wrong size,
+    and an empty .onnx file: each a clear OnnxImportError naming the node or the file (these
+    once ended in an IndexError or 'the graph has 0 inputs')."""
+    path = _graph(tmp_path)
+
+    def mutated(fn, name):
+        m = onnx.load(path)
+        fn(m)
+        p = str(tmp_path / name); onnx.save(m, p); return p
+
+    def drop_conv_weights(m):
+        conv = [n for n in m.graph.node if n.op_type == "Conv"][0]
+        del conv.input[1:]
+    p = mutated(drop_conv_weights, "noW.onnx")
+    with pytest.raises(oi.OnnxImportError, match="Conv node .* has no weights input .it has 1 input"):
+        oi.import_onnx(p, str(tmp_path / "o1"), preprocess="none", log=lambda *a: None)
+
+    def flat_gemm_weights(m):
+        for init in m.graph.initializer:
+            if init.name == "G1":
+                a = numpy_helper.to_array(init).ravel()
+                init.CopyFrom(numpy_helper.from_array(a, "G1"))
+    p = mutated(flat_gemm_weights, "gemm1d.onnx")
+    with pytest.raises(oi.OnnxImportError, match=r"Gemm node .*weights 'G1' have shape \(\d+,\).*expected 2 dimensions"):
+        oi.import_onnx(p, str(tmp_path / "o2"), preprocess="none", log=lambda *a: None)
+
+    def short_bias(m):
+        for init in m.graph.initializer:
+            if init.name == "b2":
+                init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init)[:1], "b2"))
+    p = mutated(short_bias, "bias.onnx")
+    with pytest.raises(oi.OnnxImportError, match=r"bias 'b2' is of shape \(1,\); expected \d+ constant values"):
+        oi.import_onnx(p, str(tmp_path / "o3"), preprocess="none", log=lambda *a: None)
+
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    with pytest.raises(oi.OnnxImportError, match="empty.onnx is not an ONNX model: it holds no graph"):
+        oi.import_onnx(str(tmp_path / "empty.onnx"), str(tmp_path / "o4"), log=lambda *a: None)
+    for o in ("o1", "o2", "o3", "o4"):
+        assert not os.path.exists(str(tmp_path / o))

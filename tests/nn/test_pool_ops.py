@@ -81,3 +81,28 @@ def test_switches_treat_values_one_ulp_apart_as_tied():
     for S in (c_fn(x), node_outputs[1][0]):
         assert S[0, 0, 0, 0] == 0 and S[0, 1, 0, 0] == 3, S
     np.testing.assert_array_equal(c_fn(x), switches_ref(x, 2, 2, False))
+
+
+def test_non_finite_windows_agree_between_c_and_numpy_and_stay_in_the_map():
+    """+inf maxima, NaNs first or later in a window and all -inf windows: the C op and its
+    numpy twin give the same pooled values and switches, chosen by hand here (a NaN wins its
+    window, the first one; +inf is matched exactly), and every switch lies inside its window
+    (a switch of -1 once made Unpool fail during `train --lr nan`)."""
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    x[0, 0, 0, 1] = np.inf          # window (0, 0): +inf at (0, 1)
+    x[0, 0, 0, 2] = np.nan          # window (0, 1): first NaN at (0, 2) ...
+    x[0, 0, 1, 3] = np.nan          # ... a second NaN later in the same window
+    x[0, 0, 2, 0] = np.nan          # window (1, 0): a NaN as its very first value
+    x[0, 0, 2:, 2:] = -np.inf       # window (1, 1): all -inf
+    xs = T.tensor4()
+    z, s = max_pool_switches(xs, 2, 2, True)
+    want_s = np.array([[1, 2], [8, 10]], np.int32)
+    for mode in (None, PY):
+        Z, S = theano.function([xs], [z, s], mode=mode)(x)
+        np.testing.assert_array_equal(S[0, 0], want_s)
+        assert Z[0, 0, 0, 0] == np.inf and np.isnan(Z[0, 0, 0, 1]) and np.isnan(Z[0, 0, 1, 0])
+        assert Z[0, 0, 1, 1] == -np.inf
+    g = T.tensor4()
+    back = theano.function([g, xs], unpool(g, max_pool_switches(xs, 2, 2, True)[1], (4, 4)))(
+        np.ones((1, 1, 2, 2), np.float32), x)
+    assert back.sum() == 4 and back[0, 0].ravel()[want_s.ravel()].tolist() == [1, 1, 1, 1]

@@ -103,8 +103,48 @@ def request_handler():
     return RequestHandler
 
 
-def create_app(checkpoint, dataset=None, max_upload=MAX_UPLOAD, samples=12):
-    """The Flask application for one checkpoint."""
+# Every answer says what it is and where its parts may come from (the page is same-origin only).
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; script-src 'self'; "
+                               "style-src 'self'; object-src 'none'; base-uri 'none'; "
+                               "form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+# integer query parameters: their accepted range (an explorer image is at most a few hundred pixels)
+INT_LIMITS = {"top": (0, 4096), "size": (0, 4096), "stride": (0, 4096)}
+
+
+def host_name(header):
+    """The host name of an HTTP ``Host`` header (no port; IPv6 without brackets), lower case."""
+    h = (header or "").strip().lower()
+    if h.startswith("["):
+        return h[1:h.find("]")] if "]" in h else h[1:]
+    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+
+
+def allowed_host(name, served):
+    """True when a request naming ``name`` in its Host header may be answered by a server
+    started with ``--host served``: a loopback name or address, or the name it was started
+    with; any name when it listens on every interface (0.0.0.0 or ::), as the user asked.
+    A page elsewhere that rebinds its own domain name to 127.0.0.1 sends that domain name
+    and is refused."""
+    served = host_name(served)
+    if served in ("0.0.0.0", "::", ""):
+        return True
+    if name in LOOPBACK_NAMES or name == served or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def create_app(checkpoint, dataset=None, max_upload=MAX_UPLOAD, samples=12, host="127.0.0.1"):
+    """The Flask application for one checkpoint, answering requests addressed to ``host``
+    (the address it serves) or a loopback name (:func:`allowed_host`)."""
     from flask import Flask, Response, jsonify, request
     from werkzeug.exceptions import HTTPException
 
@@ -113,6 +153,19 @@ def create_app(checkpoint, dataset=None, max_upload=MAX_UPLOAD, samples=12):
     app.json = _json_provider()(app)
     app.config["MAX_CONTENT_LENGTH"] = int(max_upload)
     app.explorer = ex
+
+    @app.before_request
+    def _check_host():
+        name = host_name(request.headers.get("Host"))
+        if not allowed_host(name, host):
+            return jsonify(error="this explorer answers requests for %s or a loopback name, not %r "
+                                 "(a page of another site reaching a local server?)" % (host, name)), 403
+
+    @app.after_request
+    def _headers(resp):
+        for k, v in SECURITY_HEADERS.items():
+            resp.headers.setdefault(k, v)
+        return resp
 
     @app.errorhandler(NotFound)
     def _not_found(e):
@@ -148,10 +201,14 @@ def create_app(checkpoint, dataset=None, max_upload=MAX_UPLOAD, samples=12):
         v = request.args.get(name)
         if v in (None, ""):
             return default
+        lo, hi = INT_LIMITS[name]
         try:
-            return int(v)
+            n = int(v)
         except ValueError:
-            raise UsageError("%s=%r: expected an integer" % (name, v))
+            n = None
+        if n is None or not lo <= n <= hi:
+            raise UsageError("%s=%r: expected an integer from %d to %d" % (name, v[:40], lo, hi))
+        return n
 
     @app.route("/")
     def index():
@@ -222,7 +279,7 @@ def serve(checkpoint, host="127.0.0.1", port=8000, log=info):
         print("warning: --host %s is reachable from other machines; the explorer has no "
               "authentication and anyone who can reach it can use it (the default 127.0.0.1 "
               "serves this machine only)" % host, file=sys.stderr)
-    app = create_app(checkpoint)
+    app = create_app(checkpoint, host=host)
     try:
         srv = make_server(host, int(port), app, threaded=True, request_handler=request_handler())
     except OSError as e:

@@ -42,13 +42,15 @@ def dataset_for(model, dataset=None, what="this command"):
     is a known name (:func:`dataset_name`)."""
     if dataset is not None and not isinstance(dataset, str):
         return dataset
-    return load_dataset(dataset_name(dataset, model.dataset, what))
+    return load_dataset(dataset_name(dataset, model.dataset, what), channels=model.input_shape[0])
 
 
-def load_dataset(name):
+def load_dataset(name, channels="auto"):
     """``fashion-mnist``, ``imagenet-photos`` (foolbox's 20 labelled ImageNet validation photos,
     test split only; ``data fetch photos``), ``tiny-imagenet`` (train / official val as test),
-    ``caltech101`` (30 training and up to 50 test images per class, split 0), or a path: a CIFAR batch folder or an image-folder tree."""
+    ``caltech101`` (30 training and up to 50 test images per class, split 0), or a path: a CIFAR batch folder or an image-folder tree.
+    ``channels``: how an image folder is read: "auto" (grey images as 1 channel, others as
+    RGB) or a model's channel count (1 or 3)."""
     if name in ("fashion-mnist", "fashion_mnist", "fmnist"):
         from .fashion_mnist import load_fashion_mnist
         return load_fashion_mnist()
@@ -67,7 +69,8 @@ def load_dataset(name):
             from .cifar import load_cifar
             return load_cifar(name)
         from .images import load_image_folder
-        return load_image_folder(name)
+        from ..report import info
+        return load_image_folder(name, channels=channels, log=info)
     raise DataNotFound("Unknown dataset %r: expected 'fashion-mnist', 'imagenet-photos', 'tiny-imagenet', "
                        "'caltech101' or a folder with CIFAR "
                     "python batches or one sub-folder of images per class" % (name,))

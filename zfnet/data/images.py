@@ -138,15 +138,47 @@ def load_files(paths, size=256, channels=3):
     return np.stack([load_image(p, size, channels) for p in paths])
 
 
-def load_image_folder(root, size=256, channels=3, test_fraction=0.2, seed=0):
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+FOLDER_SIZE = 256  # the paper's short side, for folders of images of several sizes
+
+
+def folder_format(paths, size="auto", channels="auto"):
+    """How :func:`load_image_folder` reads ``paths``: ``(size, channels, found)``, from the
+    files' headers (nothing is decoded). ``size`` "auto": the images' own (H, W) when they all
+    share one, else :data:`FOLDER_SIZE` (short side, centre crop); ``channels`` "auto": 1 when
+    every image is grey, else 3. ``found`` says in words what the files are."""
+    sizes, grey = set(), 0
+    for p in paths:
+        im = open_image(p)
+        with im:
+            sizes.add((im.height, im.width))
+            grey += im.mode in GREY_MODES
+    n = len(paths)
+    if size == "auto":
+        size = next(iter(sizes)) if len(sizes) == 1 else FOLDER_SIZE
+    if channels == "auto":
+        channels = 1 if n and grey == n else 3
+    kinds = "grey" if grey == n else ("colour" if grey == 0 else "%d grey and %d colour" % (grey, n - grey))
+    dims = ("%dx%d" % next(iter(sizes))[::-1]) if len(sizes) == 1 else "%d different sizes" % len(sizes)
+    return size, channels, "%d %s images of %s" % (n, kinds, dims)
+
+
+def load_image_folder(root, size="auto", channels="auto", test_fraction=0.2, seed=0, log=None):
     """Load an image-folder tree into memory.
 
     ``root/<class>/*.jpg`` (split randomly, ``test_fraction`` held out) or
     ``root/train/<class>/...`` with ``root/val/<class>/...`` (or ``test/``).
-    Images are resized so the short side is ``size`` and centre-cropped to
-    ``size`` x ``size`` (the paper: 256; training then takes random 224 crops).
+    ``size``: "auto" (default) keeps the images' own size when they all share one; else the
+    short side is resized to ``size`` (256 for "auto": the paper's, training then takes random
+    224 crops) and the centre ``size`` x ``size`` kept. ``channels``: "auto" reads a folder of
+    grey images as 1 channel and anything else as 3 (RGB); 1 or 3 converts. ``log`` (a
+    function) is told what was found.
     """
     splits, classes = folder_files(root, test_fraction, seed)
     (p_tr, y_tr), (p_te, y_te) = splits["train"], splits["test"]
+    size, channels, found = folder_format(p_tr + p_te, size, channels)
+    if log is not None:
+        shape = ("%dx%d" % (size[1], size[0])) if isinstance(size, tuple) else "%dx%d (short side, centre crop)" % (size, size)
+        log("image folder %s: %s, read as %d channel(s) at %s" % (root, found, channels, shape))
     return Dataset(os.path.basename(os.path.normpath(root)), load_files(p_tr, size, channels), y_tr,
                    load_files(p_te, size, channels), y_te, classes)

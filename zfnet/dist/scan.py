@@ -137,8 +137,14 @@ def _images(checkpoint, dataset, split, limit, shard):
     model = _model(checkpoint)
     paths, labels, start, stop = shard
     if paths is not None:
-        from ..data.images import load_files
-        x = load_files(paths, 256, model.input_shape[0])
+        from ..data.images import folder_files, folder_format, load_files
+        key = ("format", dataset, split)
+        if key not in _CACHE:  # the whole folder's format, as load_image_folder reads it
+            splits = folder_files(dataset)[0]
+            _CACHE[key] = folder_format(splits["train"][0] + splits["test"][0],
+                                        channels=model.input_shape[0])[:2]
+        size, channels = _CACHE[key]
+        x = load_files(paths, size, channels)
         return crop_batch(x, model.input_shape[1:]), np.asarray(labels)
     key = ("data", os.path.abspath(checkpoint), dataset, split, limit)
     if key not in _CACHE:

@@ -30,6 +30,8 @@ from ..files import write_folder
 
 FORMAT = "zfnet-checkpoint"
 VERSION = 1
+#: the ``model.json`` versions this release reads (a newer file may mean other units or layouts)
+READ_VERSIONS = (1,)
 
 
 def model_json(cfg, net=None, preprocessing=None, class_names=None, **extra):
@@ -70,6 +72,12 @@ def validate_doc(doc, where="model.json"):
                               "preprocessing and class_names" % (where, type(doc).__name__))
     if doc.get("format") != FORMAT:
         raise CheckpointError("%s has format %r, expected %r" % (where, doc.get("format"), FORMAT))
+    version = doc.get("version", 1)  # files written before the field existed are version 1
+    if isinstance(version, bool) or version not in READ_VERSIONS:
+        raise CheckpointError("%s has format version %r; this release of zfnet reads version%s %s "
+                              "(a newer zfnet wrote it? upgrade zfnet)" % (
+                                  where, version, "s" if len(READ_VERSIONS) > 1 else "",
+                                  ", ".join(map(str, READ_VERSIONS))))
     for key in ("config", "preprocessing"):
         if key not in doc:
             raise CheckpointError("%s has no %r (it has %s)" % (where, key, ", ".join(sorted(doc))))
@@ -148,11 +156,18 @@ def read_checkpoint(path):
     pickling disabled, so a weight file cannot run code."""
     path, doc = _folder_and_doc(path)
     mz = os.path.join(path, "model.npz")
+    with open(mz, "rb") as f:
+        head = f.read(4)
+    if head != b"PK\x03\x04" and head != b"PK\x05\x06":  # an .npz is a zip archive
+        raise CheckpointError("%s is not a weights archive: a model.npz is a zip of .npy arrays "
+                              "(numpy.savez), this file %s" % (
+                                  mz, "is empty" if not head else "starts with %r" % head))
     try:
         with np.load(mz, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except Exception as e:
-        raise CheckpointError("Cannot read %s: %s" % (mz, e))
+        reason = "it holds pickled objects, which are never loaded" if "pickle" in str(e) else str(e)
+        raise CheckpointError("%s is not a readable weights archive: %s" % (mz, reason))
     for k, a in arrays.items():
         if a.dtype.kind not in "biuf":
             raise CheckpointError("%s: array %r has dtype %s; expected numbers" % (mz, k, a.dtype))

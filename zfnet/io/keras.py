@@ -60,32 +60,53 @@ def read_keras_weights(path):
     except OSError as e:
         raise KerasImportError("%s is not an HDF5 file (%s)" % (path, e))
     with f:
-        g = _group(f)
-        if "layer_names" not in g.attrs:
-            raise KerasImportError("%s has no 'layer_names' attribute: not a Keras weights file "
-                                   "(expected the output of model.save_weights or model.save)" % path)
-        out, layouts = {}, set()
-        for layer in _names(g.attrs["layer_names"]):
-            names = _names(g[layer].attrs.get("weight_names", []))
-            if not names:
-                continue
-            arrays = {}
-            for wn in names:
-                base = wn.split("/")[-1].split(":")[0]
-                a = np.asarray(g[layer][wn])
-                if base in ("kernel", "bias"):
-                    layouts.add("keras2"); arrays[base] = a
-                elif base.startswith(layer + "_W") or base in ("W",):
-                    layouts.add("keras1"); arrays["kernel"] = a
-                elif base.startswith(layer + "_b") or base in ("b",):
-                    layouts.add("keras1"); arrays["bias"] = a
-                else:
-                    raise KerasImportError("%s: layer %r has a weight %r; expected kernel/bias (Keras 2) or "
-                                           "%s_W/%s_b (Keras 1)" % (path, layer, wn, layer, layer))
-            out[layer] = arrays
+        try:
+            out, layouts = _read_groups(path, f)
+        except ImportFormatError:
+            raise
+        except (KeyError, ValueError, TypeError, OSError, AttributeError) as e:
+            raise KerasImportError("%s: cannot read its weights (%s: %s); expected a Keras HDF5 "
+                                   "weights file" % (path, type(e).__name__, e))
     if len(layouts) != 1:
         raise KerasImportError("%s mixes or lacks weight layouts (%s)" % (path, sorted(layouts) or "none"))
     return out, layouts.pop()
+
+
+def _read_groups(path, f):
+    import h5py
+    g = _group(f)
+    if "layer_names" not in g.attrs:
+        raise KerasImportError("%s has no 'layer_names' attribute: not a Keras weights file "
+                               "(expected the output of model.save_weights or model.save)" % path)
+    out, layouts = {}, set()
+    for layer in _names(g.attrs["layer_names"]):
+        if layer not in g or not isinstance(g[layer], h5py.Group):
+            raise KerasImportError("%s: layer_names lists %r, but the file has no group %r"
+                                   % (path, layer, layer))
+        names = _names(g[layer].attrs.get("weight_names", []))
+        if not names:
+            continue
+        arrays = {}
+        for wn in names:
+            base = wn.split("/")[-1].split(":")[0]
+            if wn not in g[layer] or not isinstance(g[layer][wn], h5py.Dataset):
+                raise KerasImportError("%s: layer %r names the weight %r, which the file does not hold"
+                                       % (path, layer, wn))
+            a = np.asarray(g[layer][wn])
+            if a.dtype.kind not in "fiu":
+                raise KerasImportError("%s: weight %r of layer %r has dtype %s; expected numbers"
+                                       % (path, wn, layer, a.dtype))
+            if base in ("kernel", "bias"):
+                layouts.add("keras2"); arrays[base] = a
+            elif base.startswith(layer + "_W") or base in ("W",):
+                layouts.add("keras1"); arrays["kernel"] = a
+            elif base.startswith(layer + "_b") or base in ("b",):
+                layouts.add("keras1"); arrays["bias"] = a
+            else:
+                raise KerasImportError("%s: layer %r has a weight %r; expected kernel/bias (Keras 2) or "
+                                       "%s_W/%s_b (Keras 1)" % (path, layer, wn, layer, layer))
+        out[layer] = arrays
+    return out, layouts
 
 
 def convert(cfg, weights, layout):
@@ -109,6 +130,11 @@ def convert(cfg, weights, layout):
         k, b = weights[name]["kernel"], weights[name]["bias"]
         want = net[name].W.get_value(borrow=True).shape  # (out, in, h, w)
         if spec["type"] == "conv":
+            if k.ndim != 4:
+                raise KerasImportError("layer %r: convolution kernel of shape %r has %d dimensions; "
+                                       "expected 4 (%s)" % (name, k.shape, k.ndim,
+                                                            "h, w, in, out" if layout == "keras2"
+                                                            else "out, in, h, w"))
             if layout == "keras2":
                 W = k.transpose(3, 2, 0, 1)
             else:

@@ -90,7 +90,47 @@ def _constants(graph):
 
 
 def graph_to_config(model, name="onnx"):
-    """(configuration, weights) of an ONNX ModelProto."""
+    """(configuration, weights) of an ONNX ModelProto. A malformed graph (a node without
+    the inputs its operator needs, a tensor of the wrong rank or that does not decode) raises
+    :class:`OnnxImportError` naming it."""
+    try:
+        return _graph_to_config(model, name)
+    except ImportFormatError:
+        raise
+    except (IndexError, KeyError, ValueError, TypeError, AttributeError) as e:
+        raise OnnxImportError("the graph cannot be read (%s: %s); expected a chain of Conv, Relu, "
+                              "LRN, MaxPool, Flatten/Reshape, Gemm and Softmax nodes"
+                              % (type(e).__name__, str(e).split("\n")[0]))
+
+
+def _weights(node, consts, what, ndims):
+    """The constant weight input ``node.input[1]`` with one of ``ndims`` dimensions."""
+    if len(node.input) < 2 or not node.input[1]:
+        raise OnnxImportError("%s has no %s input (it has %d input(s)); a %s node needs its "
+                              "weights as its second input" % (_node_name(node), what, len(node.input),
+                                                               node.op_type))
+    W = consts.get(node.input[1])
+    if W is None:
+        raise OnnxImportError("%s: weights %r are not constants" % (_node_name(node), node.input[1]))
+    if W.ndim not in ndims or W.dtype.kind not in "fiu" or 0 in W.shape:
+        raise OnnxImportError("%s: weights %r have shape %r and dtype %s; expected %s dimensions "
+                              "of numbers" % (_node_name(node), node.input[1], W.shape, W.dtype,
+                                              " or ".join(map(str, ndims))))
+    return W
+
+
+def _bias(node, consts, n):
+    if len(node.input) < 3 or not node.input[2]:
+        return np.zeros(n, np.float32)
+    b = consts.get(node.input[2])
+    if b is None or np.asarray(b).size != n:
+        raise OnnxImportError("%s: bias %r is %s; expected %d constant values"
+                              % (_node_name(node), node.input[2],
+                                 "not a constant" if b is None else "of shape %r" % (b.shape,), n))
+    return np.asarray(b, np.float32).reshape(-1)
+
+
+def _graph_to_config(model, name):
     g = model.graph
     consts = _constants(g)
     inputs = [i for i in g.input if i.name not in consts]
@@ -119,10 +159,11 @@ def graph_to_config(model, name="onnx"):
                                   % (_node_name(node), node.input[0] if node.input else None, cur))
         a = _attrs(node)
         if op == "Conv":
-            W = consts.get(node.input[1])
-            if W is None:
-                raise OnnxImportError("%s: weights %r are not constants" % (_node_name(node), node.input[1]))
-            b = consts.get(node.input[2]) if len(node.input) > 2 else np.zeros(W.shape[0], np.float32)
+            W = _weights(node, consts, "weights", (4,))
+            if W.shape[1] != shape[0]:
+                raise OnnxImportError("%s: weights %r take %d input channels; the map it receives has %d"
+                                      % (_node_name(node), W.shape, W.shape[1], shape[0]))
+            b = _bias(node, consts, W.shape[0])
             k = list(a.get("kernel_shape", W.shape[2:]))
             s = list(a.get("strides", [1, 1])); p = list(a.get("pads", [0, 0, 0, 0]))
             if a.get("group", 1) != 1 or any(d != 1 for d in a.get("dilations", [1, 1])) \
@@ -165,11 +206,9 @@ def graph_to_config(model, name="onnx"):
         elif op == "Gemm":
             if a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0 or a.get("transA", 0):
                 raise OnnxImportError("%s: alpha/beta other than 1 or transA not supported (%r)" % (_node_name(node), a))
-            B = consts.get(node.input[1])
-            if B is None:
-                raise OnnxImportError("%s: weights %r are not constants" % (_node_name(node), node.input[1]))
+            B = _weights(node, consts, "weights", (2,))
             B = B.T if not a.get("transB", 0) else B     # (out, in)
-            bias = consts.get(node.input[2]) if len(node.input) > 2 else np.zeros(B.shape[0], np.float32)
+            bias = _bias(node, consts, B.shape[0])
             n_fc += 1
             nm = "fc%d" % (counts["conv"] + n_fc)
             cin, hh, ww = shape
@@ -222,6 +261,9 @@ def import_onnx(path, out, preprocess="caffe", random_weights=None, log=info, fo
         m = onnx.load(path)
     except Exception as e:  # onnx raises DecodeError and others
         raise OnnxImportError("%s is not an ONNX model (%s)" % (path, str(e).split("\n")[0]))
+    if not m.ir_version or not m.HasField("graph"):  # an empty file parses as an empty message
+        raise OnnxImportError("%s is not an ONNX model: it holds no graph (ir_version %d, %d bytes)"
+                              % (path, m.ir_version, os.path.getsize(path)))
     name = os.path.splitext(os.path.basename(path))[0]
     cfg, arrays = graph_to_config(m, name=name)
     configs.validate(cfg)

@@ -36,9 +36,19 @@ TIE_RTOL = 1e-5
 
 
 def first_near_max(values, axis=-1):
-    """Index of the first value within :data:`TIE_RTOL` of the maximum along ``axis`` (numpy)."""
-    m = values.max(axis=axis, keepdims=True)
-    return (values >= m - TIE_RTOL * np.abs(m)).argmax(axis=axis)
+    """Index of the first value within :data:`TIE_RTOL` of the maximum along ``axis`` (numpy).
+
+    Non-finite values, as the C op treats them: a NaN wins its window (the first NaN; the
+    pooled value is NaN, as numpy's ``max`` propagates it); an infinite maximum is matched
+    exactly (``m - TIE_RTOL * |m|`` would be NaN for ``+inf``)."""
+    values = np.asarray(values)
+    nan = np.isnan(values)
+    v = np.where(nan, -np.inf, values)
+    m = v.max(axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        floor = np.where(np.isinf(m), m, m - TIE_RTOL * np.abs(m))
+    best = (v >= floor).argmax(axis=axis)
+    return np.where(nan.any(axis=axis), nan.argmax(axis=axis), best)
 from theano.gradient import DisconnectedType, grad_not_implemented
 
 
@@ -101,7 +111,7 @@ class MaxPoolSwitches(OpenMPOp):
         return ["<math.h>"] + super(MaxPoolSwitches, self).c_headers()
 
     def c_code_cache_version(self):
-        return (2, self.openmp, TIE_RTOL)
+        return (3, self.openmp, TIE_RTOL)
 
     def c_code(self, node, name, inp, out, sub):
         x, = inp
@@ -157,14 +167,23 @@ class MaxPoolSwitches(OpenMPOp):
                 const npy_intp y0 = i * st, y1 = (y0 + ws < H) ? y0 + ws : H;
                 for (npy_intp j = 0; j < wo; ++j) {
                     const npy_intp x0 = j * st, x1 = (x0 + ws < W) ? x0 + ws : W;
-                    float m = xp[y0 * W + x0];
+                    /* NaN wins its window (the first one); else the maximum of the rest */
+                    float m = -INFINITY;
+                    npy_intp nanpos = -1;
                     for (npy_intp y = y0; y < y1; ++y)
                         for (npy_intp xx = x0; xx < x1; ++xx) {
                             const float v = xp[y * W + xx];
-                            if (v > m) m = v;
+                            if (isnan(v)) { if (nanpos < 0) nanpos = y * W + xx; }
+                            else if (v > m) m = v;
                         }
-                    /* the first value within the tie tolerance of the maximum wins */
-                    const float floor_ = m - (float)%(rtol)r * fabsf(m);
+                    if (nanpos >= 0) {
+                        zp[i * wo + j] = xp[nanpos];
+                        sp[i * wo + j] = (npy_int32)nanpos;
+                        continue;
+                    }
+                    /* the first value within the tie tolerance of the maximum wins; an
+                       infinite maximum is matched exactly (inf - rtol * inf is NaN) */
+                    const float floor_ = isinf(m) ? m : m - (float)%(rtol)r * fabsf(m);
                     npy_intp best = -1;
                     for (npy_intp y = y0; y < y1 && best < 0; ++y)
                         for (npy_intp xx = x0; xx < x1; ++xx)

@@ -618,6 +618,9 @@ class SmoothGrad(object):
         self.samples, self.noise = int(samples), float(noise)
         if self.samples < 1:
             raise UsageError("SmoothGrad samples=%r: expected at least 1" % (samples,))
+        if not np.isfinite(self.noise) or self.noise < 0:
+            raise UsageError("SmoothGrad noise=%r: expected a finite fraction of the input range "
+                             ">= 0 (0.1-0.2 is usual)" % (noise,))
         self.rng = np.random.RandomState(seed)
 
     def project(self, images, layers, top=9, mode="max", rank="max", channels=None, units=None):

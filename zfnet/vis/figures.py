@@ -206,6 +206,9 @@ def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=N
         x = x[:limit]
     c, h, w = model.input_shape
     check_channels(x.shape, model.input_shape, "%s images" % ds.name)
+    if int(k) > len(x):
+        raise UsageError("topk --top %d: the %s split scanned has %d image(s)%s; choose --top of at "
+                         "most %d" % (k, split, len(x), " (--limit %d)" % limit if limit else "", len(x)))
     x = crop_batch(x, (h, w))
     layers = [layers] if isinstance(layers, str) else list(layers)
     proj = Projector(net, method, smooth_samples=smooth_samples, smooth_noise=smooth_noise)
