@@ -86,6 +86,17 @@ def epoch_list(text):
     return out
 
 
+def seed(text):
+    """An argparse type: a random seed, 0 to 2**32 - 1 (numpy's range)."""
+    v = natural(text)
+    if v > 2 ** 32 - 1:
+        raise argparse.ArgumentTypeError("%d: a seed is 0 to %d" % (v, 2 ** 32 - 1))
+    return v
+
+
+seed.__name__ = "integer seed"
+
+
 def port(text):
     """An argparse type: a TCP port, 0-65535 (0: any free port)."""
     v = natural(text)
@@ -158,7 +169,7 @@ def _train_args(t, epochs):
     t.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
     t.add_argument("--flip", action="store_false", dest="no_flip", help="random horizontal flips")
     t.add_argument("--val-size", type=natural, default=5000, help="training images held out for validation")
-    t.add_argument("--seed", type=int, default=1, help="seed of initialisation, shuffling and augmentation")
+    t.add_argument("--seed", type=seed, default=1, help="seed of initialisation, shuffling and augmentation")
     t.add_argument("--limit", type=count, help="use only the first N images of each split (train and test)")
     t.add_argument("--keep", type=epoch_list, default="1,2,5,10,20,30,40,64",
                    help="epochs whose checkpoints are kept (default: the paper's Fig. 4 epochs)")
@@ -390,7 +401,7 @@ def _add_topk(sub):
     k.add_argument("--top", type=count, default=9, help="images per feature map")
     k.add_argument("--maps", type=count, default=8, help="random feature maps per layer")
     k.add_argument("--limit", type=count, help="use only the first N images of the split")
-    k.add_argument("--seed", type=int, default=0, help="seed of the random choice of feature maps")
+    k.add_argument("--seed", type=seed, default=0, help="seed of the random choice of feature maps")
     k.add_argument("--out", default="runs/topk", help="folder for topk_<layer>.png and topk.npz")
     k.add_argument("--scheduler", help="scan on Dask: local[:N] (N worker processes here) or "
                    "tcp://HOST:PORT (a running dask-scheduler); the same result as in one process")
@@ -442,7 +453,7 @@ def _add_import_onnx(sub):
                      help="what the graph expects (default caffe: BGR 0-255 minus B104 G117 R123, "
                           "folded into conv1 so the checkpoint takes RGB); the model zoo does not "
                           "state ZFNet-512's")
-    io_.add_argument("--random-weights", type=int, metavar="SEED",
+    io_.add_argument("--random-weights", type=seed, metavar="SEED",
                      help="keep the architecture, He-initialise the weights (for placeholder-weight "
                           "graphs like light_zfnet512.onnx)")
     io_.add_argument("--force", action="store_true", help="replace --out if it is a checkpoint "

@@ -26,11 +26,27 @@ def progress_bar(enabled=True, **kwargs):
     return tqdm(disable=None if enabled else True, **kwargs)
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """A handler writing to whatever ``sys.stdout`` is when a message is emitted (not the one
+    of the first call: a caller that redirects stdout, such as a test, keeps its messages)."""
+
+    def __init__(self):
+        super(_StdoutHandler, self).__init__(sys.stdout)
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def configure(verbose=False):
     """For the command line: ``zfnet`` messages to stdout as plain lines; Theano's INFO lines
     (compile locks) and cache warnings only with ``verbose``."""
     if not any(getattr(h, "_zfnet", False) for h in logger.handlers):
-        h = logging.StreamHandler(sys.stdout)
+        h = _StdoutHandler()
         h.setFormatter(logging.Formatter("%(message)s"))
         h._zfnet = True
         logger.addHandler(h)

@@ -13,52 +13,13 @@ from onnx import TensorProto, helper, numpy_helper
 from zfnet.io import checkpoint as ckpt
 from zfnet.io import onnx as oi
 from zfnet.backend import lasagne, theano
+from ref import write_onnx_chain
 
 LIGHT = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", "light_zfnet512.onnx")
 
 
-def _graph(tmp_path, ceil_mode=0, trans_b=1, constant_nodes=False, seed=0, size=13):
-    """A ZF-like chain with random weights: Conv(pad 1, stride 2) Relu LRN MaxPool Conv Relu
-    MaxPool Flatten Gemm Relu Gemm Softmax."""
-    rng = np.random.RandomState(seed)
-    W1 = rng.randn(4, 3, 3, 3).astype(np.float32) * 0.4; b1 = rng.randn(4).astype(np.float32) * 0.1
-    W2 = rng.randn(5, 4, 3, 3).astype(np.float32) * 0.4; b2 = rng.randn(5).astype(np.float32) * 0.1
-    # spatial sizes: 13 -conv s2 p1-> 7 -pool 3/2-> 3 (floor) or 3 (ceil) -conv p1-> 3 -pool 2/1-> 2
-    flat = 5 * 2 * 2
-    G1 = rng.randn(6, flat).astype(np.float32) * 0.4; c1 = rng.randn(6).astype(np.float32) * 0.1
-    G2 = rng.randn(3, 6).astype(np.float32) * 0.4; c2 = rng.randn(3).astype(np.float32) * 0.1
-    if not trans_b:
-        G1, G2 = G1.T.copy(), G2.T.copy()
-    weights = dict(W1=W1, b1=b1, W2=W2, b2=b2, G1=G1, c1=c1, G2=G2, c2=c2)
-    nodes, inits = [], []
-    for k, v in weights.items():
-        if constant_nodes:
-            nodes.append(helper.make_node("Constant", [], [k], value=numpy_helper.from_array(v, k)))
-        else:
-            inits.append(numpy_helper.from_array(v, k))
-    nodes += [
-        helper.make_node("Conv", ["x", "W1", "b1"], ["a1"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["a1"], ["a2"]),
-        helper.make_node("LRN", ["a2"], ["a3"], size=3, alpha=0.3, beta=0.75, bias=1.5),
-        helper.make_node("MaxPool", ["a3"], ["a4"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=ceil_mode),
-        helper.make_node("Conv", ["a4", "W2", "b2"], ["a5"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["a5"], ["a6"]),
-        helper.make_node("MaxPool", ["a6"], ["a7"], kernel_shape=[2, 2], strides=[1, 1]),
-        helper.make_node("Flatten", ["a7"], ["a8"]),
-        helper.make_node("Gemm", ["a8", "G1", "c1"], ["a9"], transB=trans_b),
-        helper.make_node("Relu", ["a9"], ["a10"]),
-        helper.make_node("Dropout", ["a10"], ["a11"]),
-        helper.make_node("Gemm", ["a11", "G2", "c2"], ["a12"], transB=trans_b),
-        helper.make_node("Softmax", ["a12"], ["y"]),
-    ]
-    g = helper.make_graph(nodes, "small", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, size, size])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], initializer=inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-    m.ir_version = 8
-    onnx.checker.check_model(m)
-    path = str(tmp_path / "small.onnx")
-    onnx.save(m, path)
-    return path
+def _graph(tmp_path, *args, **kw):
+    return write_onnx_chain(str(tmp_path / "small.onnx"), *args, **kw)
 
 
 def _ours(path, out, x):
@@ -225,3 +186,19 @@ def test_nodes_without_weights_wrong_rank_weights_and_an_empty_file_are_named(tm
         oi.import_onnx(str(tmp_path / "empty.onnx"), str(tmp_path / "o4"), log=lambda *a: None)
     for o in ("o1", "o2", "o3", "o4"):
         assert not os.path.exists(str(tmp_path / o))
+
+
+def test_an_lrn_of_size_zero_is_named(tmp_path):
+    """Found by tests/test_fuzz.py's long profile (one byte of the size attribute set to 0):
+    it divided by zero."""
+    path = _graph(tmp_path)
+    m = onnx.load(path)
+    for node in m.graph.node:
+        if node.op_type == "LRN":
+            for a in node.attribute:
+                if a.name == "size":
+                    a.i = 0
+    onnx.save(m, path)
+    with pytest.raises(oi.OnnxImportError, match="LRN node .* has size 0; LRN needs an odd size >= 1"):
+        oi.import_onnx(path, str(tmp_path / "ck"), preprocess="none", log=lambda *a: None)
+

@@ -97,7 +97,7 @@ def graph_to_config(model, name="onnx"):
         return _graph_to_config(model, name)
     except ImportFormatError:
         raise
-    except (IndexError, KeyError, ValueError, TypeError, AttributeError) as e:
+    except (IndexError, KeyError, ValueError, TypeError, AttributeError, ArithmeticError) as e:
         raise OnnxImportError("the graph cannot be read (%s: %s); expected a chain of Conv, Relu, "
                               "LRN, MaxPool, Flatten/Reshape, Gemm and Softmax nodes"
                               % (type(e).__name__, str(e).split("\n")[0]))
@@ -185,6 +185,8 @@ def _graph_to_config(model, name):
                 raise OnnxImportError("%s has no 'size' attribute, which ONNX requires for LRN"
                                       % _node_name(node))
             size = int(a["size"])
+            if size < 1 or size % 2 == 0:
+                raise OnnxImportError("%s has size %d; LRN needs an odd size >= 1" % (_node_name(node), size))
             layers.append(dict(name="norm%d" % block, type="lrn", n=size, alpha=float(a.get("alpha", 1e-4)) / size,
                                beta=float(a.get("beta", 0.75)), k=float(a.get("bias", 1.0))))
         elif op == "MaxPool":

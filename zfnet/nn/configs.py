@@ -171,8 +171,15 @@ def get_config(name_or_path, **overrides):
     if name_or_path in CONFIGS:
         cfg = CONFIGS[name_or_path]()
     elif os.path.isfile(str(name_or_path)):
-        with open(name_or_path) as f:
-            cfg = json.load(f)
+        try:
+            with open(name_or_path, "rb") as f:
+                cfg = json.loads(f.read(16 << 20).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
+            raise ConfigError("%s is not a JSON configuration: %s (expected a JSON object with name, "
+                              "input_shape, num_classes and layers)" % (name_or_path, str(e)[:160]))
+        if not isinstance(cfg, dict):
+            raise ConfigError("%s holds a JSON %s; a configuration is a JSON object with name, "
+                              "input_shape, num_classes and layers" % (name_or_path, type(cfg).__name__))
     else:
         raise ConfigError("Unknown configuration %r: expected one of %s or the path "
                           "of a JSON configuration file." % (name_or_path, sorted(CONFIGS)))
@@ -186,7 +193,9 @@ def get_config(name_or_path, **overrides):
 
 
 def _set_num_classes(cfg):
-    fcs = [l for l in cfg["layers"] if l["type"] == "fc"]
+    if not isinstance(cfg.get("layers"), list) or not all(isinstance(l, dict) for l in cfg["layers"]):
+        return  # validate() names what is wrong
+    fcs = [l for l in cfg["layers"] if l.get("type") == "fc"]
     if fcs:
         fcs[-1]["num_units"] = int(cfg["num_classes"])
 

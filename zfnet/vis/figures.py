@@ -83,10 +83,15 @@ def visualize(checkpoint, images, layers, out, top=9, method="deconvnet", mode="
     ``out/<stem>/...`` for each. Returns the list of written npz paths.
     """
     model = as_model(checkpoint)
-    out_dir(out)
     proj = projector or Projector(model.net, method, smooth_samples=smooth_samples,
                                   smooth_noise=smooth_noise)
-    x_u8 = model.load_images(images)
+    x_u8 = model.load_images(images)  # inputs are checked before the output folder is made
+    layers = [layers] if isinstance(layers, str) else list(layers)
+    valid = proj.projectable_layers()
+    for l in layers:
+        if l not in valid:
+            raise UsageError("Cannot project layer %r: projectable layers are %s" % (l, ", ".join(valid)))
+    out_dir(out)
     x = model.preprocess(x_u8)
     written = []
     for i in progress_bar(progress and len(images) > 1, iterable=range(len(images)), desc="visualize", unit="img"):
@@ -199,7 +204,6 @@ def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=N
                          "maps=%r" % (k, maps))
     model = as_model(checkpoint)
     net = model.net
-    out_dir(out)
     ds = dataset_for(model, dataset, "topk")
     x = ds.x_test if split == "test" else ds.x_train
     if limit:
@@ -223,6 +227,7 @@ def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=N
         bad = [ch for ch in chans[l] if not 0 <= ch < n]
         if bad:
             raise UsageError("Layer %r has channels 0..%d; got %r" % (l, n - 1, bad))
+    out_dir(out)  # once the inputs are checked
     if scan is not None:
         found = scan(model, x, layers, chans, k, split, limit, progress)
     else:
