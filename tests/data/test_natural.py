@@ -3,97 +3,17 @@
 Each image is filled with one colour that encodes its class and index, so what the fetch
 stored can be checked against what was written, independently of the decoder's resizing.
 """
-import hashlib
 import io
 import os
-import tarfile
-import zipfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from natural_archives import (CATS, WNIDS, _colour, _jpeg, caltech_layout, tiny_layout, tree_digest,
+                              write_folder, write_tar, write_zip)
 from zfnet.data import natural
 from zfnet.errors import DataError, DataNotFound, UsageError
-
-
-def _jpeg(colour, size=(64, 64), mode="RGB"):
-    im = Image.new(mode, size, colour if mode == "RGB" else int(np.mean(colour)))
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=95)
-    return buf.getvalue()
-
-
-def _colour(c, i):
-    return (40 + 60 * c, 20 + 25 * i, 200 - 50 * c)
-
-
-WNIDS = ["n01443537", "n01629819", "n01641577"]
-
-
-def tiny_layout(train_per_class=3, val_per_class=2, grey=True, extra_class=True):
-    """{relative path: bytes} of a small Tiny ImageNet (3 classes), official layout."""
-    files = {"tiny-imagenet-200/wnids.txt": ("\n".join(WNIDS) + "\n").encode(),
-             "tiny-imagenet-200/words.txt": "n01443537\tgoldfish, Carassius auratus\n"
-                                            "n01629819\tEuropean fire salamander\n"
-                                            "n09999999\tnot a class\n".encode()}
-    for c, w in enumerate(WNIDS):
-        for i in range(train_per_class):
-            mode = "L" if (grey and c == 1 and i == 0) else "RGB"
-            files["tiny-imagenet-200/train/%s/images/%s_%d.JPEG" % (w, w, i)] = _jpeg(_colour(c, i), mode=mode)
-        files["tiny-imagenet-200/train/%s/%s_boxes.txt" % (w, w)] = b""
-    if extra_class:  # a folder wnids.txt does not list (the shared copy once had two)
-        files["tiny-imagenet-200/train/n02480855/images/n02480855_0.JPEG"] = _jpeg((0, 0, 0))
-    ann, j = [], 0
-    for i in range(val_per_class):
-        for c in (2, 0, 1):  # validation files are not in class order
-            name = "val_%d.JPEG" % j
-            files["tiny-imagenet-200/val/images/" + name] = _jpeg(_colour(c, i + 3))
-            ann.append("%s\t%s\t0\t0\t63\t63" % (name, WNIDS[c]))
-            j += 1
-    files["tiny-imagenet-200/val/val_annotations.txt"] = ("\n".join(ann) + "\n").encode()
-    files["tiny-imagenet-200/test/images/test_0.JPEG"] = _jpeg((1, 2, 3))  # unlabelled: ignored
-    return files
-
-
-def write_folder(root, files):
-    for rel, data in files.items():
-        p = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "wb") as f:
-            f.write(data)
-    return root
-
-
-def write_zip(path, files):
-    with zipfile.ZipFile(path, "w") as z:
-        for rel, data in files.items():
-            z.writestr(rel, data)
-    return path
-
-
-def write_tar(path, files, mode="w:gz"):
-    with tarfile.open(path, mode) as t:
-        for rel, data in files.items():
-            ti = tarfile.TarInfo(rel); ti.size = len(data)
-            t.addfile(ti, io.BytesIO(data))
-    return path
-
-
-def tree_digest(path):
-    h = hashlib.sha256()
-    if os.path.isfile(path):
-        with open(path, "rb") as f:
-            h.update(f.read())
-        h.update(str(os.stat(path).st_mtime_ns).encode())
-        return h.hexdigest()
-    for d, dirs, files in sorted(os.walk(path)):
-        dirs.sort()
-        for f in sorted(files):
-            p = os.path.join(d, f)
-            with open(p, "rb") as fh:
-                h.update(p.encode() + fh.read() + str(os.stat(p).st_mtime_ns).encode())
-    return h.hexdigest()
 
 
 @pytest.mark.parametrize("kind", ["folder", "zip", "tar.gz"])
@@ -162,19 +82,6 @@ def test_missing_data_is_one_line_naming_source_and_command(tmp_path):
         assert "\n" not in msg and what in msg and "--from" in msg
     with pytest.raises(UsageError, match="needs --from"):
         natural.fetch_caltech101(None, root=str(tmp_path / "x"))
-
-
-CATS = ["BACKGROUND_Google", "accordion", "Faces_easy"]
-
-
-def caltech_layout(per_class=(5, 4, 3)):
-    files = {}
-    for c, (cat, n) in enumerate(zip(CATS, per_class)):
-        for i in range(n):
-            size = (90 + 10 * i, 60) if i % 2 else (50, 120)  # landscape and portrait
-            mode = "L" if (c == 2 and i == 1) else "RGB"
-            files["101_ObjectCategories/%s/image_%04d.jpg" % (cat, i + 1)] = _jpeg(_colour(c, i), size, mode)
-    return files
 
 
 @pytest.mark.parametrize("kind", ["official-zip", "tar.gz", "folder", "parent-folder"])

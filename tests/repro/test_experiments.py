@@ -24,7 +24,7 @@ def _run(name, runs, tmp_path, monkeypatch, base_run=True):
     rep.reproduce(name, quick=True, out=out, log=lambda *a: None, progress=False)
     with open(os.path.join(out, "results.json")) as f:
         saved = json.load(f)
-    assert saved["summary"]["holds"] in ("yes", "no", "partly", "n/a (other dataset)")
+    assert saved["summary"]["holds"] in ("yes", "no", "partly", "not shown", "n/a (other dataset)")
     assert all(saved["summary"][k] for k in rep.SUMMARY_KEYS)
     assert saved["params"]["quick"] is True
     if base_run:
@@ -285,3 +285,43 @@ def test_transfer_overall_verdict_from_its_items():
     mod = rep.load_experiment("transfer_classes")
     assert mod.overall(["yes", "yes"]) == "yes" and mod.overall(["no", "no"]) == "no"
     assert mod.overall(["yes", "no"]) == "partly" and mod.overall(["partly", "partly"]) == "partly"
+
+
+@pytest.fixture(scope="session")
+def natural_data(tmp_path_factory):
+    """Small Tiny ImageNet and Caltech-101 copies fetched into a data folder of their own."""
+    from natural_archives import learnable_caltech, learnable_tiny
+    from zfnet.data import natural
+    d = tmp_path_factory.mktemp("natural")
+    natural.fetch_tiny_imagenet(learnable_tiny(str(d / "dl-tin")), root=str(d / "data" / "tiny-imagenet"),
+                                progress=False, log=lambda *a: None)
+    natural.fetch_caltech101(learnable_caltech(str(d / "dl-cal")), root=str(d / "data" / "caltech101"),
+                             progress=False, log=lambda *a: None)
+    return str(d / "data")
+
+
+def test_tab2_tiny_imagenet_and_caltech101(runs, natural_data, tmp_path, monkeypatch):
+    """The natural-image protocol end to end on small copies: the shared zf64 run, its error
+    beside the published one, and Caltech-101's Table 4 / Fig. 9 / Table 7 with their rules."""
+    monkeypatch.setenv("ZFNET_DATA", natural_data)
+    out, doc = _run("tab2_tiny_imagenet", runs, tmp_path, monkeypatch, base_run=False)
+    r = doc["results"]
+    assert 0 <= r["test"]["top1"] <= 1 and r["test"]["top5"] <= r["test"]["top1"]
+    assert [e["epoch"] for e in r["epochs"]] == [1, 2]
+    rows = _csv(os.path.join(out, "table2.csv"))
+    assert any("Yao & Miller" in row["model"] for row in rows) and "zf64" in rows[-1]["model"]
+    run_folder = doc["params"]["natural_runs"]["1"]["folder"]
+    out, doc = _run("caltech101", runs, tmp_path, monkeypatch, base_run=False)
+    r = doc["results"]
+    assert doc["params"]["natural_runs"]["1"]["folder"] == run_folder  # the same shared run, reused
+    assert doc["params"]["classes"] == 4 and doc["params"]["background_class"] is True
+    for arm in ("pretrained", "scratch"):
+        for n, st in r["accuracy"][arm].items():
+            assert len(st["runs"]) == 2 and all(0 <= a <= 1 for a in st["runs"])
+    assert sorted(r["table7"]) == sorted(["pixels"] + ["layer %d" % i for i in range(1, 8)])
+    assert r["table7"]["layer 1"]["dim"] == 64 * 28 * 28 and r["table7"]["layer 7"]["dim"] == 1024
+    t = r["tests"]["table7_deep_beats_shallow"]
+    assert t["outcome"] in ("holds", "contradicted", "not shown") and t["test"] == "paired t"
+    assert set(r["item_summaries"]) == {"Table 4", "Fig. 9", "Table 7"}
+    for f in ("fig9.png", "table7.png", "fig9.csv", "table7.csv"):
+        assert os.path.exists(os.path.join(out, f))

@@ -226,3 +226,28 @@ def test_controls_follow_the_papers_setting_and_say_so(tmp_path, monkeypatch):
     (root / "aaa" / "run.py").write_text('ROLE = "side"\n')
     with pytest.raises(ValueError, match="ROLE 'side'"):
         rep.summary_table(str(root))
+
+
+def test_effect_agrees_with_scipys_t_tests_and_has_three_outcomes():
+    """The interval excludes 0 exactly when scipy's two-sided p is below 5% (paired: ttest_rel;
+    Welch: ttest_ind with unequal variances); the outcome follows the claimed direction."""
+    from scipy import stats
+    from zfnet.repro.reproduce import effect, verdict_of
+    rng = np.random.RandomState(0)
+    for trial in range(200):
+        n = rng.randint(2, 8)
+        a = rng.randn(n) + rng.choice([0, 1.5, -1.5])
+        b = rng.randn(n)
+        for paired, ref in ((True, stats.ttest_rel(a, b)), (False, stats.ttest_ind(a, b, equal_var=False))):
+            e = effect(a, b, ">", paired=paired)
+            significant = ref.pvalue < 0.05
+            assert (e["outcome"] != "not shown") == significant, (trial, paired, e, ref)
+            if significant:
+                assert e["outcome"] == ("holds" if np.mean(a) > np.mean(b) else "contradicted")
+                assert effect(a, b, "<", paired=paired)["outcome"] == \
+                    ("contradicted" if e["outcome"] == "holds" else "holds")
+    # the t critical value at 2 degrees of freedom is 4.30, not 2
+    e = effect([3.0, 2.0, 4.0], [0.0, 0.0, 0.0])
+    assert abs(e["t_critical"] - 4.3027) < 1e-3 and e["df"] == 2
+    assert verdict_of(["holds", "holds"]) == "yes" and verdict_of(["holds", "not shown"]) == "partly"
+    assert verdict_of(["not shown", "contradicted"]) == "no" and verdict_of(["not shown"]) == "not shown"

@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import DataError, DataNotFound, UsageError
 from ..files import atomic_write_json, fsync_dir
 from ..report import info, progress_bar
-from .dataset import DATA_DIR, Dataset
+from .dataset import Dataset, default_data_dir
 
 STORED_SIZE = 64
 TINY_OFFICIAL = {"classes": 200, "train_per_class": 500, "val_per_class": 50}
@@ -46,7 +46,8 @@ IMAGE_RE = re.compile(r"\.(jpe?g|png)$", re.I)
 
 
 def data_root(name):
-    return os.path.join(DATA_DIR, name)
+    """``<data dir>/<name>``, the data folder read when called (``$ZFNET_DATA`` may change)."""
+    return os.path.join(default_data_dir(), name)
 
 
 # ------------------------------------------------------------------ reading a source
@@ -394,10 +395,11 @@ class Caltech101(object):
         self.x, self.y, self.class_names, self.files = x, y, names, meta.get("files")
         self.background = background
 
-    def split(self, n_train, n_test=50, seed=0):
-        """A :class:`Dataset` of ``n_train`` random training images per class and up to
-        ``n_test`` of the others for testing (Fei-Fei et al.'s protocol, the paper's Sec. 5.1);
-        ``seed`` numbers the random split. A class with at most ``n_train`` images raises."""
+    def split_indices(self, n_train, n_test=50, seed=0):
+        """Indices (train, test) of split ``seed``: each class's images in one random order
+        (fixed by ``seed``), the first ``n_train`` for training and up to ``n_test`` of the
+        following ones for testing, so the training sets of one split are nested across sizes.
+        A class with at most ``n_train`` images raises."""
         rng = np.random.RandomState(int(seed))
         tr, te = [], []
         for c in range(len(self.class_names)):
@@ -407,7 +409,13 @@ class Caltech101(object):
                                 "and a test image" % (self.class_names[c], len(idx), n_train))
             idx = rng.permutation(idx)
             tr.append(idx[:n_train]); te.append(idx[n_train:n_train + n_test])
-        tr, te = np.sort(np.concatenate(tr)), np.sort(np.concatenate(te))
+        return np.sort(np.concatenate(tr)), np.sort(np.concatenate(te))
+
+    def split(self, n_train, n_test=50, seed=0):
+        """A :class:`Dataset` of ``n_train`` random training images per class and up to
+        ``n_test`` of the others for testing (Fei-Fei et al.'s protocol, the paper's Sec. 5.1);
+        ``seed`` numbers the random split (:meth:`split_indices`)."""
+        tr, te = self.split_indices(n_train, n_test, seed)
         return Dataset("caltech101", np.asarray(self.x[tr]), self.y[tr], np.asarray(self.x[te]),
                        self.y[te], self.class_names)
 

@@ -193,7 +193,15 @@ def _svm_fit_predict(k_train, y_train, k_test, C):
     return SVC(C=C, kernel="precomputed").fit(k_train, y_train).predict(k_test)
 
 
-def linear_probe(x_train, y_train, x_test, y_test, C=None, kind="svm", folds=3):
+def class_mean_accuracy(y_true, y_pred):
+    """The mean over classes of each class's accuracy (Caltech's measure: every class counts
+    the same, however many test images it has)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    return float(np.mean([(y_pred[y_true == c] == c).mean() for c in np.unique(y_true)]))
+
+
+def linear_probe(x_train, y_train, x_test, y_test, C=None, kind="svm", folds=3, measure=None,
+                 max_iter=2000):
     """Accuracy of a linear classifier trained on fixed features.
 
     ``kind='svm'`` (the paper's Table 7): a linear SVM on L2-normalised feature vectors,
@@ -202,7 +210,10 @@ def linear_probe(x_train, y_train, x_test, y_test, C=None, kind="svm", folds=3):
     among :data:`SVM_C_GRID` unless given. ``kind='softmax'`` (the paper's new softmax
     layer, Tables 4-5): multinomial logistic regression (C=1 unless given) on features
     standardised on the training set.
+    ``measure(y_true, y_pred)``: the score returned (default: accuracy over the test images;
+    :func:`class_mean_accuracy` for Caltech).
     """
+    measure = measure or (lambda t, p: float((p == t).mean()))
     x_train = np.asarray(x_train, np.float64); x_test = np.asarray(x_test, np.float64)
     y_train = np.asarray(y_train); y_test = np.asarray(y_test)
     if kind == "svm":
@@ -219,16 +230,16 @@ def linear_probe(x_train, y_train, x_test, y_test, C=None, kind="svm", folds=3):
                 score = [np.mean([(_svm_fit_predict(k_tr[np.ix_(t, t)], y_train[t], k_tr[np.ix_(v, t)], c)
                                    == y_train[v]).mean() for t, v in cv]) for c in SVM_C_GRID]
                 C = SVM_C_GRID[int(np.argmax(score))]
-        return float((_svm_fit_predict(k_tr, y_train, k_te, C) == y_test).mean())
+        return measure(y_test, _svm_fit_predict(k_tr, y_train, k_te, C))
     if kind == "softmax":
         import warnings
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler
         sc = StandardScaler().fit(x_train)
-        clf = LogisticRegression(C=1.0 if C is None else C, max_iter=2000)
+        clf = LogisticRegression(C=1.0 if C is None else C, max_iter=max_iter)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit(sc.transform(x_train), y_train)
-        return float((clf.predict(sc.transform(x_test)) == y_test).mean())
+        return measure(y_test, clf.predict(sc.transform(x_test)))
     raise UsageError("kind %r: expected 'svm' or 'softmax'" % (kind,))

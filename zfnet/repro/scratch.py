@@ -6,7 +6,8 @@ from ..evaluate import batched
 from ..nn import model as modelmod
 
 
-def train_from_scratch(trainer, init, x, y, seed, updates, val=None, every=50, patience=None):
+def train_from_scratch(trainer, init, x, y, seed, updates, val=None, every=50, patience=None,
+                       in_hw=None, pad=2, flip=False):
     """Train ``trainer``'s net from the weights ``init`` on (x, y): SGD with fresh velocities and
     learning rate, batches of up to the trainer's batch size drawn in shuffled passes, random
     crops of the 2-padded image, no flips, images normalised with their own channel statistics.
@@ -18,6 +19,9 @@ def train_from_scratch(trainer, init, x, y, seed, updates, val=None, every=50, p
     Returns (mean, std, best_update, best_val_accuracy): the normalisation the net expects, and
     the step whose weights are kept with its validation accuracy (``updates`` and None without
     ``val``).
+
+    ``in_hw``: the network's input size when the images are larger (random crops of that size,
+    after ``pad``; ``val`` images must already be at it); ``flip``: random horizontal flips.
     """
     modelmod.set_weights(trainer.net, init)
     trainer.set_optimizer_state({k: np.zeros_like(v.get_value()) for k, v in trainer.velocities.items()})
@@ -33,7 +37,7 @@ def train_from_scratch(trainer, init, x, y, seed, updates, val=None, every=50, p
         if len(order) < bs:
             order = np.concatenate([order, rng.permutation(len(x))])
         idx, order = order[:bs], order[bs:]
-        trainer.train_fn(prep(datamod.crop_batch(x[idx], x.shape[2:], rng, pad=2, flip=False)), y[idx])
+        trainer.train_fn(prep(datamod.crop_batch(x[idx], in_hw or x.shape[2:], rng, pad=pad, flip=flip)), y[idx])
         if val is not None and u % every == 0:
             acc = float((batched(trainer.logits_fn, val[0], prepare=prep)[0].argmax(1) == val[1]).mean())
             if acc > best[0]:
