@@ -43,7 +43,7 @@ def tiny_layout(train_per_class=3, val_per_class=2, grey=True, extra_class=True)
         for c in (2, 0, 1):  # validation files are not in class order
             name = "val_%d.JPEG" % j
             files["tiny-imagenet-200/val/images/" + name] = _jpeg(_colour(c, i + 3))
-            ann.append("%s\t%s\t0\t0\t63\t63" % (name, WNIDS[c]))
+            ann.append("%s\t%s\t%d\t%d\t%d\t%d" % (name, WNIDS[c], c, i, 40 + c, 50 + i))
             j += 1
     files["tiny-imagenet-200/val/val_annotations.txt"] = ("\n".join(ann) + "\n").encode()
     files["tiny-imagenet-200/test/images/test_0.JPEG"] = _jpeg((1, 2, 3))  # unlabelled: ignored

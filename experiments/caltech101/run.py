@@ -26,6 +26,7 @@ layers 5-7 beats the best of layers 1-2 (SVM). The pre-trained network is one tr
 (the 3-hour budget), so these effects are over splits, not over pre-training seeds.
 """
 
+TIER = "natural"
 PAPER_ITEMS = ["Table 4", "Fig. 9", "Table 7"]
 import numpy as np
 

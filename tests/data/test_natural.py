@@ -46,6 +46,9 @@ def test_tiny_imagenet_from_each_kind_of_source(tmp_path, kind):
     for k, (c, i) in enumerate((c, i) for c in range(3) for i in range(2)):
         got = ds.x_test[k].reshape(3, -1).mean(axis=1)
         assert np.abs(got - np.array(_colour(c, i + 3), float)).max() < 3
+    boxes = natural.tiny_val_boxes(root)
+    assert boxes.shape == (6, 4) and boxes.dtype == np.int16
+    np.testing.assert_array_equal(boxes, [[c, i, 40 + c, 50 + i] for c in range(3) for i in range(2)])
     assert any("fewer than the official 500" in m for m in logs)
     assert any("3 classes" in m and "official set has 200" in m for m in logs)
 

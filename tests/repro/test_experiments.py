@@ -325,3 +325,13 @@ def test_tab2_tiny_imagenet_and_caltech101(runs, natural_data, tmp_path, monkeyp
     assert set(r["item_summaries"]) == {"Table 4", "Fig. 9", "Table 7"}
     for f in ("fig9.png", "table7.png", "fig9.csv", "table7.csv"):
         assert os.path.exists(os.path.join(out, f))
+    out, doc = _run("fig7_natural", runs, tmp_path, monkeypatch, base_run=False)
+    r = doc["results"]
+    sizes = doc["params"]["square_sizes"]
+    assert sizes == [14, 7] and len(doc["params"]["images"]) == 2
+    for s in sizes:
+        for m in r["images"][str(s)].values():
+            assert -1 <= m["corr_activation_projection_covered"] <= 1 and 0 <= m["p_unoccluded"] <= 1
+            assert m["object_positions"] > 0  # the synthetic boxes cover the image: no background
+            assert m["background_positions"] == 0 and m["drop_background"] is None
+    assert r["outcomes"]["background"] == "not shown"

@@ -269,7 +269,7 @@ def fetch_tiny_imagenet(source, root=None, progress=True, log=info):
             names[parts[0]] = parts[1].strip()
     train = [t for t in train if t[0] in index]  # folders beyond wnids.txt are not classes
     train.sort(key=lambda t: (index[t[0]], t[1]))
-    val_items, val_labels = [], []
+    val_items, val_labels, val_boxes = [], [], []
     for line in texts["val_annotations.txt"].decode("utf-8", "replace").splitlines():
         parts = line.split("\t")
         if len(parts) < 2 or not parts[0].strip():
@@ -280,9 +280,11 @@ def fetch_tiny_imagenet(source, root=None, progress=True, log=info):
                             % (source, f, w))
         if f in val:
             val_items.append(val[f]); val_labels.append(index[w])
+            val_boxes.append(_box(parts[2:6]))
     order = np.argsort(np.asarray(val_labels, np.int64), kind="stable")
     val_items = [val_items[i] for i in order]
     y_val = np.asarray(val_labels, np.int32)[order]
+    boxes = np.asarray(val_boxes, np.int16).reshape(-1, 4)[order]
     y_train = np.asarray([index[t[0]] for t in train], np.int32)
     tr_counts = np.bincount(y_train, minlength=len(wnids))
     va_counts = np.bincount(y_val, minlength=len(wnids))
@@ -302,10 +304,31 @@ def fetch_tiny_imagenet(source, root=None, progress=True, log=info):
                        train_per_class=tr_counts.tolist(), val_per_class=va_counts.tolist(),
                        official=TINY_OFFICIAL, stored_size=STORED_SIZE,
                        resize="stored as given (64x64); other sizes: short side to 64, centre crop")
-    _write_arrays(root, OrderedDict(x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val), meta)
+    _write_arrays(root, OrderedDict(x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
+                                    val_boxes=boxes), meta)
     log("stored %d training and %d validation images (uint8, 3x%dx%d) in %s"
         % (len(x_train), len(x_val), STORED_SIZE, STORED_SIZE, root))
     return root
+
+
+def _box(fields):
+    """An annotation's object box (x0, y0, x1, y1, inclusive pixels of the 64x64 image); the
+    whole image when the line has none or it does not parse."""
+    try:
+        x0, y0, x1, y1 = (int(v) for v in fields)
+        if 0 <= x0 <= x1 <= 63 and 0 <= y0 <= y1 <= 63:
+            return (x0, y0, x1, y1)
+    except ValueError:
+        pass
+    return (0, 0, 63, 63)
+
+
+def tiny_val_boxes(root=None):
+    """The object box of each validation image (the dataset's test split, in its order):
+    int16 (N, 4) ``x0, y0, x1, y1``, inclusive pixel coordinates of the 64x64 image."""
+    root = root or data_root("tiny-imagenet")
+    _read_meta(root, "Tiny ImageNet", _tiny_hint())
+    return np.asarray(_load_npy(root, "val_boxes", (4,)))
 
 
 def load_tiny_imagenet(root=None):

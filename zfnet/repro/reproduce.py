@@ -340,6 +340,15 @@ def _constant(name, key, root=None):
     return None, path
 
 
+def experiment_tier(name, root=None):
+    """``'natural'`` for an experiment on the natural-image model (its ``run.py`` says
+    ``TIER = "natural"``), else ``'fashion-mnist'``."""
+    tier, path = _constant(name, "TIER", root)
+    if tier not in (None, "natural", "fashion-mnist"):
+        raise UsageError("%s: TIER %r: expected 'natural' or 'fashion-mnist'" % (path, tier))
+    return tier or "fashion-mnist"
+
+
 def experiment_role(name, root=None):
     """``'control'`` for an experiment that runs beside the paper's setting as a control
     (its ``run.py`` says ``ROLE = "control"``), else ``'main'``."""
@@ -389,13 +398,19 @@ def summary_table(root=None):
     rows = ["| paper | experiment | command | the paper says | ours | holds here? | deviation |",
             "|---|---|---|---|---|---|---|"]
     role = {n: experiment_role(n, root) for n in names}
+    tier = {n: experiment_tier(n, root) for n in names}
     for item in PAPER_ORDER:
-        # the paper's setting first, then the controls run beside it
-        covering = sorted((n for n in names if item in items[n]), key=lambda n: (role[n] == "control", n))
+        # the natural-image result first (the row's main result), then the Fashion-MNIST tier
+        # beside it, then the controls
+        covering = sorted((n for n in names if item in items[n]),
+                          key=lambda n: (role[n] == "control", tier[n] != "natural", n))
+        natural = any(tier[n] == "natural" for n in covering)
         if not covering:
             rows.append("| %s | | | | %s | not covered | |" % (item, _cell(NOT_COVERED.get(item, "Not yet."))))
         for n in covering:
-            label = item + (" (control)" if role[n] == "control" else "")
+            label = item + (" (control)" if role[n] == "control" else
+                            " (natural images)" if tier[n] == "natural" else
+                            " (Fashion-MNIST tier)" if natural else "")
             rows.append("| %s | %s" % (label, _row(n, root, item)))
     others = [n for n in names if not items[n]]
     if others:
