@@ -335,3 +335,21 @@ def test_tab2_tiny_imagenet_and_caltech101(runs, natural_data, tmp_path, monkeyp
             assert m["object_positions"] > 0  # the synthetic boxes cover the image: no background
             assert m["background_positions"] == 0 and m["drop_background"] is None
     assert r["outcomes"]["background"] == "not shown"
+    out, doc = _run("fig2_natural", runs, tmp_path, monkeypatch, base_run=False)
+    r = doc["results"]
+    assert sorted(f for f in os.listdir(out) if f.startswith("topk_")) == ["topk_conv%d.png" % i for i in range(1, 6)]
+    for l in ("conv1", "conv5"):
+        assert all(1 / 9.0 - 1e-9 <= p <= 1 for p in r["purity"][l])
+        assert len(r["purity"][l]) + r["dead_maps"][l] == {"conv1": 64, "conv5": 128}[l]
+        assert all(v >= 0 for v in r["invariance"][l])
+    with Image.open(os.path.join(out, "topk_conv1.png")) as im:
+        a = np.asarray(im.convert("RGB")).astype(int)
+    assert (np.abs(a[..., 0] - a[..., 1]).max() > 30)  # colour, not grey
+    out, doc = _run("fig5_natural", runs, tmp_path, monkeypatch, base_run=False)
+    r = doc["results"]
+    assert len(r["images"]) == 3 and set(r["tests"]) == {
+        "layer1_above_layer7_translation", "layer1_above_layer7_scale", "layer1_above_layer7_rotation",
+        "translation_more_stable_than_rotation", "scale_more_stable_than_rotation"}
+    rows = _csv(os.path.join(out, "invariance.csv"))
+    zero = [row for row in rows if row["transform"] == "rotation" and float(row["amount"]) == 0]
+    assert zero and all(float(row["dist_layer1"]) == 0 and float(row["dist_layer7"]) == 0 for row in zero)
