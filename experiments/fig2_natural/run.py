@@ -81,7 +81,7 @@ def run(ctx):
         dead[l] = int(len(chans[l]) - len(live))
         purity[l] = [float(np.bincount(y[found[l]["images"][m]]).max() / 9.0) for m in live]
         ratios = []
-        for m in live[:MAX_MAPS]:
+        for m in live[:MAX_MAPS if not ctx.quick else 4]:
             imgs = x[found[l]["images"][m]]
             base = found[l]["activations"][m]
             changed = []
