@@ -32,7 +32,9 @@ def test_the_wheel_holds_every_module_and_the_command(tmp_path):
     wheel = [f for f in os.listdir(str(tmp_path)) if f.endswith(".whl")][0]
     names = zipfile.ZipFile(str(tmp_path / wheel)).namelist()
     for module in ("zfnet/__init__.py", "zfnet/nn/model.py", "zfnet/vis/deconv.py", "zfnet/app/static/index.html", "zfnet/app/static/explorer.js",
-                   "zfnet/data/photos.py", "zfnet/io/checkpoint.py", "zfnet/repro/demo.py"):
+                   "zfnet/data/photos.py", "zfnet/io/checkpoint.py", "zfnet/repro/demo.py",
+                   "zfnet/data/natural.py", "zfnet/nn/c/maxpool_switches.c", "zfnet/nn/c/unpool.c",
+                   "zfnet/nn/c/winograd.c"):
         assert module in names, module
     entry = [n for n in names if n.endswith("entry_points.txt")][0]
     assert "zfnet = zfnet.cli:main" in zipfile.ZipFile(str(tmp_path / wheel)).read(entry).decode()

@@ -24,6 +24,7 @@ Both ops run in C, in parallel over the (image, channel) planes with OpenMP;
 import numpy as np
 
 from ..backend import T, theano
+from . import csource
 from theano.gof import Apply, OpenMPOp
 
 # the output-size rule of Lasagne and Theano's pooling (and of the C code below)
@@ -111,7 +112,7 @@ class MaxPoolSwitches(OpenMPOp):
         return ["<math.h>"] + super(MaxPoolSwitches, self).c_headers()
 
     def c_code_cache_version(self):
-        return (3, self.openmp, TIE_RTOL)
+        return (csource.source_version("maxpool_switches.c"), self.openmp, TIE_RTOL)
 
     def c_code(self, node, name, inp, out, sub):
         x, = inp
@@ -120,82 +121,7 @@ class MaxPoolSwitches(OpenMPOp):
         ws, s, ib = self.ws, self.stride, int(self.ignore_border)
         rtol = TIE_RTOL
         omp = "#pragma omp parallel for schedule(static)" if self.openmp else ""
-        return """
-        {
-        PyArrayObject* xc = PyArray_GETCONTIGUOUS(%(x)s);
-        if (!xc) %(fail)s;
-        const npy_intp B = PyArray_DIMS(xc)[0], C = PyArray_DIMS(xc)[1];
-        const npy_intp H = PyArray_DIMS(xc)[2], W = PyArray_DIMS(xc)[3];
-        const int ws = %(ws)d, st = %(s)d, ib = %(ib)d;
-        npy_intp ho, wo;
-        if (ib) { ho = (H - ws) / st + 1; wo = (W - ws) / st + 1; }
-        else if (st >= ws) { ho = (H - 1) / st + 1; wo = (W - 1) / st + 1; }
-        else {
-            ho = (H - 1 - ws + st) / st; if (ho < 0) ho = 0; ho += 1;
-            wo = (W - 1 - ws + st) / st; if (wo < 0) wo = 0; wo += 1;
-        }
-        if (H < 1 || W < 1 || ho < 1 || wo < 1) {
-            Py_DECREF(xc);
-            PyErr_Format(PyExc_ValueError, "MaxPoolSwitches: input map %%ldx%%ld is too small for "
-                         "%%dx%%d windows", (long)H, (long)W, ws, ws);
-            %(fail)s;
-        }
-        npy_intp dims[4] = {B, C, ho, wo};
-        if (!%(z)s || PyArray_NDIM(%(z)s) != 4 || !PyArray_ISCONTIGUOUS(%(z)s)
-            || PyArray_DIMS(%(z)s)[0] != B || PyArray_DIMS(%(z)s)[1] != C
-            || PyArray_DIMS(%(z)s)[2] != ho || PyArray_DIMS(%(z)s)[3] != wo) {
-            Py_XDECREF(%(z)s);
-            %(z)s = (PyArrayObject*)PyArray_EMPTY(4, dims, NPY_FLOAT32, 0);
-        }
-        if (!%(sw)s || PyArray_NDIM(%(sw)s) != 4 || !PyArray_ISCONTIGUOUS(%(sw)s)
-            || PyArray_DIMS(%(sw)s)[0] != B || PyArray_DIMS(%(sw)s)[1] != C
-            || PyArray_DIMS(%(sw)s)[2] != ho || PyArray_DIMS(%(sw)s)[3] != wo) {
-            Py_XDECREF(%(sw)s);
-            %(sw)s = (PyArrayObject*)PyArray_EMPTY(4, dims, NPY_INT32, 0);
-        }
-        if (!%(z)s || !%(sw)s) { Py_DECREF(xc); %(fail)s; }
-        const float* X = (const float*)PyArray_DATA(xc);
-        float* Z = (float*)PyArray_DATA(%(z)s);
-        npy_int32* S = (npy_int32*)PyArray_DATA(%(sw)s);
-        const npy_intp planes = B * C;
-        %(omp)s
-        for (npy_intp p = 0; p < planes; ++p) {
-            const float* xp = X + p * H * W;
-            float* zp = Z + p * ho * wo;
-            npy_int32* sp = S + p * ho * wo;
-            for (npy_intp i = 0; i < ho; ++i) {
-                const npy_intp y0 = i * st, y1 = (y0 + ws < H) ? y0 + ws : H;
-                for (npy_intp j = 0; j < wo; ++j) {
-                    const npy_intp x0 = j * st, x1 = (x0 + ws < W) ? x0 + ws : W;
-                    /* NaN wins its window (the first one); else the maximum of the rest */
-                    float m = -INFINITY;
-                    npy_intp nanpos = -1;
-                    for (npy_intp y = y0; y < y1; ++y)
-                        for (npy_intp xx = x0; xx < x1; ++xx) {
-                            const float v = xp[y * W + xx];
-                            if (isnan(v)) { if (nanpos < 0) nanpos = y * W + xx; }
-                            else if (v > m) m = v;
-                        }
-                    if (nanpos >= 0) {
-                        zp[i * wo + j] = xp[nanpos];
-                        sp[i * wo + j] = (npy_int32)nanpos;
-                        continue;
-                    }
-                    /* the first value within the tie tolerance of the maximum wins; an
-                       infinite maximum is matched exactly (inf - rtol * inf is NaN) */
-                    const float floor_ = isinf(m) ? m : m - (float)%(rtol)r * fabsf(m);
-                    npy_intp best = -1;
-                    for (npy_intp y = y0; y < y1 && best < 0; ++y)
-                        for (npy_intp xx = x0; xx < x1; ++xx)
-                            if (xp[y * W + xx] >= floor_) { best = y * W + xx; break; }
-                    zp[i * wo + j] = m;
-                    sp[i * wo + j] = (npy_int32)best;
-                }
-            }
-        }
-        Py_DECREF(xc);
-        }
-        """ % locals()
+        return csource.render("maxpool_switches.c", locals())
 
 
 class Unpool(OpenMPOp):
@@ -235,7 +161,7 @@ class Unpool(OpenMPOp):
                 theano.gradient.grad_undefined(self, 3, inputs[3])]
 
     def c_code_cache_version(self):
-        return (2, self.openmp)
+        return (csource.source_version("unpool.c"), self.openmp)
 
     def c_headers(self):
         return super(Unpool, self).c_headers() + ["<string.h>"]
@@ -245,61 +171,7 @@ class Unpool(OpenMPOp):
         o, = out
         fail = sub["fail"]
         omp = "#pragma omp parallel for schedule(static)" if self.openmp else ""
-        return """
-        {
-        PyArrayObject* gc = PyArray_GETCONTIGUOUS(%(g)s);
-        PyArrayObject* sc = PyArray_GETCONTIGUOUS(%(sw)s);
-        if (!gc || !sc) { Py_XDECREF(gc); Py_XDECREF(sc); %(fail)s; }
-        const npy_intp N = PyArray_DIMS(gc)[0], C = PyArray_DIMS(gc)[1];
-        const npy_intp HW_out = PyArray_DIMS(gc)[2] * PyArray_DIMS(gc)[3];
-        const npy_intp M = PyArray_DIMS(sc)[0];
-        const npy_intp H = ((dtype_%(h)s*)PyArray_DATA(%(h)s))[0];
-        const npy_intp W = ((dtype_%(w)s*)PyArray_DATA(%(w)s))[0];
-        if (M < 1 || N %% M != 0 || PyArray_DIMS(sc)[1] != C
-            || PyArray_DIMS(sc)[2] * PyArray_DIMS(sc)[3] != HW_out) {
-            PyErr_Format(PyExc_ValueError, "Unpool: signal (%%ld, %%ld, %%ld, %%ld) does not fit "
-                         "switches (%%ld, %%ld, %%ld, %%ld): expected the same C, Ho, Wo and a "
-                         "signal batch that is a multiple of the switches' batch",
-                         (long)N, (long)C, (long)PyArray_DIMS(gc)[2], (long)PyArray_DIMS(gc)[3],
-                         (long)M, (long)PyArray_DIMS(sc)[1], (long)PyArray_DIMS(sc)[2],
-                         (long)PyArray_DIMS(sc)[3]);
-            Py_DECREF(gc); Py_DECREF(sc); %(fail)s;
-        }
-        npy_intp dims[4] = {N, C, H, W};
-        /* Reuse the previous call's output when it fits: a fresh zeroed array of
-           this size costs more in page faults than the scatter itself. */
-        if (!%(o)s || PyArray_NDIM(%(o)s) != 4 || !PyArray_ISCONTIGUOUS(%(o)s)
-            || PyArray_DIMS(%(o)s)[0] != N || PyArray_DIMS(%(o)s)[1] != C
-            || PyArray_DIMS(%(o)s)[2] != H || PyArray_DIMS(%(o)s)[3] != W) {
-            Py_XDECREF(%(o)s);
-            %(o)s = (PyArrayObject*)PyArray_EMPTY(4, dims, NPY_FLOAT32, 0);
-        }
-        if (!%(o)s) { Py_DECREF(gc); Py_DECREF(sc); %(fail)s; }
-        const float* G = (const float*)PyArray_DATA(gc);
-        const npy_int32* S = (const npy_int32*)PyArray_DATA(sc);
-        float* O = (float*)PyArray_DATA(%(o)s);
-        const npy_intp R = N / M, planes = N * C, HW = H * W;
-        int bad = 0;
-        %(omp)s
-        for (npy_intp p = 0; p < planes; ++p) {
-            const npy_intp n = p / C, c = p %% C;
-            const float* gp = G + p * HW_out;
-            const npy_int32* sp = S + ((n / R) * C + c) * HW_out;
-            float* op = O + p * HW;
-            memset(op, 0, HW * sizeof(float));
-            for (npy_intp k = 0; k < HW_out; ++k) {
-                const npy_int32 t = sp[k];
-                if (t < 0 || t >= HW) { bad = 1; continue; }
-                op[t] += gp[k];
-            }
-        }
-        Py_DECREF(gc); Py_DECREF(sc);
-        if (bad) {
-            PyErr_SetString(PyExc_ValueError, "Unpool: a switch points outside the %%ld x %%ld map");
-            %(fail)s;
-        }
-        }
-        """ % locals()
+        return csource.render("unpool.c", locals())
 
 
 def max_pool_switches(x, pool_size, stride, ignore_border):
