@@ -21,7 +21,7 @@ for spec in cfg["layers"]:
         spec["p"] = 0.0  # the same randomness on 1 or N ranks: none
 world = None
 if "--distributed" in sys.argv:
-    from zfnet.dist.mpi import World
+    from zfnet.cluster.mpi import World
     world = World()
     if "--kill-rank" in sys.argv and world.rank == int(sys.argv[sys.argv.index("--kill-rank") + 1]):
         import zfnet.train as t

@@ -319,7 +319,7 @@ def run_scan_bench(checkpoint=None, workers=2, json_path=None, log=info, layer="
     import os
     import tempfile
     from .data.fashion_mnist import load_fashion_mnist
-    from .dist.scan import connect, scan_topk_dask
+    from .cluster.scan import connect, scan_topk_dask
     from .io.checkpoint import load_model, model_json, write_checkpoint
     from .nn import configs, model as modelmod
     from .vis.figures import scan_topk

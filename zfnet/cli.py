@@ -208,7 +208,7 @@ def cmd_train(args):
     from .repro.demo import train_run
     world = None
     if args.distributed:
-        from .dist.mpi import World
+        from .cluster.mpi import World
         world = World()
     r = train_run(args.config, args.dataset, train_settings(args), args.out, args.resume, not args.quiet,
                   world=world)
@@ -244,7 +244,7 @@ def _cluster_dataset(args):
 
 def cmd_evaluate(args):
     if args.scheduler:
-        from .dist.scan import cluster, evaluate_dask, split_size
+        from .cluster.scan import cluster, evaluate_dask, split_size
         dataset = _cluster_dataset(args)
         with cluster(args.scheduler) as client:
             r = evaluate_dask(client, args.checkpoint, dataset, args.split, args.limit,
@@ -298,7 +298,7 @@ def _add_features(sub):
 def cmd_features(args):
     from .files import atomic_write_npz
     if args.scheduler:
-        from .dist.scan import cluster, features_dask, split_size
+        from .cluster.scan import cluster, features_dask, split_size
         dataset = _cluster_dataset(args)
         with cluster(args.scheduler) as client:
             feats, labels = features_dask(client, args.checkpoint, dataset, args.split, args.layers,
@@ -412,7 +412,7 @@ def cmd_topk(args):
     from .vis.figures import topk
     scan = None
     if args.scheduler:
-        from .dist.scan import cluster_scanner
+        from .cluster.scan import cluster_scanner
         scan = cluster_scanner(args.scheduler, args.checkpoint, args.dataset)
     topk(args.checkpoint, args.layers, args.out, dataset=args.dataset, split=args.split,
          maps=args.maps, channels=args.channels, k=args.top, method=args.method, limit=args.limit,

@@ -280,7 +280,7 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=info, wo
     ``out``: ``settings.json``, ``log.csv``, ``log.json``, ``curves.png``,
     ``checkpoints/epoch-NNN/`` and ``model.json``/``model.npz`` (the last epoch).
 
-    ``world``: a :class:`zfnet.dist.mpi.World` for data-parallel training over MPI: each rank
+    ``world``: a :class:`zfnet.cluster.mpi.World` for data-parallel training over MPI: each rank
     takes its share of every global batch, the gradients are averaged, and only rank 0 writes.
     """
     s = settings

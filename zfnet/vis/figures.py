@@ -139,7 +139,7 @@ def scan_topk(model, x_u8, layers, channels, k=9, batch_size=256, progress=True,
     ``guard``: a context manager held around each compiled call (the explorer's Theano lock,
     released between batches); ``on_batch(done, total)``: called after each batch; ``fn``: a
     compiled :func:`layer_maxima_function` of ``layers`` to reuse; ``offset``: added to the
-    image indices (a shard of a larger set, :mod:`zfnet.dist.scan`).
+    image indices (a shard of a larger set, :mod:`zfnet.cluster.scan`).
     Returns {layer: {"channels": (m,), "images": (m, k) indices, "activations": (m, k),
     "positions": (m, k) flat index y * W + x of the maximum in the map}}.
     """
@@ -195,7 +195,7 @@ def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=N
     a :class:`~zfnet.data.dataset.Dataset`, a name or folder, or None for the one the
     checkpoint names.
     ``scan``: a function ``(model, x, layers, channels, k, split, limit, progress) -> found`` to
-    scan with instead of :func:`scan_topk` in this process (:func:`zfnet.dist.scan.cluster_scanner`
+    scan with instead of :func:`scan_topk` in this process (:func:`zfnet.cluster.scan.cluster_scanner`
     spreads the scan over a Dask cluster, with the same result). Writes ``out/topk_<layer>.png`` and ``out/topk.npz``;
     returns a :class:`TopK`.
     """

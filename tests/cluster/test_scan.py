@@ -37,7 +37,7 @@ def setup(tmp_path_factory):
 
 
 def _cluster():
-    from zfnet.dist.scan import connect
+    from zfnet.cluster.scan import connect
     return connect("local:2")
 
 
@@ -48,7 +48,7 @@ def _same(got, ref):
 
 
 def test_the_distributed_scan_equals_the_single_process_scan(setup):
-    from zfnet.dist.scan import scan_topk_dask
+    from zfnet.cluster.scan import scan_topk_dask
     path, chans, ref = setup
     client, cluster = _cluster()
     try:
@@ -61,7 +61,7 @@ def test_the_distributed_scan_equals_the_single_process_scan(setup):
 
 
 def test_a_worker_killed_mid_scan_changes_nothing(setup):
-    from zfnet.dist.scan import scan_topk_dask
+    from zfnet.cluster.scan import scan_topk_dask
     path, chans, ref = setup
     client, cluster = _cluster()
     out = {}
@@ -90,7 +90,7 @@ def test_a_worker_killed_mid_scan_changes_nothing(setup):
 
 
 def test_an_unreachable_scheduler_is_named_quickly():
-    from zfnet.dist.scan import connect
+    from zfnet.cluster.scan import connect
     t0 = time.time()
     with pytest.raises(ValueError, match=r"cannot reach the Dask scheduler at tcp://127.0.0.1:9 within 3 s"):
         connect("tcp://127.0.0.1:9", timeout=3)
@@ -147,7 +147,7 @@ def test_image_folder_shards_name_their_files(setup, tmp_path):
     scan over them equals the scan of the folder loaded in one process."""
     from PIL import Image
     from zfnet.data.images import load_image_folder
-    from zfnet.dist.scan import cluster, plan, scan_topk_dask, split_size
+    from zfnet.cluster.scan import cluster, plan, scan_topk_dask, split_size
     from zfnet.io.checkpoint import load_model
     from zfnet.vis.figures import scan_topk
     from zfnet.data.dataset import crop_batch
