@@ -41,3 +41,19 @@ def test_the_policy_can_be_switched_off():
         assert memory.keep_freed_memory({"ZFNET_KEEP_FREED_MEMORY": "0"}) is False
     finally:
         memory._applied = saved
+
+
+def test_importing_the_library_changes_neither_malloc_nor_a_foreign_theano():
+    """`import zfnet.backend` leaves glibc's policy alone (only the heavy commands opt in), and
+    on a Theano release other than the one the cache-key patches were written for they are not
+    applied (the Lasagne shim still is)."""
+    code = ("import theano\ntheano.__version__ = {v!r}\nfrom zfnet import backend, memory, compat\n"
+            "from theano.gof.cc import CLinker\nfrom theano.gof.op import COp\n"
+            "print(memory._applied, getattr(CLinker.cmodule_key_, '_zfnet_wrapped', False), "
+            "getattr(COp.c_code_cache_version, '_zfnet_wrapped', False), 'downsample' in dir(theano.tensor.signal))")
+    for version, want in (("1.0.5", "None True True True"), ("1.0.6", "None False False True")):
+        out = subprocess.run([sys.executable, "-c", code.format(v=version)], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split("\n")[-2].strip() == want, (version, out.stdout)
+    from zfnet import memory
+    assert set(memory.HEAVY) >= {"train", "visualize", "topk", "bench"} and "serve" not in memory.HEAVY

@@ -1,16 +1,17 @@
 """The one place Theano and Lasagne are imported.
 
 Importing this module configures Theano (:mod:`zfnet.theano_config`), applies
-the Lasagne 0.1 shim (:mod:`zfnet.compat`) and silences Theano's deprecation
-noise, and keeps freed memory for reuse (:mod:`zfnet.memory`). Every module that computes does ``from .backend import theano, T, lasagne``.
+the Lasagne 0.1 shim (:mod:`zfnet.compat`; its compile-cache patches only on the Theano
+release they were written for) and silences Theano's deprecation noise. It does not change
+how the process allocates memory: the heavy commands opt into :mod:`zfnet.memory` themselves.
+Every module that computes does ``from .backend import theano, T, lasagne``.
 """
 import logging
 import sys
 import warnings
 
-from . import memory, theano_config
+from . import theano_config
 
-memory.keep_freed_memory()
 theano_config.configure()
 theano_config.silence_warnings()
 # Theano looks for a file named like "-l<name>" and warns that it found none when

@@ -686,7 +686,10 @@ def main(argv=None):
         p.print_help()
         return 0
     from .report import configure
+    from . import memory
     configure(verbose=args.verbose)
+    if args.command in memory.HEAVY:  # reuse freed large blocks (see zfnet.memory)
+        memory.keep_freed_memory()
     try:
         return args.func(args) or 0
     except ZfnetError as e:

@@ -25,16 +25,27 @@ Four patches, applied by :func:`install` before ``lasagne`` is first imported:
    again (0.45 s each, measured) and the compile cache grew by one copy per run.
    :func:`stable_cop_version` hashes the same code with SHA-256 instead.
 
-Nothing else of Lasagne is changed.
+Patches 3 and 4 change how Theano keys its compile cache for every graph of the process, so
+they are applied only to the exact Theano release they were written for and measured on
+(:data:`PATCHED_THEANO`); on another release Theano's own keys stand (slower first calls,
+never a wrong module). Nothing else of Lasagne is changed.
 """
 import sys
 import types
 
 
+#: the Theano release whose compile-cache keys patches 3 and 4 were written for
+PATCHED_THEANO = "1.0.5"
+
+
 def install():
-    """Apply the patches (idempotent). Must run before ``import lasagne``."""
-    versioned_cmodule_key()
-    stable_cop_version()
+    """Apply the patches (idempotent). Must run before ``import lasagne``. Returns True when
+    the compile-cache patches (3, 4) were applied, False on another Theano release."""
+    import theano
+    cache_patches = theano.__version__ == PATCHED_THEANO
+    if cache_patches:
+        versioned_cmodule_key()
+        stable_cop_version()
     import theano.tensor as T
     import theano.tensor.nnet
     from theano.tensor.signal import pool
@@ -64,6 +75,7 @@ def install():
         conv2d_compat._zfnet_wrapped = True
         theano.tensor.nnet.conv2d = conv2d_compat
         T.nnet.conv2d = conv2d_compat
+    return cache_patches
 
 
 def _version_entries(linker, fgraph):

@@ -10,8 +10,11 @@ time of seed 003's VGG16 workload (6.2 s -> 4.1 s per image, measured with
 :func:`keep_freed_memory` tells glibc (``mallopt``) to serve large blocks from its heap
 and never to trim that heap, so a freed block is reused by the next allocation of the
 same size without a page fault. The price: the process keeps its peak heap until it
-exits. It is applied when Theano is first imported through :mod:`zfnet.backend`, unless
-``ZFNET_KEEP_FREED_MEMORY=0``. Elsewhere than glibc it does nothing.
+exits. Importing zfnet does not apply it: the command line's heavy commands (:data:`HEAVY`:
+train, evaluate, features, visualize, topk, bench, reproduce, demo) do, unless
+``ZFNET_KEEP_FREED_MEMORY=0``; a long-lived server (``serve``) does not, so it hands memory
+back. A library user calls :func:`keep_freed_memory` for the same speed. Elsewhere than glibc
+it does nothing.
 """
 import ctypes
 import ctypes.util
@@ -21,6 +24,9 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
 
 _applied = None
+
+#: the commands that opt in (zfnet.cli)
+HEAVY = ("train", "evaluate", "features", "visualize", "topk", "bench", "reproduce", "demo")
 
 
 def keep_freed_memory(env=None):
