@@ -62,3 +62,7 @@ class ImportFormatError(ZfnetError):
 
 class TrainingDiverged(ZfnetError, FloatingPointError):
     """The training loss became non-finite or far above chance: the settings need changing."""
+
+
+class RanksDiverged(ZfnetError):
+    """Data-parallel training: the ranks' weights differ (a bug or a faulty machine)."""

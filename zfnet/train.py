@@ -54,8 +54,11 @@ class TrainSettings(object):
         self.lr = float(lr); self.momentum = float(momentum)
         self.weight_decay = float(weight_decay); self.init = init
         self.clip_radius = None if clip_radius in (None, 0, "none") else float(clip_radius)
-        if schedule not in ("none", "step", "plateau"):
-            raise UsageError("schedule %r: expected 'none', 'step' or 'plateau'" % (schedule,))
+        from .nn.configs import INITS, SCHEDULES
+        if schedule not in SCHEDULES:
+            raise UsageError("schedule %r: expected one of %s" % (schedule, ", ".join(SCHEDULES)))
+        if init not in INITS:
+            raise UsageError("init %r: expected one of %s" % (init, ", ".join(INITS)))
         self.schedule = schedule
         self.step_size = int(step_size) if step_size else max(1, int(round(self.epochs * 0.6)))
         self.gamma = float(gamma); self.plateau_factor = float(plateau_factor)

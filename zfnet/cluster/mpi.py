@@ -12,11 +12,7 @@ import zlib
 
 import numpy as np
 
-from ..errors import UsageError, ZfnetError
-
-
-class RanksDiverged(ZfnetError):
-    """The ranks' weights differ: data parallelism is broken (a bug or a faulty machine)."""
+from ..errors import RanksDiverged, UsageError  # noqa: F401 (RanksDiverged: raised here, importable from here)
 
 
 class World(object):

@@ -30,6 +30,11 @@ from ..errors import ConfigError
 
 LRN_KRIZHEVSKY = dict(n=5, alpha=1e-4, beta=0.75, k=2.0)
 
+#: weight initialisations (:func:`zfnet.nn.model.build`) and learning-rate schedules
+#: (:class:`zfnet.train.TrainSettings`): the one list of each, which the command line offers
+INITS = ("he", "gauss", "gauss-conv1")
+SCHEDULES = ("none", "step", "plateau")
+
 
 def _conv(name, n, f, s=1, p=0):
     return dict(name=name, type="conv", num_filters=n, filter_size=f, stride=s, pad=p)

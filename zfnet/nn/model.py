@@ -15,9 +15,7 @@ from .configs import validate
 from .shapes import conv_output_hw, pool_output_length
 from .layers import ChannelSoftmaxLayer, Conv2DLayer, MaxPool2DLayer
 from ..errors import CheckpointError, ConfigError
-
-
-INITS = ("he", "gauss", "gauss-conv1")
+from .configs import INITS  # the one list, Theano-free for the command line
 
 
 def initializer(name, relu_follows=True, first=False):
