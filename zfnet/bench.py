@@ -322,7 +322,7 @@ def run_scan_bench(checkpoint=None, workers=2, json_path=None, log=info, layer="
     from .cluster.scan import connect, scan_topk_dask
     from .io.checkpoint import load_model, model_json, write_checkpoint
     from .nn import configs, model as modelmod
-    from .vis.figures import scan_topk
+    from .vis.topk import scan_topk
     if checkpoint is None:  # the small model with random weights: the cost does not depend on them
         cfg = configs.get_config("small")
         net = modelmod.build(cfg)

@@ -29,7 +29,8 @@ from zfnet.evaluate import batched, features_function
 from zfnet.io.checkpoint import load_model
 from zfnet.repro import reproduce as rep
 from zfnet.vis import plots
-from zfnet.vis.figures import scan_topk, topk
+from zfnet.vis.figures import topk
+from zfnet.vis.topk import scan_topk
 
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 MAPS_SHOWN = 6

@@ -16,7 +16,8 @@ from zfnet.io.checkpoint import load_model
 from zfnet.data import dataset as datamod
 from zfnet.vis import plots
 from zfnet.repro import reproduce as rep
-from zfnet.vis.figures import scan_topk, topk
+from zfnet.vis.figures import topk
+from zfnet.vis.topk import scan_topk
 
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 

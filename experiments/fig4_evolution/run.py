@@ -27,7 +27,7 @@ from zfnet.repro import reproduce as rep
 from zfnet.train import PAPER_EPOCHS, holdout
 from zfnet.vis import plots, render
 from zfnet.vis.deconv import Projector
-from zfnet.vis.figures import scan_topk
+from zfnet.vis.topk import scan_topk
 
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 MAPS = 16            # measured per layer

@@ -37,7 +37,7 @@ from zfnet.repro import reproduce as rep
 from zfnet.repro.analysis import correlation
 from zfnet.vis import plots, render
 from zfnet.vis.deconv import Projector
-from zfnet.vis.figures import scan_topk
+from zfnet.vis.topk import scan_topk
 from zfnet.vis.occlusion import occlusion_sweep
 
 IMAGES = 60

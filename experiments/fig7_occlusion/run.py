@@ -28,7 +28,7 @@ import numpy as np
 from zfnet.evaluate import features_function, softmax
 from zfnet.repro.analysis import correlation
 from zfnet.vis.occlusion import occlusion_sweep
-from zfnet.vis.figures import scan_topk
+from zfnet.vis.topk import scan_topk
 from zfnet.io.checkpoint import load_model
 from zfnet.vis import plots, render
 from zfnet.repro import reproduce as rep

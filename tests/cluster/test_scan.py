@@ -23,7 +23,7 @@ def setup(tmp_path_factory):
     from zfnet.data.fashion_mnist import load_fashion_mnist
     from zfnet.io.checkpoint import load_model, model_json, write_checkpoint
     from zfnet.nn import configs, model as modelmod
-    from zfnet.vis.figures import scan_topk
+    from zfnet.vis.topk import scan_topk
     cfg = configs.get_config("small")
     net = modelmod.build(cfg)
     path = str(tmp_path_factory.mktemp("dask") / "ck")
@@ -149,7 +149,7 @@ def test_image_folder_shards_name_their_files(setup, tmp_path):
     from zfnet.data.images import load_image_folder
     from zfnet.cluster.scan import cluster, plan, scan_topk_dask, split_size
     from zfnet.io.checkpoint import load_model
-    from zfnet.vis.figures import scan_topk
+    from zfnet.vis.topk import scan_topk
     from zfnet.data.dataset import crop_batch
     path, chans, _ = setup
     rng = np.random.RandomState(0)

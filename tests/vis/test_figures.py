@@ -78,3 +78,28 @@ def test_a_projector_of_a_model_takes_pixels_and_warns_on_raw_floats(tmp_path, c
     assert "like raw pixels" in caplog.text
     with pytest.raises(ValueError, match="uint8 pixels given, but this network's preprocessing is unknown"):
         Projector(m.net).project(u8, "conv2")
+
+
+def test_topk_npz_round_trip_is_one_format(tmp_path):
+    """TopK.save is the only writer of topk.npz and TopK.load the only reader (the explorer
+    reads through it): every array comes back equal, maps in order, the split kept."""
+    from collections import OrderedDict
+    from zfnet.vis.topk import TopK
+    rng = np.random.RandomState(0)
+    layers = OrderedDict((l, {"channels": np.array(ch), "images": rng.randint(0, 50, (len(ch), 3)),
+                              "activations": rng.rand(len(ch), 3).astype(np.float32),
+                              "units": rng.randint(0, 5, (len(ch), 3, 3)),
+                              "reconstructions": rng.randn(len(ch), 3, 1, 4, 4).astype(np.float32)})
+                         for l, ch in (("conv1", [2, 0]), ("conv5", [7])))
+    path = TopK(layers, "train").save(str(tmp_path / "topk.npz"))
+    back = TopK.load(path)
+    assert back.split == "train" and list(back.layers) == ["conv1", "conv5"]
+    for l in layers:
+        for k in TopK.KEYS:
+            np.testing.assert_array_equal(back[l][k], layers[l][k])
+    maps = list(back.maps())
+    assert [(l, c) for l, c, _ in maps] == [("conv1", 2), ("conv1", 0), ("conv5", 7)]
+    np.testing.assert_array_equal(maps[1][2]["reconstructions"], layers["conv1"]["reconstructions"][1])
+    (tmp_path / "bad.npz").write_bytes(b"not an archive")
+    with pytest.raises(ValueError, match="bad.npz is not a topk.npz"):
+        TopK.load(str(tmp_path / "bad.npz"))

@@ -264,24 +264,16 @@ class Explorer(object):
         """Every map's dataset top-9 found in ``topk.npz`` files of ``python -m zfnet topk``: the
         checkpoint's own ``topk/`` first, then the run folder's ``topk/`` (as ``make demo`` writes
         it); a map found in both keeps the first. Returns {(layer, channel): result}."""
+        from ..vis.topk import TopK
         found = {}
         for d in (os.path.join(self.checkpoint, "topk"),
                   os.path.join(os.path.dirname(os.path.normpath(self.checkpoint)), "topk")):
             path = os.path.join(d, "topk.npz")
             if not os.path.isfile(path):
                 continue
-            with np.load(path) as z:
-                arrays = {k: z[k] for k in z.files}
-            split = str(arrays["split"]) if "split" in arrays else "test"
-            for key, chans in arrays.items():
-                if not key.endswith(".channels"):
-                    continue
-                layer = key[:-len(".channels")]
-                for m, ch in enumerate(chans.tolist()):
-                    found.setdefault((layer, int(ch)), {
-                        "split": split, "images": arrays[layer + ".images"][m],
-                        "activations": arrays[layer + ".activations"][m],
-                        "reconstructions": arrays[layer + ".reconstructions"][m]})
+            saved = TopK.load(path)
+            for layer, ch, r in saved.maps():
+                found.setdefault((layer, ch), dict(r, split=saved.split))
         return found
 
     def topk_channels(self, layer):
@@ -333,7 +325,7 @@ class Explorer(object):
 
     def _compute_topk(self, layer, ch, job, k=9):
         """The background job of :meth:`topk`: the scan holds the Theano lock one batch at a time."""
-        from ..vis.figures import scan_topk
+        from ..vis.topk import scan_topk
         try:
             c, h, w = self.input_shape
             x = crop_batch(self.dataset.x_test, (h, w))

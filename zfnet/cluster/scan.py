@@ -6,7 +6,7 @@ user's ``dask-scheduler``/``dask-worker``, dask-jobqueue on SLURM, Kubernetes). 
 cut into shards of whole batches; each task names its shard by index range and carries no
 pixels: every worker loads the checkpoint, the dataset and its compiled function once per
 process (not per task) and scans its shards. A tree of pairwise merges
-(:func:`zfnet.vis.figures.merge_topk`, ties broken by image index) gives the same result, bit
+(:func:`zfnet.vis.topk.merge_topk`, ties broken by image index) gives the same result, bit
 for bit, as the scan in one process: the shards are the same batches, so the float32 activations
 are the same numbers. A worker that dies has its shards recomputed by Dask elsewhere. The bits are the same when
 the workers' BLAS uses as many threads as this process (a local cluster is started so; on a
@@ -120,7 +120,7 @@ def _compiled(checkpoint, kind, layers=()):
     if key not in _CACHE:
         net = _model(checkpoint).net
         if kind == "maxima":
-            from ..vis.figures import layer_maxima_function
+            from ..vis.topk import layer_maxima_function
             _CACHE[key] = layer_maxima_function(net, layers)
         elif kind == "logits":
             from ..evaluate import logits_function
@@ -159,7 +159,7 @@ def _images(checkpoint, dataset, split, limit, shard):
 
 def scan_shard(checkpoint, dataset, split, limit, layers, channels, k, batch_size, shard):
     """One task: the top-``k`` of one shard of the split (global image indices)."""
-    from ..vis.figures import scan_topk
+    from ..vis.topk import scan_topk
     x, _ = _images(checkpoint, dataset, split, limit, shard)
     return scan_topk(_model(checkpoint), x, layers, channels, k, batch_size, progress=False,
                      fn=_compiled(checkpoint, "maxima", layers), offset=shard[2])
@@ -198,13 +198,13 @@ def _submit_all(client, fn, args, parts, progress, desc):
 
 def merge(a, b, k):
     """Merge two shard results (every layer)."""
-    from ..vis.figures import merge_topk
+    from ..vis.topk import merge_topk
     return {l: merge_topk(a[l], b[l], k) for l in a}
 
 
 def scan_topk_dask(client, checkpoint, dataset, split, layers, channels, k=9, batch_size=256,
                    limit=None, batches_per_shard=4, progress=True, n_images=None):
-    """:func:`zfnet.vis.figures.scan_topk` over a Dask cluster: shards of whole batches scanned
+    """:func:`zfnet.vis.topk.scan_topk` over a Dask cluster: shards of whole batches scanned
     on the workers, merged pairwise in a tree. ``dataset``: a name or a path the workers see;
     ``n_images``: the split's size (as this process sees it)."""
     parts = plan(dataset, split, limit, n_images, batch_size, batches_per_shard)
@@ -250,7 +250,7 @@ def cluster_scanner(scheduler, checkpoint, dataset):
     from ..data import dataset_name
 
     def scan(model, x, layers, channels, k, split, limit, progress):
-        from ..vis.figures import layer_maxima_function
+        from ..vis.topk import layer_maxima_function
         spec = dataset_name(dataset, model.dataset, "--scheduler")
         layer_maxima_function(model.net, layers)  # compile once here: the workers find it cached
         with cluster(scheduler) as client:

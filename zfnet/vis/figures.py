@@ -21,6 +21,8 @@ from ..files import atomic_write_npz
 from ..io.checkpoint import Model, load_model
 from . import render
 from .deconv import Projector
+# the dataset scan, its merge and the topk.npz format live in zfnet.vis.topk (imported here too)
+from .topk import TopK, layer_maxima_function, merge_topk, scan_topk  # noqa: F401
 from ..report import info, progress_bar
 
 
@@ -107,84 +109,6 @@ def visualize(checkpoint, images, layers, out, top=9, method="deconvnet", mode="
 
 
 # ------------------------------------------------------------------- top-k
-def layer_maxima_function(net, layers):
-    """Compiled ``x -> [per-channel max (B, C), argmax position (B, C)]`` for each layer."""
-    x = net["input"].input_var
-    outs = lasagne.layers.get_output([net[l] for l in layers], deterministic=True)
-    res = []
-    for o in outs:
-        flat = o.flatten(3)
-        res += [flat.max(axis=2), flat.argmax(axis=2)]
-    return theano.function([x], res)
-
-
-def merge_topk(a, b, k):
-    """Merge two partial top-k results of one layer (dicts of ``activations``, ``images`` and
-    ``positions``, each (m, j)): the ``k`` largest activations per row, ties broken by the
-    smaller image index. Exact: any split of the images into parts, scanned and merged in any
-    order, gives the same result as one scan."""
-    vals = np.concatenate([a["activations"], b["activations"]], axis=1)
-    idx = np.concatenate([a["images"], b["images"]], axis=1)
-    pos = np.concatenate([a["positions"], b["positions"]], axis=1)
-    order = np.lexsort((idx, -vals), axis=1)[:, :k] if vals.shape[1] else np.zeros((len(vals), 0), int)
-    take = lambda m: np.take_along_axis(m, order, 1)
-    return dict(a, activations=take(vals), images=take(idx), positions=take(pos))
-
-
-def scan_topk(model, x_u8, layers, channels, k=9, batch_size=256, progress=True, guard=None,
-              on_batch=None, fn=None, offset=0):
-    """For each layer and channel, the ``k`` images of ``x_u8`` (uint8 at the model's input
-    size) with the strongest activation of that channel (ties: the smaller image index wins).
-
-    ``guard``: a context manager held around each compiled call (the explorer's Theano lock,
-    released between batches); ``on_batch(done, total)``: called after each batch; ``fn``: a
-    compiled :func:`layer_maxima_function` of ``layers`` to reuse; ``offset``: added to the
-    image indices (a shard of a larger set, :mod:`zfnet.cluster.scan`).
-    Returns {layer: {"channels": (m,), "images": (m, k) indices, "activations": (m, k),
-    "positions": (m, k) flat index y * W + x of the maximum in the map}}.
-    """
-    import contextlib
-    guard = guard or contextlib.nullcontext()
-    with guard:
-        fn = fn or layer_maxima_function(model.net, layers)
-    empty = lambda l: {"channels": np.asarray(channels[l]),
-                       "activations": np.full((len(channels[l]), 0), -np.inf, np.float32),
-                       "images": np.zeros((len(channels[l]), 0), np.int64),
-                       "positions": np.zeros((len(channels[l]), 0), np.int64)}
-    best = {l: empty(l) for l in layers}
-    bar = progress_bar(progress, total=len(x_u8), desc="scan", unit="img", leave=False)
-    for i in range(0, len(x_u8), batch_size):
-        xb = model.preprocess(x_u8[i:i + batch_size])
-        with guard:
-            outs = fn(xb)
-        for j, l in enumerate(layers):
-            m = outs[2 * j][:, channels[l]].T  # (m, b)
-            part = {"activations": m, "positions": outs[2 * j + 1][:, channels[l]].T.astype(np.int64),
-                    "images": np.arange(offset + i, offset + i + len(xb))[None].repeat(len(m), 0)}
-            best[l] = merge_topk(best[l], part, k)
-        bar.update(len(xb))
-        if on_batch is not None:
-            on_batch(min(i + batch_size, len(x_u8)), len(x_u8))
-    bar.close()
-    return best
-
-
-class TopK(object):
-    """What :func:`topk` found and projected, per layer (``result[layer]``) a dict of
-    ``channels`` (m,), ``images`` (m, k) indices into ``split`` of the dataset,
-    ``activations`` (m, k), ``units`` (m, k, 3) and ``reconstructions`` (m, k, C, H, W);
-    ``npz`` and ``pngs``: the files written."""
-
-    def __init__(self, layers, split, npz, pngs):
-        self.layers, self.split, self.npz, self.pngs = layers, split, npz, pngs
-
-    def __getitem__(self, layer):
-        return self.layers[layer]
-
-    def __repr__(self):
-        return "TopK(%s, split=%r, npz=%r)" % (", ".join(self.layers), self.split, self.npz)
-
-
 def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=None, k=9,
          method="deconvnet", limit=None, seed=0, progress=True, log=info, smooth_samples=16,
          smooth_noise=0.15, scan=None):
@@ -233,7 +157,7 @@ def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=N
     else:
         found = scan_topk(model, x, layers, chans, k, progress=progress)
     pre = model.preprocessing
-    arrays, results, pngs = OrderedDict(), OrderedDict(), []
+    results, pngs = OrderedDict(), []
     for l in layers:
         blocks = []
         recs = np.zeros((len(chans[l]), k, c, h, w), np.float32)
@@ -261,11 +185,8 @@ def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=N
         results[l] = {"channels": np.asarray(chans[l]), "images": found[l]["images"],
                       "activations": found[l]["activations"].astype(np.float32),
                       "units": units, "reconstructions": recs}
-        for key, value in results[l].items():
-            arrays[l + "." + key] = value
         log("%s: top-%d of %d feature maps over %d %s images -> %s" % (l, k, len(chans[l]), len(x),
                                                                         split, path))
-    arrays["split"] = np.array(split)  # the images are indices into this split of the dataset
-    npz = os.path.join(out, "topk.npz")
-    atomic_write_npz(npz, arrays)
-    return TopK(results, split, npz, pngs)
+    result = TopK(results, split, pngs=pngs)
+    result.save(os.path.join(out, "topk.npz"))
+    return result
