@@ -141,7 +141,7 @@ def draw(ctx, res):
                 box = res["boxes"][(l, m, e)]
                 x = res["x"][res["tops"][(l, m, e)]]
                 row.append(render.pixels_to_rgb(crop(x, box)))
-                row.append(render.reconstruction_to_rgb(crop(res["recs"][(l, m, e)], box), pre["mean"], pre["std"]))
+                row.append(render.projection_rgb(crop(res["recs"][(l, m, e)], box), pre))
             rows.append(row)
             labels.append("%s, map %d" % (l, res["channels"][l][m]))
     cols = [lab for e in epochs for lab in ("ep %d image" % e, "projection")]

@@ -119,7 +119,7 @@ def run(ctx):
             ch = draw[i]["ch"]
             top = scan_topk(model, x_val, ["relu5"], {"relu5": [ch]}, k=3, progress=False)["relu5"]["images"][0]
             res = proj.project(model.preprocess(x_val[top]), ["relu5"], channels=[ch])["relu5"]
-            others[i] = [render.reconstruction_to_rgb(res.reconstructions[j, 0], pre["mean"], pre["std"])
+            others[i] = [render.projection_rgb(res.reconstructions[j, 0], pre)
                          for j in range(len(top))]
         plt = plots._plt()
         fig, axes = plt.subplots(len(shown), 5, figsize=(14, 2.8 * len(shown)), squeeze=False)
@@ -133,7 +133,7 @@ def run(ctx):
             ax[0].set_title("(a) %s, occluder %dx%d" % (ds.class_names[y], SIZE, SIZE), fontsize=9)
             im = ax[1].imshow(d["amap"], extent=ext, cmap="viridis"); fig.colorbar(im, ax=ax[1], fraction=.046)
             ax[1].set_title("(b) total activation, relu5 map %d" % d["ch"], fontsize=9)
-            here = render.reconstruction_to_rgb(d["rec"], pre["mean"], pre["std"])
+            here = render.projection_rgb(d["rec"], pre)
             ax[2].imshow(render.tile([here] + others[i], cols=2, pad=1), vmin=0, vmax=1)
             ax[2].set_title("(c) map %d: this image | its top-3 others" % d["ch"], fontsize=9)
             im = ax[3].imshow(d["pmap"], extent=ext, cmap="jet", vmin=0, vmax=1)

@@ -66,7 +66,7 @@ def run(ctx):
             loop.append(min(tl[1:]))
         tiles = [render.pixels_to_rgb(x_u8[0])] * 3
         for l in layers:
-            tiles += [render.reconstruction_to_rgb(res[l].reconstructions[0, j], pre["mean"], pre["std"])
+            tiles += [render.projection_rgb(res[l].reconstructions[0, j], pre)
                       for j in range(3)]
         name = os.path.splitext(os.path.basename(f))[0]
         # one row per layer (first row: the photo), three maps per row

@@ -64,7 +64,10 @@ def test_visualize_files_and_bad_image(tmp_path):
         visualize.visualize(path, [str(tmp_path / "bad.png")], ["conv1"], str(tmp_path / "w"))
 
 
-def test_a_projector_of_a_model_takes_pixels_and_warns_on_raw_floats(tmp_path, caplog):
+def test_a_projector_of_a_model_takes_pixels_and_floats_as_preprocessed(tmp_path, caplog):
+    """One preprocessing door, decided by the dtype: uint8 pixels are preprocessed as the
+    checkpoint says, float images are taken as already preprocessed, whatever their range (the
+    value-range guess and its warning are gone)."""
     from zfnet.vis.deconv import Projector
     path, net, doc = _saved_tiny(tmp_path)
     m = ckpt.load_model(path)
@@ -74,8 +77,10 @@ def test_a_projector_of_a_model_takes_pixels_and_warns_on_raw_floats(tmp_path, c
     np.testing.assert_array_equal(by_pixels.reconstructions, by_floats.reconstructions)
     np.testing.assert_array_equal(by_pixels.units, by_floats.units)
     with caplog.at_level("WARNING", logger="zfnet"):
-        Projector(m).project(u8.astype(np.float32), "conv2", top=1)
-    assert "like raw pixels" in caplog.text
+        raw = Projector(m).project(u8.astype(np.float32), "conv2", top=1)["conv2"]
+    assert "raw pixels" not in caplog.text
+    same = Projector(m.net).project(u8.astype(np.float32), "conv2", top=1)["conv2"]
+    np.testing.assert_array_equal(raw.reconstructions, same.reconstructions)
     with pytest.raises(ValueError, match="uint8 pixels given, but this network's preprocessing is unknown"):
         Projector(m.net).project(u8, "conv2")
 

@@ -231,15 +231,14 @@ class Explorer(object):
             res = self._projector.project(self.model.preprocess(img["pixels"]), [layer], channels=[ch],
                                           method=method)[layer][0]
         seconds = time.time() - t0
-        pre = self.model.preprocessing
-        rec = render.reconstruction_to_rgb(res.reconstructions[0], pre["mean"], pre["std"])
+        p = render.projection_panels(img["pixels"], res.reconstructions[0], res.boxes[0],
+                                     self.model.preprocessing)
         _, y, x = [int(v) for v in res.units[0]]
         t, l, b, r = [int(v) for v in res.boxes[0]]
-        rgb = render.pixels_to_rgb(img["pixels"])
         return {"layer": layer, "channel": ch, "method": method, "unit": [y, x],
                 "activation": float(res.activations[0]), "box": [t, l, b, r],
-                "projection": data_url(rec, zoom=4), "patch": data_url(rgb[t:b, l:r], zoom=4),
-                "projection_patch": data_url(rec[t:b, l:r], zoom=4), "seconds": seconds}
+                "projection": data_url(p["projection"], zoom=4), "patch": data_url(p["patch"], zoom=4),
+                "projection_patch": data_url(p["projection_patch"], zoom=4), "seconds": seconds}
 
     def occlusion(self, iid, size=None, stride=None):
         img = self.image(iid)
@@ -313,7 +312,7 @@ class Explorer(object):
             xs = self.dataset.x_train if r["split"] == "train" else self.dataset.x_test
         items = []
         for j, i in enumerate(r["images"]):
-            rec = render.reconstruction_to_rgb(r["reconstructions"][j], pre["mean"], pre["std"])
+            rec = render.projection_rgb(r["reconstructions"][j], pre)
             item = {"image_index": int(i), "activation": float(r["activations"][j]),
                     "projection": data_url(rec, zoom=3)}
             if xs is not None and i < len(xs):

@@ -57,7 +57,6 @@ dense-equivalent GFLOP per image, and with the full ``fast_run`` optimiser above
 ``'full'`` forces one. The outputs are the same numbers either way (the tests compare
 both against the same references).
 """
-import logging
 from collections import OrderedDict
 
 import numpy as np
@@ -197,12 +196,7 @@ class Projector(object):
                                  "give the Projector a loaded Model (zfnet.io.checkpoint.load_model), "
                                  "or pass preprocessed float32 images")
             images = self.model.preprocess(images)
-        elif self.model is not None and images.size and images.min() >= 0 and images.max() > 20 \
-                and max(self.model.preprocessing["std"]) > 2:
-            logging.getLogger("zfnet").warning(
-                "the images range over %g..%g, like raw pixels; float images are taken as already "
-                "preprocessed (pass uint8 pixels to have %s's preprocessing applied)"
-                % (images.min(), images.max(), self.model.name))
+        # anything else is taken as preprocessed: the dtype decides, never the value range
         images = np.asarray(images, dtype=floatX)
         if images.ndim == 3:
             images = images[None]

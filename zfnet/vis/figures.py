@@ -31,7 +31,7 @@ def as_model(checkpoint):
     return checkpoint if isinstance(checkpoint, Model) else load_model(checkpoint)
 
 
-def _pair_figure(img_rgb, proj, recon_rgb_fn, method="deconvnet"):
+def _pair_figure(image_u8, proj, preprocessing, scale="common", method="deconvnet"):
     """One labelled row per unit of one image's :class:`Projection` (layer, channel, position,
     activation): the input patch its unit sees (its receptive field), the projection in that
     patch, and the whole projection; small inputs enlarged by whole pixels."""
@@ -39,11 +39,11 @@ def _pair_figure(img_rgb, proj, recon_rgb_fn, method="deconvnet"):
     for j in range(proj.units.shape[0]):
         t, l, b, r = proj.boxes[j]
         c, y, x = proj.units[j]
-        rec = recon_rgb_fn(proj.reconstructions[j])
-        rows.append([img_rgb[t:b, l:r], rec[t:b, l:r], rec])
+        p = render.projection_panels(image_u8, proj.reconstructions[j], proj.boxes[j], preprocessing, scale)
+        rows.append([p["patch"], p["projection_patch"], p["projection"]])
         labels.append("%s  channel %d  at (%d, %d)  activation %.3g  patch %dx%d"
                       % (proj.layer, c, y, x, proj.activations[j], b - t, r - l))
-    h = img_rgb.shape[0]
+    h = image_u8.shape[-2]
     cell = 112 if h <= 32 else 160
     return render.labelled_grid(rows, labels, ["input patch", "projection (patch)", "projection (whole)"],
                                 cell=cell, title="%s: top %d feature maps, %s" % (proj.layer, len(rows), method))
@@ -60,16 +60,13 @@ def out_dir(path):
 def write_projections(out, stem, model, image_u8, results, scale="common", method="deconvnet"):
     """Write ``<stem>_<layer>.png`` grids and ``projections.npz`` for one image's results."""
     out_dir(out)
-    pre = model.preprocessing
-    img_rgb = render.pixels_to_rgb(image_u8)
-    fn = lambda r: render.reconstruction_to_rgb(r, pre["mean"], pre["std"], scale=scale)
     arrays, pngs = OrderedDict(), []
     for layer, proj in results.items():
         arrays[layer + ".reconstructions"] = proj.reconstructions.astype(np.float32)
         arrays[layer + ".units"] = proj.units.astype(np.int64)
         arrays[layer + ".activations"] = proj.activations.astype(np.float32)
         path = os.path.join(out, "%s_%s.png" % (stem, layer))
-        render.save_png(_pair_figure(img_rgb, proj, fn, method), path)
+        render.save_png(_pair_figure(image_u8, proj, model.preprocessing, scale, method), path)
         pngs.append(path)
     npz = os.path.join(out, "projections.npz")
     atomic_write_npz(npz, arrays)
@@ -170,10 +167,8 @@ def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=N
             units[m] = res.units[:, 0]
             patches, projections = [], []
             for j, ii in enumerate(idx):
-                t, le, b, r = res.boxes[j, 0]
-                img = render.pixels_to_rgb(x[ii])
-                rec = render.reconstruction_to_rgb(recs[m, j], pre["mean"], pre["std"])
-                patches.append(img[t:b, le:r]); projections.append(rec[t:b, le:r])
+                p = render.projection_panels(x[ii], recs[m, j], res.boxes[j, 0], pre)
+                patches.append(p["patch"]); projections.append(p["projection_patch"])
             grid = lambda ims: render.tile([render.fit_tile(a, 48) for a in ims], cols=cols, pad=1)
             pair = render.tile([grid(projections), grid(patches)], cols=2, pad=4)
             label = render.text_strip("%s channel %d: top-%d projections | image patches"

@@ -52,6 +52,22 @@ def reconstruction_to_rgb(recon, mean=None, std=None, scale="common", percentile
     return out[:, :, 0] if c == 1 else out
 
 
+def projection_rgb(recon, preprocessing, scale="common"):
+    """A reconstruction rendered for a network with ``preprocessing`` (a checkpoint's dict of
+    per-channel ``mean`` and ``std``): the one call every figure, experiment and the explorer use."""
+    return reconstruction_to_rgb(recon, preprocessing["mean"], preprocessing["std"], scale=scale)
+
+
+def projection_panels(image_u8, recon, box, preprocessing, scale="common"):
+    """What a projected unit is drawn as: ``patch`` (the input inside the unit's receptive field
+    ``box`` = top, left, bottom, right), ``projection_patch`` (the projection inside it) and
+    ``projection`` (the whole projection), all RGB (or grey) floats in [0, 1]."""
+    t, l, b, r = (int(v) for v in box)
+    img = pixels_to_rgb(image_u8)
+    rec = projection_rgb(recon, preprocessing, scale)
+    return {"patch": img[t:b, l:r], "projection_patch": rec[t:b, l:r], "projection": rec}
+
+
 def pixels_to_rgb(x):
     """Stored uint8 image (C, H, W) -> (H, W) or (H, W, 3) float in [0, 1]."""
     out = np.asarray(x, np.float64).transpose(1, 2, 0) / 255.0
