@@ -28,6 +28,8 @@ layers 5-7 beats the best of layers 1-2 (SVM). The pre-trained network is one tr
 
 TIER = "natural"
 PAPER_ITEMS = ["Table 4", "Fig. 9", "Table 7"]
+import os
+
 import numpy as np
 
 from zfnet.data import dataset as datamod
@@ -104,7 +106,7 @@ def run(ctx):
     if ctx.user_run is not None:
         from zfnet.nn.configs import _set_num_classes
         _set_num_classes(cfg)
-    ctx.params.update(checkpoint=final if ctx.user_run else rep.os.path.basename(run_dir), classes=len(cal.class_names),
+    ctx.params.update(checkpoint=final if ctx.user_run else os.path.basename(run_dir), classes=len(cal.class_names),
                       images=int(len(cal.x)), per_class=np.bincount(cal.y).tolist(), sizes=sizes,
                       scratch_sizes=scratch_sizes, splits=splits, test_per_class=N_TEST,
                       scratch={"updates": UPDATES, "every": EVERY, "patience": PATIENCE, "batch": 32,
@@ -174,7 +176,7 @@ def run(ctx):
                   [[n, l or "input", table7[n]["dim"], 100 * table7[n]["svm"]["mean"], 100 * table7[n]["svm"]["std"],
                     100 * table7[n]["softmax"]["mean"], 100 * table7[n]["softmax"]["std"],
                     PAPER["table7_svm_30"].get(n, "")] for n, l in LAYERS])
-    plt = plots._plt()
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(5.8, 3.9))
     for k, m, label in (("pretrained", "o-", "Tiny ImageNet features + softmax"), ("scratch", "s--", "trained from scratch")):
         ns = sorted(acc[k])

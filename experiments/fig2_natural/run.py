@@ -97,7 +97,7 @@ def run(ctx):
              if len(invariance["conv5"]) > 1 and len(invariance["conv1"]) > 1 else None}
     outcomes = [t["outcome"] if t else "not shown" for t in tests.values()]
 
-    plt = plots._plt()
+    plt = plots.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     for ax, (name, v, ref) in zip(axes, (("top-9 class purity", purity, chance),
                                          ("invariance (activation ratio)", invariance, None))):

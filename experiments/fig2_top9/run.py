@@ -28,7 +28,7 @@ def run(ctx):
     x_tr, y_tr, x_val, y_val = rep.base_holdout(ctx)
     maps = 6
     val = datamod.Dataset(ds.name + " validation", x_tr[:1], y_tr[:1], x_val, y_val, ds.class_names)
-    ctx.params.update(checkpoint=os.path.relpath(final, rep.REPO), maps_per_layer=maps, k=9,
+    ctx.params.update(checkpoint=rep.run_label(final), maps_per_layer=maps, k=9,
                       method="deconvnet", images="validation split (%d images held out of training)"
                       % len(x_val), map_choice="random, seed 0")
     npz = topk(final, LAYERS, ctx.out, dataset=val, split="test", maps=maps, k=9, seed=0,
@@ -56,7 +56,7 @@ def run(ctx):
     chance = float(np.mean([np.bincount(y_val[rng.choice(len(y_val), 9, replace=False)]).max() / 9.0
                             for _ in range(2000)]))
     per_layer = {l: [purity[sd][l]["mean"] for sd in seeds] for l in LAYERS}
-    plt = plots._plt()
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for j, sd in enumerate(seeds):
         ax.errorbar(np.arange(1, 6) + 0.05 * j, [100 * purity[sd][l]["mean"] for l in LAYERS],

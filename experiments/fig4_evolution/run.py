@@ -163,7 +163,7 @@ def run(ctx):
         if first is None:
             first = res
             draw(ctx, res)
-        per_seed[seed] = {"run": os.path.relpath(run_dir, rep.REPO), "epochs": res["epochs"],
+        per_seed[seed] = {"run": rep.run_label(run_dir), "epochs": res["epochs"],
                           "channels": res["channels"], "layers": res["layers"]}
     epochs = first["epochs"]
     ctx.params.update(seeds=list(seeds), epochs=epochs, maps_per_layer=MAPS, train_subset=SUBSET,
@@ -176,7 +176,7 @@ def run(ctx):
             for seed in seeds for l in LAYERS]
     ctx.write_csv("settle.csv", ["seed", "layer", "median_settle_epoch", "mean_settle_epoch"], rows)
 
-    plt = plots._plt()
+    plt = plots.pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
     for seed in seeds:
         a.plot(range(1, 6), [medians[seed][l] for l in LAYERS], "o-", label="seed %d" % seed)

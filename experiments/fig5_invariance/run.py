@@ -93,13 +93,13 @@ def run(ctx):
     finals = {s: rep.base_model(ctx, seed=s)[1] for s in seeds}
     model = load_model(finals[seeds[0]])
     AM, SM = amounts(model.input_shape[1])
-    ctx.params.update(checkpoints={s: rep.os.path.relpath(f, rep.REPO) for s, f in finals.items()},
+    ctx.params.update(checkpoints={s: rep.run_label(f) for s, f in finals.items()},
                       images_shown=idx, images_measured=many,
                       amounts=AM, layers=LAYERS, fill="0 (black, the Fashion-MNIST background)")
     # the shown images are among the measured ones (the first test image of their class)
     first = measure(model, ds, many, AM)
     res = {t: {i: first[t][i] for i in idx} for t in AM}
-    plt = plots._plt()
+    plt = plots.pyplot()
     fig, axes = plt.subplots(3, 3, figsize=(12, 9))
     units = {"translation": "vertical shift (pixels)", "scale": "scale factor",
              "rotation": "rotation (degrees)"}

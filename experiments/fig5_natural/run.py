@@ -20,6 +20,8 @@ model: the spread is over images.
 
 TIER = "natural"
 PAPER_ITEMS = ["Fig. 5"]
+import os
+
 import numpy as np
 
 from zfnet.data import dataset as datamod
@@ -57,7 +59,7 @@ def run(ctx):
                 break
         if len(idx) >= n:
             break
-    ctx.params.update(checkpoint=rep.os.path.basename(run_dir), images=idx, amounts=AMOUNTS, small=SMALL,
+    ctx.params.update(checkpoint=os.path.basename(run_dir), images=idx, amounts=AMOUNTS, small=SMALL,
                       layers=LAYERS, fill="%d (the training images' mean grey)" % fill)
     res = {}
     for t, amt in AMOUNTS.items():
@@ -79,7 +81,7 @@ def run(ctx):
                   for t in ("translation", "scale")})
 
     shown = idx[:SHOWN]
-    plt = plots._plt()
+    plt = plots.pyplot()
     fig, axes = plt.subplots(3, 3, figsize=(12, 9))
     units = {"translation": "vertical shift (pixels of 56)", "scale": "scale factor", "rotation": "rotation (degrees)"}
     for r, t in enumerate(AMOUNTS):

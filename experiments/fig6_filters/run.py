@@ -160,7 +160,7 @@ def run(ctx):
     arms = {arm_label(i, c): {s: clip_run(ctx, s, i, c) for s in seeds} for i, c in CLIP_ARMS}
     geos = {g: {s: geometry_run(ctx, s, g) for s in seeds} for g in GEOMETRIES}
     ctx.params.update(protocol=s1.to_dict(), seeds=seeds, radius=RADIUS, input_size_geometry=SIZE,
-                      runs={k: {s: os.path.relpath(r, rep.REPO) for s, r in v.items()}
+                      runs={k: {s: rep.run_label(r) for s, r in v.items()}
                             for k, v in list(arms.items()) + list(geos.items())},
                       geometry={g: [l for l in geometry_config(g)["layers"] if l["name"] in ("conv1", "conv2")]
                                 for g in GEOMETRIES},
@@ -171,7 +171,7 @@ def run(ctx):
     per = lambda k, f: [f(m[k][s]) for s in seeds]
 
     # ---- figures: conv1 RMS over epochs; filters; conv1/conv2 top-9 (seed 1)
-    plt = plots._plt()
+    plt = plots.pyplot()
     names = list(arms)
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), sharey=True)
     for ax, k in zip(axes, names):

@@ -28,6 +28,8 @@ the model (the 3-hour budget), so the spread is over images, not over training s
 
 TIER = "natural"
 PAPER_ITEMS = ["Fig. 7"]
+import os
+
 import numpy as np
 
 from zfnet.data.natural import tiny_val_boxes
@@ -136,7 +138,7 @@ def run(ctx):
             per_size[size][i] = m
             if size == sizes[0] and i in idx[:SHOWN]:
                 draw[i] = (img, box, d)
-    ctx.params.update(checkpoint=rep.os.path.basename(run_dir), images=idx, square_sizes=sizes, step=STEP,
+    ctx.params.update(checkpoint=os.path.basename(run_dir), images=idx, square_sizes=sizes, step=STEP,
                       grey=grey.tolist(), min_background=MIN_BACKGROUND,
                       layer5="relu5 (conv5 after ReLU, before pooling)",
                       object_position="at least half of the square inside the object's box",
@@ -178,7 +180,7 @@ def run(ctx):
         res = proj.project(model.preprocess(val[top]), ["relu5"], channels=[d["ch"]])["relu5"]
         others[i] = [render.projection_rgb(res.reconstructions[j, 0], pre)
                      for j in range(len(top))]
-    plt = plots._plt()
+    plt = plots.pyplot()
     fig, axes = plt.subplots(max(1, len(draw)), 5, figsize=(14, 2.9 * max(1, len(draw))), squeeze=False)
     for r, (i, (img, box, d)) in enumerate(draw.items()):
         y = int(ds.y_test[i])

@@ -105,7 +105,7 @@ def run(ctx):
                 draw[i] = d
         if seed != seeds[0]:
             continue
-        ctx.params.update(checkpoints={s: rep.os.path.relpath(f, rep.REPO) for s, f in finals.items()},
+        ctx.params.update(checkpoints={s: rep.run_label(f) for s, f in finals.items()},
                           images=idx, shown=shown, occluder_size=SIZE, stride=STRIDE, grey_value=grey,
                           background_threshold=BACKGROUND, layer5="relu5 (conv5 after ReLU, before pooling)")
         for i in shown:
@@ -121,7 +121,7 @@ def run(ctx):
             res = proj.project(model.preprocess(x_val[top]), ["relu5"], channels=[ch])["relu5"]
             others[i] = [render.projection_rgb(res.reconstructions[j, 0], pre)
                          for j in range(len(top))]
-        plt = plots._plt()
+        plt = plots.pyplot()
         fig, axes = plt.subplots(len(shown), 5, figsize=(14, 2.8 * len(shown)), squeeze=False)
         for r, i in enumerate(shown):
             d, img, y = draw[i], ds.x_test[i], int(ds.y_test[i])

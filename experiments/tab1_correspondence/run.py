@@ -71,7 +71,7 @@ def run(ctx):
     dist = ((ds.x_test[members] - mean_img) ** 2).sum(axis=(1, 2, 3))
     idx = members[np.argsort(dist)[:5]].tolist()
     imgs = ds.x_test[idx]
-    ctx.params.update(checkpoint=rep.os.path.relpath(final, rep.REPO), images=idx, class_=CLASS,
+    ctx.params.update(checkpoint=rep.run_label(final), images=idx, class_=CLASS,
                       parts=PARTS, occluder_size=SIZE, grey_value=grey, random_draws=RANDOM_DRAWS,
                       layers=LAYERS, normalisation="mean over image pairs of the fraction of "
                                                    "features whose sign differs")
@@ -91,7 +91,7 @@ def run(ctx):
         for part, (t, l) in PARTS.items():
             tiles.append(render.pixels_to_rgb(occlude(im, t, l, SIZE, grey)))
     render.save_png(render.tile(tiles, cols=1 + len(PARTS)), ctx.path("parts.png"), zoom=3)
-    plt = plots._plt()
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.4))
     names = list(PARTS) + ["random"]
     for k, lay in enumerate(LAYERS):

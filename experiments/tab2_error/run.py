@@ -37,7 +37,7 @@ def run(ctx):
     with open(os.path.join(run_dir, "log.json")) as f:
         hist = json.load(f)
     plots.plot_curves(hist, ctx.path("curves.png"))
-    ctx.params.update(checkpoint=os.path.relpath(final, rep.REPO), crops="one (the 28x28 image)",
+    ctx.params.update(checkpoint=rep.run_label(final), crops="one (the 28x28 image)",
                       splits={"validation": len(x_val), "test": len(ds.x_test),
                               "train (first 10,000, no augmentation, no dropout)": min(10000, len(x_tr))})
     # the same numbers for every training seed: the spread another training run gives

@@ -110,7 +110,7 @@ def run(ctx):
             tr = evaluate_net(model, x_tr[:10000], y_tr[:10000], progress=False, logits_fn=fn)
             r = res[name]
             r["train_top1"].append(tr["top1"]); r["test_top1"].append(te["top1"])
-            r["test_top5"].append(te["top5"]); r["checkpoints"].append(os.path.relpath(path, rep.REPO))
+            r["test_top5"].append(te["top5"]); r["checkpoints"].append(rep.run_label(path))
             r["params"] = modelmod.count_params(model.net)
             ctx.log("[tab3] seed %d %-36s train %.2f%% test %.2f%%"
                     % (seed, name, 100 * tr["top1"], 100 * te["top1"]))
@@ -139,7 +139,7 @@ def run(ctx):
     for n in names[1:]:
         res[n]["test_change_vs_full"] = eff[n]
 
-    plt = plots._plt()
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(10, 4))
     xs = np.arange(len(names))
     for off, k, lab in ((-0.2, "train_top1", "train top-1"), (0.2, "test_top1", "test top-1")):

@@ -57,7 +57,7 @@ def run(ctx):
     settings = TrainSettings(batch_size=32, lr=0.01, clip_radius=0.1, seed=7)
     trainer = Trainer(rep.base_config(ctx), settings)
     init = modelmod.get_weights(trainer.net)
-    ctx.params.update(checkpoint=rep.os.path.relpath(final, rep.REPO), sizes=sizes, splits=splits,
+    ctx.params.update(checkpoint=rep.run_label(final), sizes=sizes, splits=splits,
                       scratch_updates=updates, scratch_settings=settings.to_dict(),
                       features="relu7 (fc7 after ReLU, 256-d)", classifier="LogisticRegression C=1",
                       digits="sklearn load_digits, 0-16 -> 0-255, 8x8 -> 20x20 bilinear on 28x28")
@@ -83,7 +83,7 @@ def run(ctx):
                                    "scratch mean %", "scratch std"],
                   [[n, 100 * stats["pretrained"][n]["mean"], 100 * stats["pretrained"][n]["std"],
                     100 * stats["scratch"][n]["mean"], 100 * stats["scratch"][n]["std"]] for n in sizes])
-    plt = plots._plt()
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for k, m in (("pretrained", "o-"), ("scratch", "s--")):
         ax.errorbar(sizes, [100 * stats[k][n]["mean"] for n in sizes],

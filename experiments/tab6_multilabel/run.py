@@ -126,7 +126,7 @@ def run(ctx):
     # picture: some test mosaics with their labels, and the per-class APs
     tiles = [render.fit_tile(render.pixels_to_rgb(x_te[i]), 84) for i in range(8)]
     render.save_png(render.tile(tiles, cols=8, pad=2), ctx.path("mosaics.png"))
-    plt = plots._plt()
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     xs = np.arange(nc + 1)
     for off, k in ((-0.2, "pretrained"), (0.2, "scratch")):

@@ -70,7 +70,7 @@ def run(ctx):
     per_class = {"digits": 30 if not ctx.quick else 5, "fashion-mnist": 100 if not ctx.quick else 5}
     splits = 5 if not ctx.quick else 2
     seeds = rep.seeds_for(ctx)
-    ctx.params.update(checkpoint=rep.os.path.relpath(final, rep.REPO), layers=dict(LAYERS),
+    ctx.params.update(checkpoint=rep.run_label(final), layers=dict(LAYERS),
                       per_class=per_class, splits=splits, fm_test_images=n_test, seeds=seeds,
                       classifier="linear SVM (libsvm, precomputed linear kernel, one-vs-one) on "
                                  "L2-normalised features; C by 3-fold CV among %s"
@@ -93,7 +93,7 @@ def run(ctx):
         [[n, l or "input", acc["fashion-mnist"][n]["dim"]] + sum(
             [[100 * acc[t][n]["mean"], 100 * acc[t][n]["std"]] for t in tasks], [])
          for n, l in LAYERS])
-    plt = plots._plt()
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.8))
     for t, m in zip(tasks, ("s-", "o-")):
         ax.errorbar(range(len(names)), [100 * acc[t][n]["mean"] for n in names],

@@ -134,7 +134,7 @@ def run(ctx):
         split={"pretrain_classes": [ctx.fashion_mnist().class_names[c] for c in PRETRAIN],
                "held_out_classes": held.class_names},
         pretrain_settings=rep.base_settings(ctx.quick).to_dict(), seeds=seeds,
-        pretrained_runs={s: os.path.relpath(r, rep.REPO) for s, r in runs.items()},
+        pretrained_runs={s: rep.run_label(r) for s, r in runs.items()},
         sizes=sizes, scratch_sizes=scratch_sizes, tab7_sizes=tab7_sizes, draws=draws,
         early_stopping={"val_per_class": int(len(val) // len(HELD_OUT)), "every": every,
                         "patience": patience, "max_updates": max_updates},
@@ -235,7 +235,7 @@ def run(ctx):
                                                          for n in tab7_sizes],
                   [[name, layer or "input"] + [100 * np.mean(t7_seed[k][name][n]) for k in t7
                                                for n in tab7_sizes] for name, layer in LAYERS])
-    plt = plots._plt()
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.errorbar(sizes, [100 * stats_pre[n]["mean"] for n in sizes],
                 yerr=[100 * (stats_pre[n]["sd"] or 0) for n in sizes], fmt="o-", capsize=3,

@@ -2,7 +2,9 @@
 import numpy as np
 
 
-def _plt():
+def pyplot():
+    """matplotlib's ``pyplot`` on the file-only Agg backend (no display needed): what the
+    experiments draw with."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -14,7 +16,7 @@ def save_figure(fig, path, tight=True, **savefig_kwargs):
     broken file in place of a good one) and close it."""
     import io
     from ..files import atomic_write_bytes
-    plt = _plt()
+    plt = pyplot()
     if tight:
         fig.tight_layout()
     buf = io.BytesIO()
@@ -26,7 +28,7 @@ def save_figure(fig, path, tight=True, **savefig_kwargs):
 
 def plot_curves(history, path):
     """Loss and error per epoch (train, validation, test) to a PNG."""
-    plt = _plt()
+    plt = pyplot()
     ep = [h["epoch"] for h in history]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
     a.plot(ep, [h["train_loss"] for h in history], "o-", label="train")

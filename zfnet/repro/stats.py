@@ -1,0 +1,97 @@
+"""The statistics the verdicts use: effects over seeds, splits or images, and the words."""
+import numpy as np
+
+from ..errors import UsageError
+
+
+def verdict(ok, partly=False):
+    """'yes', 'partly' or 'no' for the summary table, from a computed test."""
+    return "yes" if ok else ("partly" if partly else "no")
+
+
+def fmt_pct(x, digits=1):
+    return ("%." + str(digits) + "f%%") % (100.0 * x)
+
+
+def error_gap_significant(err_a, err_b, n_a, n_b=None):
+    """True when error rate ``err_a`` exceeds ``err_b`` by more than two standard errors of
+    the difference (binomial, independent test sets of ``n_a`` and ``n_b`` images): the
+    smallest gap the verdicts count as real."""
+    n_b = n_b or n_a
+    se = np.sqrt(err_a * (1 - err_a) / float(n_a) + err_b * (1 - err_b) / float(n_b))
+    return bool(err_a - err_b > 2 * se)
+
+
+def seed_effect(a, b):
+    """An effect ``a - b`` measured in several training seeds (``a[i]``, ``b[i]`` from seed i):
+    the per-seed differences, their mean, standard deviation and standard error, and whether it
+    is **beyond the seed spread** by the rule the experiments state: the mean difference exceeds
+    two standard errors *and* has the same sign in every seed. One seed is never enough."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise UsageError("seed_effect needs two equally long lists of per-seed values, got %r and %r"
+                         % (a.shape, b.shape))
+    d = a - b
+    n = len(d)
+    mean = float(d.mean()) if n else float("nan")
+    sd = float(d.std(ddof=1)) if n > 1 else float("nan")
+    se = sd / np.sqrt(n) if n > 1 else float("nan")
+    same_sign = bool(n > 0 and (np.all(d > 0) or np.all(d < 0)))
+    beyond = bool(n > 1 and same_sign and abs(mean) > 2 * se)
+    return {"per_seed": d.tolist(), "mean": mean, "sd": sd, "se": float(se), "same_sign": same_sign,
+            "beyond_spread": beyond}
+
+
+def effect(a, b, claim=">", paired=True, level=0.95):
+    """The effect ``a - b`` over repeated measurements (training seeds, data splits), tested
+    with Student's t at ``level`` two-sided: **paired** over matched measurements (``a[i]``
+    and ``b[i]`` from the same seed or split), else **Welch's** test (unequal variances, the
+    Welch-Satterthwaite degrees of freedom) for arms that are different things.
+
+    ``claim``: the direction the paper claims, ``">"`` (a above b) or ``"<"``. The outcome is
+    one of three: ``holds`` (the confidence interval lies wholly on the claimed side),
+    ``contradicted`` (wholly on the other side), ``not shown`` (it covers 0: neither; with few
+    measurements this is not evidence of no effect). Returns the mean, its standard error,
+    the degrees of freedom, the critical t, the interval and the outcome."""
+    from scipy import stats
+    if claim not in (">", "<"):
+        raise UsageError("claim %r: expected '>' or '<'" % (claim,))
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    if paired:
+        if a.shape != b.shape or len(a) < 2:
+            raise UsageError("a paired effect needs two equally long lists of at least 2 values, got "
+                             "%d and %d" % (len(a), len(b)))
+        d = a - b
+        mean, n = float(d.mean()), len(d)
+        se, df = float(d.std(ddof=1) / np.sqrt(n)), n - 1
+        test = "paired t"
+    else:
+        if len(a) < 2 or len(b) < 2:
+            raise UsageError("Welch's test needs at least 2 values per arm, got %d and %d" % (len(a), len(b)))
+        va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+        mean, se = float(a.mean() - b.mean()), float(np.sqrt(va + vb))
+        df = float((va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))) if va + vb > 0 else float(len(a) + len(b) - 2)
+        test = "Welch t"
+    t = float(stats.t.ppf(0.5 + level / 2.0, df))
+    lo, hi = mean - t * se, mean + t * se
+    above, below = lo > 0, hi < 0
+    if claim == "<":
+        above, below = below, above
+    outcome = "holds" if above else ("contradicted" if below else "not shown")
+    return {"test": test, "level": level, "claim": "a %s b" % claim, "mean": mean, "se": se, "df": df,
+            "t_critical": t, "ci": [lo, hi], "outcome": outcome,
+            "a": a.tolist(), "b": b.tolist()}
+
+
+def verdict_of(outcomes):
+    """A row's verdict from the outcomes of the parts of its claim: ``yes`` when every part
+    holds, ``partly`` when some hold, ``no`` when none holds and some are contradicted,
+    ``not shown`` otherwise."""
+    outcomes = list(outcomes)
+    if outcomes and all(o == "holds" for o in outcomes):
+        return "yes"
+    if any(o == "holds" for o in outcomes):
+        return "partly"
+    if any(o == "contradicted" for o in outcomes):
+        return "no"
+    return "not shown"
