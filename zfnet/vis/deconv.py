@@ -188,7 +188,10 @@ class Projector(object):
                                  % (l, ", ".join(valid)))
         return sorted(set(layers), key=self.names.index, reverse=True)  # top first
 
-    def _check_images(self, images):
+    def check_images(self, images):
+        """``images`` as the network takes them: float32 (B, C, H, W); uint8 pixels are
+        preprocessed as the checkpoint says (with a Model), floats are taken as preprocessed.
+        The one door for wrappers such as SmoothGrad and IntegratedGradients."""
         images = np.asarray(images)
         if images.dtype == np.uint8:  # pixels: preprocess them as the checkpoint says
             if self.model is None:
@@ -472,7 +475,7 @@ class Projector(object):
         if method == "smoothgrad":
             return self.smooth.project(images, layers, top=top, mode=mode, rank=rank,
                                        channels=channels, units=units)
-        images = self._check_images(images)
+        images = self.check_images(images)
         order = self._check_layers(layers)
         rule = (method, self.lrn_rule(method))
         if units is not None:
@@ -620,7 +623,7 @@ class SmoothGrad(object):
     def project(self, images, layers, top=9, mode="max", rank="max", channels=None, units=None):
         """As :meth:`Projector.project`; reconstructions are the averaged gradients."""
         p = self.projector
-        images = p._check_images(images)
+        images = p.check_images(images)
         clean = p.project(images, layers, top=top, mode=mode, rank=rank, channels=channels,
                           method="gradient", units=units)
         chosen = OrderedDict((n, r.units) for n, r in clean.items())
