@@ -27,7 +27,7 @@ def setup():
 def test_completeness_against_a_numpy_forward(setup, layer, baseline):
     cfg, arrays, net, x = setup
     b = None if baseline is None else np.full((1, 1, 12, 12), baseline, np.float32)
-    ig = IntegratedGradients(Projector(net), steps=256, baseline=b)
+    ig = IntegratedGradients(Projector(net), steps=128, baseline=b)
     res = ig.project(x, layer, top=2)[layer]
     base = np.zeros_like(x) if b is None else np.broadcast_to(b, x.shape)
     fx = forward(cfg, arrays, x, upto=layer)[layer]
