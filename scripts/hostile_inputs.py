@@ -139,7 +139,7 @@ def c1_import_out(tmp, ck):
     try:
         from zfnet.io.synthetic import write_keras_vgg16
     except ImportError:  # before the layout change
-        from zfnet.bench import write_keras_vgg16
+        from benchmarks.synthetic import write_keras_vgg16
     keras_file = write_keras_vgg16(os.path.join(tmp, "vgg16_notop.h5"), include_top=False)
     for imp, src, extra in (("import-onnx", onnx_file, ["--preprocess", "none"]),
                             ("import-keras", keras_file, ["--no-top"])):

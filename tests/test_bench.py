@@ -1,4 +1,4 @@
-from zfnet import bench
+from benchmarks import bench
 from zfnet.nn import configs, model
 
 

@@ -145,3 +145,14 @@ def test_values_only_a_run_can_check_are_one_line_errors(world, argv, code, text
     if "filters" in argv:  # the user's path is named, not a temporary file
         assert "existing" in err and "/.existing" not in err and ".tmp" not in err
     assert sorted(os.listdir(str(world))) == before  # nothing written beside the inputs
+
+
+def test_bench_from_an_installed_package_says_where_the_benchmarks_are(monkeypatch, capsys):
+    """The benchmarks live in the repository (benchmarks/), not in the wheel: without a clone
+    `zfnet bench` says so in one line and exits 2."""
+    from zfnet.repro import paths
+    monkeypatch.setattr(paths, "REPO", None)
+    with pytest.raises(SystemExit) as e:
+        cli.main(["bench"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and _one_error_line(err) and "benchmarks/" in err and "clone" in err

@@ -38,7 +38,8 @@ def test_the_wheel_holds_every_module_and_the_command(tmp_path):
         assert module in names, module
     entry = [n for n in names if n.endswith("entry_points.txt")][0]
     assert "zfnet = zfnet.cli:main" in zipfile.ZipFile(str(tmp_path / wheel)).read(entry).decode()
-    assert not any(n.startswith(("tests/", "experiments/", "data/")) for n in names)
+    assert not any(n.startswith(("tests/", "experiments/", "data/", "benchmarks/")) for n in names)
+    assert "zfnet/bench.py" not in names and "zfnet/io/synthetic.py" not in names  # no benchmark or fixture code
 
 
 def test_data_folder_outside_a_clone(tmp_path, monkeypatch):

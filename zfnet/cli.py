@@ -521,8 +521,21 @@ def _add_bench(sub):
     b.set_defaults(func=cmd_bench)
 
 
+def _benchmarks():
+    """The repository's ``benchmarks.bench`` module (the benchmarks are not in the wheel)."""
+    import importlib
+    from .repro.paths import REPO
+    if REPO is None or not os.path.isfile(os.path.join(REPO, "benchmarks", "bench.py")):
+        raise UsageError("the benchmarks live in the repository's benchmarks/ folder, which an installed "
+                         "package does not ship: clone the repository and run `zfnet bench` (or `make bench`) "
+                         "in it")
+    if REPO not in sys.path:
+        sys.path.insert(0, REPO)
+    return importlib.import_module("benchmarks.bench")
+
+
 def cmd_bench(args):
-    from . import bench
+    bench = _benchmarks()
     if args.what == "deconv":
         bench.run_deconv_bench(args.repeats, args.json, layers=args.layer, k=args.top, config=args.config,
                                mode=args.mode, rank=args.rank, loop=not args.no_loop)

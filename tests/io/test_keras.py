@@ -90,7 +90,7 @@ def test_cli_import_keras(tmp_path):
 
 def test_the_benchmarks_vgg16_notop_file_imports_like_keras_stores_it(tmp_path):
     """bench import's stand-in for the real notop file: Keras 2 layout, VGG16's shapes."""
-    from zfnet.io.synthetic import write_keras_vgg16
+    from benchmarks.synthetic import write_keras_vgg16
     path = write_keras_vgg16(str(tmp_path / "notop.h5"), include_top=False, seed=2)
     ki.import_keras(path, str(tmp_path / "ck"), log=lambda *a: None)
     doc, arrays = ckpt.read_checkpoint(str(tmp_path / "ck"))

@@ -98,7 +98,7 @@ def test_imagenet_class_names_come_from_the_package():
 def test_full_size_zfnet512_matches_onnxruntime_on_photos(tmp_path):
     """ZFNet-512's whole graph (LRN, ceil pooling, 87M weights, random He-scale values) through
     import-onnx --preprocess caffe and our RGB pipeline vs onnxruntime fed BGR minus the mean."""
-    from zfnet.io.synthetic import write_zfnet512_onnx
+    from benchmarks.synthetic import write_zfnet512_onnx
     from zfnet.data.dataset import normalize
     from zfnet.data.images import load_image
     from zfnet.data.photos import list_photos

@@ -1,5 +1,8 @@
 """Benchmarks: throughput and effective GFLOP/s next to the matrix-multiply peak.
 
+They live in the repository (``benchmarks/``), not in the package: ``zfnet bench`` and ``make
+bench`` run them from a clone; a wheel ships no benchmark or fixture code.
+
 Speed is measured here and reported, never asserted in a test. The peak is
 the best of a few float32 4096x4096 matrix products through Theano's own BLAS
 (the same library its convolutions call).
@@ -9,10 +12,10 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .backend import T, lasagne, theano, floatX
-from .files import atomic_write_json
-from .errors import UsageError
-from .report import info
+from zfnet.backend import T, lasagne, theano, floatX
+from zfnet.files import atomic_write_json
+from zfnet.errors import UsageError
+from zfnet.report import info
 
 
 def matmul_peak(n=4096, repeats=3):
@@ -31,7 +34,7 @@ def _timeit(fn):
 
 def layer_flops(net):
     """Multiply-add FLOPs (2 per MAC) per image of each conv/fc layer's forward pass."""
-    from .nn.layers import Conv2DLayer
+    from zfnet.nn.layers import Conv2DLayer
     out = {}
     for name, l in net.items():
         if isinstance(l, Conv2DLayer):
@@ -51,8 +54,8 @@ def flops_per_image(net):
 
 
 def bench_config(name, batch_size, repeats=3, log=info):
-    from .nn import configs
-    from .train import TrainSettings, Trainer
+    from zfnet.nn import configs
+    from zfnet.train import TrainSettings, Trainer
     cfg = configs.get_config(name)
     trainer = Trainer(cfg, TrainSettings(epochs=1, batch_size=batch_size, clip_radius=0.1))
     fwd_fn = trainer.logits_fn
@@ -103,13 +106,13 @@ def deconv_flops(net, layers, k):
     """Dense-equivalent FLOPs of projecting ``k`` units from each of ``layers`` with one
     forward pass and one transposed convolution per conv layer below per projection (the
     projector's own estimate, :meth:`~zfnet.vis.deconv.Projector.work_gflop`)."""
-    from .vis.deconv import Projector
+    from zfnet.vis.deconv import Projector
     return Projector(net).work_gflop(layers, k) * 1e9
 
 
 def default_deconv_layers(net):
     """Every conv layer of the network (``conv1``... or ``block1_conv1``...)."""
-    from .nn.layers import Conv2DLayer
+    from zfnet.nn.layers import Conv2DLayer
     return [n for n, l in net.items() if isinstance(l, Conv2DLayer) and not n.startswith("fc")]
 
 
@@ -118,8 +121,8 @@ def transposed_conv_rates(net, layers, k, peak, repeats=2):
     many signals as the single-pass walk carries through it (``k`` per requested layer at or
     above it): as the projector computes it (Winograd F(2x2, 3x3) where it applies) and
     directly (Theano's CorrMM_gradInputs)."""
-    from .nn.layers import Conv2DLayer, conv_transpose
-    from .nn.winograd import mode_with_winograd
+    from zfnet.nn.layers import Conv2DLayer, conv_transpose
+    from zfnet.nn.winograd import mode_with_winograd
     names = list(net)
     rows = OrderedDict()
     for n, l in net.items():
@@ -158,8 +161,8 @@ def run_deconv_bench(repeats=3, json_path=None, layers=None, k=9, log=info, conf
     GFLOP/s of each transposed convolution alone. Seed 003's workload is
     ``config='vgg16-notop', mode='map', rank='l2', k=3``."""
     import os
-    from .nn import configs, model
-    from .vis.deconv import Projector
+    from zfnet.nn import configs, model
+    from zfnet.vis.deconv import Projector
     peak = matmul_peak()
     lasagne.random.set_rng(np.random.RandomState(0))
     cfg = configs.get_config(config)
@@ -219,8 +222,8 @@ def run_serve_bench(checkpoint, repeats=20, json_path=None, log=info,
     """Latency of the explorer's API on ``checkpoint`` (in process, Flask's test client):
     after one warm-up call per (layer, method), the median over ``repeats`` calls of a
     projection of the strongest map, and of predict, features and occlusion."""
-    from .app.server import create_app
-    from .vis.methods import METHODS
+    from zfnet.app.server import create_app
+    from zfnet.vis.methods import METHODS
     app = create_app(checkpoint)
     c = app.test_client()
     samples = c.get("/api/samples").json["samples"]
@@ -260,12 +263,12 @@ def run_import_bench(repeats=3, json_path=None, log=info, workdir=None):
     import os
     import shutil
     import tempfile
-    from .evaluate import logits_function
-    from .io.checkpoint import load_model
-    from .io.keras import import_keras
-    from .io.onnx import import_onnx
-    from .io.synthetic import write_keras_vgg16, write_zfnet512_onnx
-    from .nn.model import count_params
+    from zfnet.evaluate import logits_function
+    from zfnet.io.checkpoint import load_model
+    from zfnet.io.keras import import_keras
+    from zfnet.io.onnx import import_onnx
+    from benchmarks.synthetic import write_keras_vgg16, write_zfnet512_onnx
+    from zfnet.nn.model import count_params
     peak = matmul_peak()
     log("float32 matrix-multiply peak: %.0f GFLOP/s on %d cores" % (peak, os.cpu_count()))
     tmp = tempfile.mkdtemp(dir=workdir)
@@ -318,11 +321,11 @@ def run_scan_bench(checkpoint=None, workers=2, json_path=None, log=info, layer="
     finish in an hour at that cost."""
     import os
     import tempfile
-    from .data.fashion_mnist import load_fashion_mnist
-    from .cluster.scan import connect, scan_topk_dask
-    from .io.checkpoint import load_model, model_json, write_checkpoint
-    from .nn import configs, model as modelmod
-    from .vis.topk import scan_topk
+    from zfnet.data.fashion_mnist import load_fashion_mnist
+    from zfnet.cluster.scan import connect, scan_topk_dask
+    from zfnet.io.checkpoint import load_model, model_json, write_checkpoint
+    from zfnet.nn import configs, model as modelmod
+    from zfnet.vis.topk import scan_topk
     if checkpoint is None:  # the small model with random weights: the cost does not depend on them
         cfg = configs.get_config("small")
         net = modelmod.build(cfg)
@@ -351,7 +354,7 @@ def run_scan_bench(checkpoint=None, workers=2, json_path=None, log=info, layer="
     finally:
         client.close(); cluster.close()
     zf = configs.get_config("zf")
-    from .evaluate import logits_function
+    from zfnet.evaluate import logits_function
     znet = modelmod.build(zf, batch_size=8)
     f = logits_function(znet)
     xb = np.random.rand(8, 3, 224, 224).astype(floatX)
@@ -408,9 +411,9 @@ def first_picture_breakdown(checkpoint, image, layers, top=9, import_s=0.0):
         t = time.perf_counter(); r = create(self, *a, **kw); spent["link"] += time.perf_counter() - t
         return r
     function_module.FunctionMaker.__init__, function_module.FunctionMaker.create = timed_init, timed_create
-    from .io.checkpoint import load_model
-    from .vis.deconv import Projector
-    from .vis.figures import write_projections
+    from zfnet.io.checkpoint import load_model
+    from zfnet.vis.deconv import Projector
+    from zfnet.vis.figures import write_projections
     t = time.perf_counter(); cc.get_module_cache()
     marks["load the C-module cache index"] = time.perf_counter() - t
     t = time.perf_counter(); model = load_model(checkpoint)
@@ -445,7 +448,10 @@ def _child(code):
     import json
     import subprocess
     import sys
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the clone: benchmarks/ importable
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     if out.returncode:
         raise RuntimeError("child failed:\n" + out.stderr[-2000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -460,7 +466,7 @@ def run_first_picture_bench(checkpoint, repeats=3, json_path=None, log=info, wor
     import shutil
     import sys
     import tempfile
-    from .io.checkpoint import read_model_json
+    from zfnet.io.checkpoint import read_model_json
     cfg = read_model_json(checkpoint)["config"]
     layers = first_picture_layers([l["name"] for l in cfg["layers"]])
     tmp = tempfile.mkdtemp(dir=workdir)
@@ -490,12 +496,12 @@ def run_first_picture_bench(checkpoint, repeats=3, json_path=None, log=info, wor
             % (", ".join(layers), r["visualize_wall_s"], ", ".join("%.2f" % w for w in walls[1:])))
         r["breakdown_s"] = _child(
             "import json, time; t = time.perf_counter(); import zfnet.backend; "
-            "t = time.perf_counter() - t; from zfnet.bench import first_picture_breakdown as f; "
+            "t = time.perf_counter() - t; from benchmarks.bench import first_picture_breakdown as f; "
             "print(json.dumps(f(%r, %r, %r, import_s=t)))" % (checkpoint, img, layers))
         log("  where the seconds go (in a fresh process, python start-up not counted):")
         for k, v in r["breakdown_s"].items():
             log("    %-34s %6.2f s" % (k, v))
-        r["explorer"] = _child("import json; from zfnet.bench import explorer_first_answers as f; "
+        r["explorer"] = _child("import json; from benchmarks.bench import explorer_first_answers as f; "
                                "print(json.dumps(f(%r)))" % (checkpoint,))
         log("explorer in a fresh process: started in %.2f s; first answer per (layer, method):"
             % r["explorer"]["start_s"])
@@ -516,8 +522,8 @@ def explorer_first_answers(checkpoint):
     on four of its layers (:func:`first_picture_layers`), through its HTTP API (Flask's test
     client)."""
     t = time.perf_counter()
-    from .app.server import create_app
-    from .vis.methods import METHODS
+    from zfnet.app.server import create_app
+    from zfnet.vis.methods import METHODS
     app = create_app(checkpoint)
     c = app.test_client()
     samples = c.get("/api/samples").json["samples"]

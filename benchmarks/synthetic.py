@@ -15,7 +15,7 @@ def write_keras_vgg16(path, include_top=True, seed=0):
     ``(h, w, in, out)``, channels-last flatten before ``fc1``) and random He-scale weights: the
     size and structure of ``vgg16_weights_tf_dim_ordering_tf_kernels[_notop].h5``."""
     import h5py
-    from ..nn import configs
+    from zfnet.nn import configs
     cfg = configs.get_config("vgg16" if include_top else "vgg16-notop")
     rng = np.random.default_rng(seed)
     c, h, w = cfg["input_shape"]
