@@ -52,16 +52,21 @@ def _positionals(parser):
     return out
 
 
-def _cases():
-    subs = next(a for a in cli._parser()._actions if isinstance(a, argparse._SubParsersAction))
-    for name, parser in sorted(subs.choices.items()):
+def _cases(parser=None, prefix=()):
+    """Every typed option of every command, sub-commands (``bench deconv``) included."""
+    parser = parser or cli._parser()
+    subs = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    if prefix:
         for a in parser._actions:
             if not a.option_strings or a.nargs == 0:
                 continue
             kind = _kind(a)
             if kind in BAD:
                 for v in BAD[kind]:
-                    yield name, _positionals(parser), a.option_strings[-1], v
+                    yield " ".join(prefix), _positionals(parser), a.option_strings[-1], v
+    if subs is not None:
+        for name, sub in sorted(subs.choices.items()):
+            yield from _cases(sub, prefix + (name,))
 
 
 def _one_error_line(err):
@@ -74,7 +79,7 @@ CASES = list(_cases())
 
 def test_the_walk_covers_every_typed_option_of_every_command():
     commands = {c[0] for c in CASES}
-    assert {"train", "visualize", "topk", "serve", "bench", "evaluate", "demo"} <= commands
+    assert {"train", "visualize", "topk", "serve", "bench model", "bench deconv", "evaluate", "demo"} <= commands
     assert len(CASES) > 100
 
 
@@ -82,7 +87,7 @@ def test_the_walk_covers_every_typed_option_of_every_command():
                          ids=["%s %s=%r" % (c[0], c[2], c[3]) for c in CASES])
 def test_bad_option_values_are_one_line_usage_errors(command, positionals, option, value, capsys):
     with pytest.raises(SystemExit) as e:
-        cli.main([command] + positionals + ["%s=%s" % (option, value)])
+        cli.main(command.split() + positionals + ["%s=%s" % (option, value)])
     err = capsys.readouterr().err
     assert e.value.code == 2 and _one_error_line(err), err
     assert option in err

@@ -497,28 +497,38 @@ def _add_bench(sub):
   python -m zfnet bench deconv               # zf: top-9 'max' projections of conv1-conv5, one image
   python -m zfnet bench deconv --config vgg16-notop --mode map --rank l2 --top 3   # seed 003's workload
   python -m zfnet bench first-picture --checkpoint runs/demo/final   # fresh-process visualize, explorer""")
-    b.add_argument("what", nargs="?", default="model",
-                   choices=["model", "deconv", "first-picture", "serve", "import", "scan"],
-                   help="model: forward/train throughput; deconv: top-k projections of every conv layer "
-                        "(--config, --mode, --rank, --top, --layer); first-picture: seconds to the first "
-                        "picture, a fresh `visualize` process and the explorer's first answers (needs "
-                        "--checkpoint); "
-                        "serve: the explorer API's latency (needs --checkpoint); import: import-keras "
-                        "and import-onnx on files of VGG16's and ZFNet-512's size, then a forward pass; "
-                        "scan: a dataset top-9 scan in this process vs on 2 Dask workers")
-    b.add_argument("--checkpoint", help="bench serve: the checkpoint to serve")
-    b.add_argument("--configs", nargs="+", default=["zf", "small"], help="bench model: configurations")
-    b.add_argument("--config", default="zf", choices=sorted(CONFIGS),
-                   help="bench deconv: the network (random He weights; default zf)")
-    b.add_argument("--mode", default="max", choices=MODES, help="bench deconv: 'max' or 'map' (default max)")
-    b.add_argument("--rank", default="max", choices=RANKS, help="bench deconv: 'max' or 'l2' (default max)")
-    b.add_argument("--top", type=count, default=9, help="bench deconv: maps per layer (default 9)")
-    b.add_argument("--layer", action="append", help="bench deconv: a layer (repeatable; default every conv layer)")
-    b.add_argument("--no-loop", action="store_true", help="bench deconv: skip the per-layer loop")
-    b.add_argument("--batch-size", type=count, help="default: 32 for zf, 128 for small")
-    b.add_argument("--repeats", type=count, default=3, help="timed repetitions (the best is reported)")
-    b.add_argument("--json", help="also write the results to this JSON file")
-    b.set_defaults(func=cmd_bench)
+    # one sub-command per benchmark, each with its own options; `zfnet bench` alone is `bench model`
+    b.set_defaults(func=cmd_bench, configs=["zf", "small"], batch_size=None, repeats=3, json=None,
+                   checkpoint=None)
+    subs = b.add_subparsers(dest="what", metavar="BENCHMARK")
+    subs.default = "model"
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("--repeats", type=count, default=3, help="timed repetitions (the best is reported)")
+    shared.add_argument("--json", help="also write the results to this JSON file")
+
+    def add(name, help):
+        p = subs.add_parser(name, help=help, description=help, parents=[_common(), shared],
+                            formatter_class=HelpFormatter)
+        p.set_defaults(func=cmd_bench)
+        return p
+    m = add("model", "forward and train-step throughput of configurations")
+    m.add_argument("--configs", nargs="+", default=["zf", "small"], help="configurations (names or JSON files)")
+    m.add_argument("--batch-size", type=count, help="default: 32 for zf, 128 for the others")
+    d = add("deconv", "top-k projections of every conv layer of a network with random He weights")
+    d.add_argument("--config", default="zf", choices=sorted(CONFIGS), help="the network")
+    d.add_argument("--mode", default="max", choices=MODES, help="'max' or 'map'")
+    d.add_argument("--rank", default="max", choices=RANKS, help="'max' or 'l2'")
+    d.add_argument("--top", type=count, default=9, help="maps per layer")
+    d.add_argument("--layer", action="append", help="a layer (repeatable; default every conv layer)")
+    d.add_argument("--no-loop", action="store_true", help="skip the per-layer loop")
+    f = add("first-picture", "seconds to the first picture: a fresh `visualize` process and the explorer's "
+                             "first answers")
+    f.add_argument("--checkpoint", help="the checkpoint to draw (needed)")
+    sv = add("serve", "the explorer API's latency")
+    sv.add_argument("--checkpoint", help="the checkpoint to serve (needed)")
+    add("import", "import-keras and import-onnx on files of VGG16's and ZFNet-512's size, then a forward pass")
+    sc = add("scan", "a dataset top-9 scan in this process vs on 2 Dask workers")
+    sc.add_argument("--checkpoint", help="the checkpoint to scan with (default: one trained here)")
 
 
 def _benchmarks():
