@@ -205,7 +205,7 @@ def _add_train(sub):
 
 
 def cmd_train(args):
-    from .repro.demo import train_run
+    from .train import train_run
     world = None
     if args.distributed:
         from .cluster.mpi import World
@@ -305,16 +305,8 @@ def cmd_features(args):
                                           args.limit, split_size(dataset, args.split, args.limit),
                                           progress=not args.quiet)
     else:
-        from .data import dataset_for
-        from .data.dataset import crop_batch
-        from .evaluate import batched, features_function
-        from .io.checkpoint import load_model
-        model = load_model(args.checkpoint)
-        ds = dataset_for(model, args.dataset, "features")
-        x, labels = (ds.x_test, ds.y_test) if args.split == "test" else (ds.x_train, ds.y_train)
-        x, labels = (x[:args.limit], labels[:args.limit]) if args.limit else (x, labels)
-        x = crop_batch(x, model.input_shape[1:])
-        feats = batched(features_function(model.net, args.layers), x, prepare=model.preprocess)
+        from .evaluate import dataset_features
+        feats, labels = dataset_features(args.checkpoint, args.layers, args.dataset, args.split, args.limit)
     arrays = {l: f for l, f in zip(args.layers, feats)}
     arrays["labels"] = labels
     atomic_write_npz(args.out, arrays)

@@ -124,3 +124,20 @@ def predict_files(checkpoint, paths, top=5):
     # one image at a time, so any number of files fits in memory
     return [{"image": path, "top": top_classes(softmax(f(model.preprocess(x[i])))[0], model.classes, top)}
             for i, path in enumerate(paths)]
+
+
+def dataset_features(checkpoint, layers, dataset=None, split="test", limit=None):
+    """The features of ``layers`` for a dataset split (the first ``limit`` images), each image
+    centre-cropped to the model's input and preprocessed as the checkpoint says: returns
+    ``(list of arrays (N, C, H, W) per layer, labels (N,))``. ``dataset``: a name, folder or
+    :class:`~zfnet.data.dataset.Dataset`, default the one the checkpoint names."""
+    from .data import dataset_for
+    from .data.dataset import crop_batch
+    from .io.checkpoint import load_model
+    model = checkpoint if hasattr(checkpoint, "net") else load_model(checkpoint)
+    ds = dataset_for(model, dataset, "features")
+    x, labels = (ds.x_test, ds.y_test) if split == "test" else (ds.x_train, ds.y_train)
+    x, labels = (x[:limit], labels[:limit]) if limit else (x, labels)
+    x = crop_batch(x, model.input_shape[1:])
+    return batched(features_function(model.net, layers), x, prepare=model.preprocess), labels
+

@@ -403,3 +403,17 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=info, wo
         if world is not None:
             world.barrier()  # the next epoch (or a resume) sees rank 0's checkpoint
     return {"history": history, "checkpoint": os.path.join(out, "final"), "out": out}
+
+
+def train_run(config, dataset, settings, out, resume=False, progress=True, world=None):
+    """Train configuration ``config`` (a name or JSON path) on ``dataset`` (a name, folder or
+    :class:`~zfnet.data.dataset.Dataset`) into the run folder ``out``; returns
+    :func:`zfnet.train.train`'s result. The configuration's classes and (for ``small``)
+    input channels follow the dataset."""
+    from .data import load_dataset
+    from .nn import configs
+    ds = dataset if not isinstance(dataset, str) else load_dataset(dataset)
+    cfg = configs.get_config(config, num_classes=len(ds.class_names))
+    if config == "small" and ds.image_shape[0] != 1:
+        cfg["input_shape"][0] = ds.image_shape[0]
+    return train(cfg, ds, settings, out, resume=resume, progress=progress, world=world)

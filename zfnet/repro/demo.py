@@ -10,22 +10,9 @@ from ..io.checkpoint import read_checkpoint
 from ..vis.plots import save_filters_png
 from ..vis.render import pixels_to_rgb, save_png
 from ..report import info
+from ..train import train_run  # training enters through zfnet.train
 
 DEMO_LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
-
-
-def train_run(config, dataset, settings, out, resume=False, progress=True, world=None):
-    """Train configuration ``config`` (a name or JSON path) on ``dataset`` (a name, folder or
-    :class:`~zfnet.data.dataset.Dataset`) into the run folder ``out``; returns
-    :func:`zfnet.train.train`'s result. The configuration's classes and (for ``small``)
-    input channels follow the dataset."""
-    from .. import train
-    from ..nn import configs
-    ds = dataset if not isinstance(dataset, str) else load_dataset(dataset)
-    cfg = configs.get_config(config, num_classes=len(ds.class_names))
-    if config == "small" and ds.image_shape[0] != 1:
-        cfg["input_shape"][0] = ds.image_shape[0]
-    return train.train(cfg, ds, settings, out, resume=resume, progress=progress, world=world)
 
 
 def run_demo(config, dataset, settings, out, resume=True, progress=True, log=info):
