@@ -254,8 +254,8 @@ def test_bad_requests():
         p.project(x, "conv1", channels=[7])
     with pytest.raises(ValueError, match="top=5 for layer 'conv1'"):
         p.project(x, "conv1", top=5)
-    with pytest.raises(ValueError, match="Unknown method 'lrp'"):
-        Projector(net, "lrp")
+    with pytest.raises(ValueError, match="Unknown method 'excitation'"):  # lrp is a method now
+        Projector(net, "excitation")
 
 
 def test_projection_slices_per_image_and_carries_hand_computed_boxes():

@@ -65,6 +65,7 @@ from ..backend import T, theano, floatX
 from ..errors import UsageError
 from .methods import MODES, RANKS, check_method
 from .network import Step, as_chain
+from .rules import RULES
 from ..nn.layers import conv_transpose
 from ..nn.pool_ops import TIE_RTOL, max_pool_switches, unpool
 from ..nn import winograd
@@ -162,7 +163,7 @@ class Projector(object):
         constructor, else identity for the deconvnet and the true gradient otherwise."""
         if self._lrn is not None:
             return self._lrn
-        return "identity" if (method or self.method) == "deconvnet" else "gradient"
+        return RULES[method or self.method].lrn
 
     @property
     def lrn(self):
@@ -232,13 +233,6 @@ class Projector(object):
             outs[name] = h
         return outs, switches
 
-    @staticmethod
-    def _relu_rule(g, a, method):
-        if method == "deconvnet":
-            return T.maximum(g, 0)
-        if method == "guided":
-            return g * (g > 0) * (a > 0)
-        return g * (a > 0)
 
     # Signals are 5D, (B, R, C, H, W): R projections per image. Forward
     # activations and switches (B, C, H, W) broadcast over R, no gathering.
@@ -249,16 +243,23 @@ class Projector(object):
         below = self.names[self.names.index(name) - 1]
         in_shape = layer.input_shape
         B, R = g.shape[0], g.shape[1]
+        method = RULES[rule[0]]
         if kind == "conv":
             W = layer.W
             k, c, fh, fw = layer.filter_shape
-            flat = g.reshape((B * R, k) + tuple(layer.output_shape[2:]))
-            x = conv_transpose(flat, W, (None, c) + tuple(in_shape[2:]), (k, c, fh, fw),
-                               layer.stride, layer.pad, name,
-                               (None,) + tuple(layer.output_shape[1:]))
-            return x.reshape((B, R, c) + tuple(in_shape[2:]))
+
+            def back(s):
+                flat = s.reshape((B * R, k) + tuple(layer.output_shape[2:]))
+                x = conv_transpose(flat, W, (None, c) + tuple(in_shape[2:]), (k, c, fh, fw),
+                                   layer.stride, layer.pad, name,
+                                   (None,) + tuple(layer.output_shape[1:]))
+                return x.reshape((B, R, c) + tuple(in_shape[2:]))
+            if method.linear_is_transpose:
+                return back(g)
+            return method.linear(back, g, outs[below].dimshuffle(0, "x", 1, 2, 3),
+                                 outs[name].dimshuffle(0, "x", 1, 2, 3))
         if kind == "relu":
-            return self._relu_rule(g, outs[below].dimshuffle(0, "x", 1, 2, 3), rule[0])
+            return method.relu(g, outs[below].dimshuffle(0, "x", 1, 2, 3))
         if kind == "maxpool":
             # rows n = b * R + r use the switches of image b (the C op's N = M * R rule)
             C, Ho, Wo = layer.output_shape[1:]
@@ -279,8 +280,14 @@ class Projector(object):
         below_shape = tuple(in_shape[1:]) + (1,) * (4 - len(in_shape))  # (C, H, W); (N,) -> (N, 1, 1)
         if kind == "dense":  # W (in, units): the transpose of x.flatten() . W
             units = layer.output_shape[1]
-            back = T.dot(g.reshape((B * R, units)), layer.W.T)
-            return back.reshape((B, R) + below_shape)
+
+            def back(s):
+                return T.dot(s.reshape((B * R, units)), layer.W.T).reshape((B, R) + below_shape)
+            if method.linear_is_transpose:
+                return back(g)
+            z = outs[name].reshape((outs[name].shape[0], 1) + (units,) + (1,) * (len(below_shape) - 1))
+            a = outs[below].reshape((outs[below].shape[0], 1) + below_shape)
+            return method.linear(back, g.reshape((B, R, units) + (1,) * (len(below_shape) - 1)), a, z)
         if kind == "flatten":
             return g.reshape((B, R) + below_shape)
         raise UsageError("Layer %r (%s) has no deconvnet rule" % (name, kind))
@@ -307,7 +314,7 @@ class Projector(object):
     def _dense_signal(self, act, chans, maps, pos, value, k, mode, method):
         """(B, k, C, H, W): one activation (max) or one map (map) kept, all else zero."""
         B, C, H, Wd = act.shape[0], act.shape[1], act.shape[2], act.shape[3]
-        one = method in ("gradient", "smoothgrad")
+        one = RULES[method].unit_signal == "one"
         if mode == "max":
             vals = T.ones_like(value) if one else value
             spatial = T.zeros((B * k, H * Wd), dtype=floatX)
@@ -361,7 +368,8 @@ class Projector(object):
                 order.append(req)
             if name != self.names[0] and parts:
                 st = self.steps[name]
-                if len(parts) > 1 and st.kind == "conv" and self._winograd_ok(st):
+                if len(parts) > 1 and st.kind == "conv" and self._winograd_ok(st) \
+                        and RULES[rule[0]].linear_is_transpose:
                     parts = [Winograd3x3(st.pad[0], True, True)(*(parts + [st.W]))]
                 elif len(parts) > 1 and st.kind in ("conv", "dense"):
                     # CorrMM runs one signal per thread: one batch keeps the threads balanced
@@ -423,8 +431,9 @@ class Projector(object):
             below = self.names[self.names.index(name) - 1]
             conv = name if kind == "conv" else (below if kind == "relu" and self.kinds[below] == "conv"
                                                 else None)
-            if mode == "max" and conv is not None and self.analytic_first_step:
-                one = rule[0] in ("gradient", "smoothgrad")
+            if mode == "max" and conv is not None and self.analytic_first_step \
+                    and RULES[rule[0]].linear_is_transpose:
+                one = RULES[rule[0]].unit_signal == "one"
                 vals = T.ones_like(value) if one else value
                 if kind == "relu":  # every rule passes a positive one-hot at a live unit
                     vals = vals * (value > 0)
@@ -547,7 +556,7 @@ class Projector(object):
             rows = T.repeat(T.arange(B).dimshuffle(0, "x"), k, axis=1)
             value = act.flatten(3)[rows.flatten(), u[:, :, 0].flatten(), pos.flatten()].reshape((B, k))
             values.append(value)
-            start = T.ones(pos.shape, dtype=floatX) if rule[0] in ("gradient", "smoothgrad") else value
+            start = T.ones(pos.shape, dtype=floatX) if RULES[rule[0]].unit_signal == "one" else value
             pending[name] = [(name, self._dense_signal(act, u[:, :, 0], None, pos, start,
                                                        k, "max", rule[0]))]
         g, walked = self._walk_down(pending, outs, switches, rule)

@@ -2,7 +2,7 @@
 and the explorer page list them without compiling anything). See :mod:`zfnet.vis.deconv`."""
 from ..errors import UsageError
 
-METHODS = ("deconvnet", "guided", "gradient", "smoothgrad")
+METHODS = ("deconvnet", "guided", "gradient", "smoothgrad", "lrp")  # rules: zfnet.vis.rules
 MODES = ("max", "map")
 RANKS = ("max", "l2")
 
