@@ -33,15 +33,11 @@ def _timeit(fn):
 
 
 def layer_flops(net):
-    """Multiply-add FLOPs (2 per MAC) per image of each conv/fc layer's forward pass."""
+    """Multiply-add FLOPs (2 per MAC) per image of each conv/fc layer's forward pass: the
+    project's one count (:func:`zfnet.nn.flops.layer_flops`), conv layers only."""
+    from zfnet.nn import flops
     from zfnet.nn.layers import Conv2DLayer
-    out = {}
-    for name, l in net.items():
-        if isinstance(l, Conv2DLayer):
-            k, c, h, w = l.W.get_value(borrow=True).shape
-            _, _, ho, wo = l.output_shape
-            out[name] = 2.0 * k * c * h * w * ho * wo
-    return out
+    return {n: f for n, f in flops.layer_flops(net).items() if isinstance(net[n], Conv2DLayer)}
 
 
 def flops_per_image(net):

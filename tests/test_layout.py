@@ -8,7 +8,7 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 THEANO_FREE = ["zfnet.errors", "zfnet.files", "zfnet.data", "zfnet.data.dataset", "zfnet.data.images",
                "zfnet.data.fashion_mnist", "zfnet.data.cifar", "zfnet.data.photos", "zfnet.data.classes",
-               "zfnet.data.digits", "zfnet.nn.configs", "zfnet.nn.shapes", "zfnet.io.checkpoint",
+               "zfnet.data.digits", "zfnet.nn.configs", "zfnet.nn.shapes", "zfnet.nn.flops", "zfnet.io.checkpoint",
                "zfnet.io.onnx", "zfnet.vis.render", "zfnet.vis.plots",
                "zfnet.vis.methods", "zfnet.vis.occlusion", "zfnet.repro.analysis", "zfnet.cluster.scan",
                "zfnet.report", "zfnet.cli"]

@@ -390,17 +390,9 @@ class Projector(object):
         """Dense-equivalent GFLOP per image of projecting ``k`` units of each of ``layers``:
         the forward pass to the highest and a transposed convolution per signal per conv
         (or dense) step below each layer."""
+        from ..nn.flops import layer_flops
         idx = [self.names.index(l) for l in layers]
-        flops = []
-        for n in self.names:
-            st = self.steps[n]
-            if st.kind == "conv":
-                kk, c, fh, fw = st.filter_shape
-                flops.append(2.0 * kk * c * fh * fw * int(np.prod(st.output_shape[2:])))
-            elif st.kind == "dense":
-                flops.append(2.0 * int(np.prod(st.input_shape[1:])) * st.output_shape[1])
-            else:
-                flops.append(0.0)
+        flops = list(layer_flops(self.steps).values())
         fwd = sum(flops[:max(idx) + 1])
         back = sum(k * sum(flops[:i + 1]) for i in idx)
         return (fwd + back) / 1e9
