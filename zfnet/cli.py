@@ -205,6 +205,7 @@ def _add_train(sub):
 
 
 def cmd_train(args):
+    """`zfnet train`: see its parser (``_add_train``) for the options."""
     from .train import train_run
     world = None
     if args.distributed:
@@ -243,6 +244,7 @@ def _cluster_dataset(args):
 
 
 def cmd_evaluate(args):
+    """`zfnet evaluate`: see its parser (``_add_evaluate``) for the options."""
     if args.scheduler:
         from .cluster.scan import cluster, evaluate_dask, split_size
         dataset = _cluster_dataset(args)
@@ -271,6 +273,7 @@ def _add_predict(sub):
 
 
 def cmd_predict(args):
+    """`zfnet predict`: see its parser (``_add_predict``) for the options."""
     from .evaluate import predict_files
     if args.top < 1:
         raise UsageError("--top %d: expected at least 1" % args.top)
@@ -296,6 +299,7 @@ def _add_features(sub):
 
 
 def cmd_features(args):
+    """`zfnet features`: see its parser (``_add_features``) for the options."""
     from .files import atomic_write_npz
     if args.scheduler:
         from .cluster.scan import cluster, features_dask, split_size
@@ -326,6 +330,7 @@ def _add_filters(sub):
 
 
 def cmd_filters(args):
+    """`zfnet filters`: see its parser (``_add_filters``) for the options."""
     from .io.checkpoint import read_checkpoint
     from .vis.plots import save_filters_png
     doc, arrays = read_checkpoint(args.checkpoint)
@@ -373,6 +378,7 @@ def _add_visualize(sub):
 
 
 def cmd_visualize(args):
+    """`zfnet visualize`: see its parser (``_add_visualize``) for the options."""
     from .vis.figures import visualize
     visualize(args.checkpoint, args.images, args.layers, args.out, top=args.top, method=args.method,
               mode=args.mode, rank=args.rank, channels=args.channels, scale=args.scale,
@@ -401,6 +407,7 @@ def _add_topk(sub):
 
 
 def cmd_topk(args):
+    """`zfnet topk`: see its parser (``_add_topk``) for the options."""
     from .vis.figures import topk
     scan = None
     if args.scheduler:
@@ -428,6 +435,7 @@ def _add_import_keras(sub):
 
 
 def cmd_import_keras(args):
+    """`zfnet import-keras`: see its parser (``_add_import_keras``) for the options."""
     from .io.keras import import_keras
     from .nn.configs import get_config
     cfg = get_config(args.config) if args.config else None
@@ -454,6 +462,7 @@ def _add_import_onnx(sub):
 
 
 def cmd_import_onnx(args):
+    """`zfnet import-onnx`: see its parser (``_add_import_onnx``) for the options."""
     from .io.onnx import import_onnx
     import_onnx(args.model, args.out, preprocess=args.preprocess, random_weights=args.random_weights,
                 force=args.force)
@@ -472,6 +481,7 @@ def _add_serve(sub):
 
 
 def cmd_serve(args):
+    """`zfnet serve`: see its parser (``_add_serve``) for the options."""
     from .app.server import serve
     if not os.path.exists(os.path.join(args.checkpoint, "model.json")):
         raise UsageError("%s is not a checkpoint (no model.json): pass e.g. runs/demo/final" % args.checkpoint)
@@ -537,6 +547,7 @@ def _benchmarks():
 
 
 def cmd_bench(args):
+    """`zfnet bench`: see its parser (``_add_bench``) for the options."""
     bench = _benchmarks()
     if args.what == "deconv":
         bench.run_deconv_bench(args.repeats, args.json, layers=args.layer, k=args.top, config=args.config,
@@ -578,6 +589,7 @@ def _add_data(sub):
 
 
 def cmd_data(args):
+    """`zfnet data`: see its parser (``_add_data``) for the options."""
     if args.name == "photos":
         from .data import photos
         if args.action == "fetch":
@@ -627,6 +639,7 @@ def _add_reproduce(sub):
 
 
 def cmd_reproduce(args):
+    """`zfnet reproduce`: see its parser (``_add_reproduce``) for the options."""
     from .repro import reproduce as rep
     names = rep.experiment_names()
     if args.list or (not args.name and not args.table):
@@ -668,6 +681,7 @@ def _add_demo(sub):
 
 
 def cmd_demo(args):
+    """`zfnet demo`: see its parser (``_add_demo``) for the options."""
     from .repro.demo import run_demo
     run_demo(args.config, args.dataset, train_settings(args), args.out, resume=args.resume,
              progress=not args.quiet)
@@ -695,6 +709,8 @@ def _parser():
 
 
 def main(argv=None):
+    """Parse ``argv`` (default: the command line) and run the command; the project's errors
+    become one ``error:`` line and their exit code."""
     p = _parser()
     args = p.parse_args(argv)
     if not args.command:

@@ -88,6 +88,7 @@ class TrainSettings(object):
                 raise UsageError("%s must be a finite number > 0, got %r" % (name, getattr(self, name)))
 
     def to_dict(self):
+        """The settings as a dict (recorded in settings.json and hashed into shared-run keys)."""
         return dict(self.__dict__)
 
 
@@ -158,9 +159,11 @@ class Trainer(object):
         return np.random.RandomState((self.s.seed * 1000003 + epoch) % (2 ** 32))
 
     def optimizer_state(self):
+        """The optimizer's velocities, {name: array}, as a checkpoint stores them."""
         return {k: v.get_value() for k, v in self.velocities.items()}
 
     def set_optimizer_state(self, arrays):
+        """Restore the velocities saved by :meth:`optimizer_state`."""
         for k, v in self.velocities.items():
             v.set_value(arrays[k])
 

@@ -175,16 +175,19 @@ class Explorer(object):
         return pixels, "; ".join(note) or "used as it is"
 
     def image(self, iid):
+        """The stored image ``iid`` (a sample or an upload): a dict with ``pixels`` and ``label``."""
         if iid not in self.images:
             raise NotFound("unknown image %r: use an id from /api/samples or /api/upload" % (iid,))
         return self.images[iid]
 
     def check_layer(self, layer):
+        """``layer`` if the page may show it, else a NotFound naming the layers it may."""
         if layer not in self.layers:
             raise NotFound("unknown layer %r: valid layers are %s" % (layer, ", ".join(self.layers)))
         return layer
 
     def check_channel(self, layer, channel):
+        """``channel`` of ``layer`` as an int, else a NotFound naming the valid range."""
         n = self.net[layer].output_shape[1]
         if isinstance(channel, str) and not INTEGER.match(channel):  # int() would read "1_0" as 10
             raise NotFound("channel %r of %s: expected an integer 0..%d" % (channel, layer, n - 1))
@@ -202,12 +205,14 @@ class Explorer(object):
 
     # ------------------------------------------------------------ answers
     def predict(self, iid, k=5):
+        """The top-``k`` classes of image ``iid`` with their probabilities."""
         img = self.image(iid)
         with self.lock:
             p = self._probabilities(img["pixels"])[0]
         return top_classes(p, self.classes, k)
 
     def features(self, iid, layer, top=16):
+        """The ``top`` feature maps of ``layer`` by maximum activation, each overlaid on the input."""
         img = self.image(iid)
         self.check_layer(layer)
         with self.lock:
@@ -221,6 +226,8 @@ class Explorer(object):
                  "overlay": data_url(render.overlay(rgb, np.maximum(f[c], 0)), zoom=3)} for c in order]
 
     def project(self, iid, layer, channel, method):
+        """The strongest activation of a map projected by ``method``: the projection, the patch
+        its unit sees and the projection inside it (data URLs), the unit and its box."""
         img = self.image(iid)
         self.check_layer(layer)
         ch = self.check_channel(layer, channel)
@@ -241,6 +248,8 @@ class Explorer(object):
                 "projection_patch": data_url(p["projection_patch"], zoom=4), "seconds": seconds}
 
     def occlusion(self, iid, size=None, stride=None):
+        """The top class's probability for every position of a grey square (default a quarter
+        of the side), drawn over the image."""
         img = self.image(iid)
         h = self.input_shape[1]
         size = max(1, h // 4) if size is None else int(size)      # 0 is an error, not "default"
@@ -276,6 +285,7 @@ class Explorer(object):
         return found
 
     def topk_channels(self, layer):
+        """The channels of ``layer`` whose dataset top-9 is known (from topk.npz or computed here)."""
         return sorted(ch for (l, ch) in self.topk_results if l == layer)
 
     def topk(self, layer, channel, wait=False):

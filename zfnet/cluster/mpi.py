@@ -29,6 +29,7 @@ class World(object):
 
     @property
     def root(self):
+        """True on rank 0, the one that reports and writes."""
         return self.rank == 0
 
     def share(self, idx):
@@ -67,7 +68,9 @@ class World(object):
                                 "stops: data-parallel replicas must stay identical" % (epoch, everyone))
 
     def barrier(self):
+        """Wait for every rank."""
         self.comm.Barrier()
 
     def broadcast(self, obj):
+        """Rank 0's ``obj`` on every rank."""
         return self.comm.bcast(obj, root=0)

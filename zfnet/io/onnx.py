@@ -61,7 +61,7 @@ SUPPORTED = ("Conv", "Relu", "LRN", "MaxPool", "Reshape", "Flatten", "Gemm", "So
 
 
 class OnnxImportError(ImportFormatError):
-    pass
+    """An ONNX file this importer cannot read, with the node and the reason."""
 
 
 def _attrs(node):

@@ -13,6 +13,7 @@ def conv_flops(filter_shape, output_hw):
 
 
 def dense_flops(inputs, units):
+    """FLOPs of a fully connected layer from ``inputs`` values to ``units`` outputs."""
     return 2.0 * int(inputs) * int(units)
 
 

@@ -244,6 +244,7 @@ class DeconvolutionLayer(lasagne.layers.Layer):
         self.get_output_shape_for(self.input_shape)  # fail now on an impossible crop
 
     def full_size(self, input_shape=None):
+        """The (H, W) of the transposed convolution before any crop: s (i - 1) + k - 2p."""
         shape = input_shape or self.input_shape
         return tuple(None if n is None else s * (n - 1) + f - 2 * p for n, s, f, p in
                      zip(shape[2:], self.stride, self.filter_size, self.pad))

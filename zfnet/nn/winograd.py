@@ -70,6 +70,7 @@ class Winograd3x3(OpenMPOp):
 
     @property
     def corr_pad(self):
+        """The padding of the correlation the op computes (a transposed pad p is a full 2 - p)."""
         return 2 - self.pad if self.transposed else self.pad
 
     def make_node(self, *inputs):

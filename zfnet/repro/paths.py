@@ -26,10 +26,12 @@ def _base():
 
 
 def experiments_dir():
+    """The experiments' folder: ``$ZFNET_EXPERIMENTS_DIR``, else the clone's ``experiments/``."""
     return os.environ.get("ZFNET_EXPERIMENTS_DIR", os.path.join(_base(), "experiments"))
 
 
 def runs_dir():
+    """Where training runs go: ``$ZFNET_RUNS_DIR``, else the clone's ``runs/``."""
     return os.environ.get("ZFNET_RUNS_DIR", os.path.join(_base(), "runs"))
 
 

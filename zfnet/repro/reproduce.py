@@ -40,6 +40,7 @@ from .stats import *  # noqa: F401,F403
 
 
 def load_experiment(name):
+    """The module ``experiments/<name>/run.py`` (it must define ``run(ctx)``)."""
     names = experiment_names()
     if name not in names:
         raise UsageError("Unknown experiment %r: expected one of %s (or 'all')" % (name, names))
@@ -188,14 +189,17 @@ class Context(object):
 
     # ------------------------------------------------------------ output
     def path(self, *parts):
+        """A path inside the experiment's output folder (its folder created)."""
         p = os.path.join(self.out, *parts)
         os.makedirs(os.path.dirname(p), exist_ok=True)
         return p
 
     def write_json(self, filename, obj):
+        """Write ``obj`` as JSON (numpy values converted) into the output folder, atomically."""
         files.atomic_write_json(self.path(filename), _jsonable(obj))
 
     def write_csv(self, filename, header, rows):
+        """Write a CSV (floats to 6 significant digits) into the output folder, atomically."""
         import csv
         import io
         buf = io.StringIO(newline="")

@@ -10,6 +10,7 @@ def verdict(ok, partly=False):
 
 
 def fmt_pct(x, digits=1):
+    """A fraction as a percentage string (0.123 -> '12.3%')."""
     return ("%." + str(digits) + "f%%") % (100.0 * x)
 
 

@@ -167,6 +167,7 @@ class Projector(object):
 
     @property
     def lrn(self):
+        """The contrast-normalisation rule of the default method."""
         return self.lrn_rule(self.method)
 
     # ------------------------------------------------------------ checking

@@ -24,15 +24,18 @@ from ..backend import T
 
 
 class Rule(object):
+    """A method's backward rules (see the module docstring); subclasses override what differs."""
     name = None
     lrn = "gradient"
     unit_signal = "one"
     linear_is_transpose = True
 
     def relu(self, g, a):
+        """The signal below a ReLU whose input was ``a``."""
         raise NotImplementedError
 
     def linear(self, back, g, a, z):
+        """The signal below a conv/fc layer (input ``a``, output ``z``); ``back``: its transpose."""
         return back(g)
 
 
