@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from zfnet import train  # noqa: E402
-from ref import tiny_config, toy_dataset  # noqa: E402
+from conftest import tiny_config, toy_dataset  # noqa: E402
 
 out = sys.argv[1]
 cfg = tiny_config()

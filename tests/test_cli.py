@@ -177,7 +177,7 @@ def test_import_never_replaces_a_users_folder(tmp_path):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs to fill it (needs root)")
 def test_a_full_disk_is_one_line_and_keeps_the_old_file(tmp_path):
-    from ref import tiny_config, write_tiny_checkpoint
+    from conftest import tiny_config, write_tiny_checkpoint
     path, _, _ = write_tiny_checkpoint(tmp_path / "ck", tiny_config())
     disk = tmp_path / "disk"; disk.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)]).returncode:

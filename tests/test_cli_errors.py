@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from zfnet import cli
-from ref import write_tiny_checkpoint
+from conftest import write_tiny_checkpoint
 
 BAD = {
     "int": ["abc", "-7", "1.5", ""],

@@ -4,7 +4,8 @@ from zfnet.io import checkpoint as ckpt
 from zfnet.data import dataset as data
 from zfnet.nn import model
 from zfnet.evaluate import evaluate_checkpoint, logits_function
-from ref import forward, softmax, tiny_config, toy_dataset
+from ref import forward, softmax
+from conftest import tiny_config, toy_dataset
 
 
 def test_metrics_match_a_numpy_evaluation(tmp_path):

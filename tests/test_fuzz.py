@@ -19,7 +19,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from zfnet.errors import ZfnetError
-from ref import random_keras, tiny_config, write_keras, write_onnx_chain, write_tiny_checkpoint
+from conftest import random_keras, tiny_config, write_keras, write_onnx_chain, write_tiny_checkpoint
 
 settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -287,7 +287,7 @@ def test_keras_files_are_imported_or_refused(kinds, layout):
     h5py = pytest.importorskip("h5py")
     from zfnet.io.keras import import_keras
     from zfnet.nn import configs
-    from ref import KERAS_TINY
+    from conftest import KERAS_TINY
     with tempfile.TemporaryDirectory() as d:
         p = os.path.join(d, "w.h5")
         write_keras(p, random_keras(), layout)

@@ -9,7 +9,7 @@ import pytest
 from zfnet.io import checkpoint as ckpt
 from zfnet import train
 from zfnet.backend import theano
-from ref import tiny_config, toy_dataset
+from conftest import tiny_config, toy_dataset
 
 HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_helper.py")
 
@@ -94,7 +94,7 @@ def test_bad_settings():
 
 
 def test_small_dataset_gets_a_validation_split_that_fits(tmp_path):
-    from ref import toy_dataset
+    from conftest import toy_dataset
     ds = toy_dataset(n_train=30, n_test=10)
     s = train.TrainSettings(epochs=1, batch_size=8)  # default val_size 5000 > 30 images
     r = train.train(tiny_config(), ds, s, str(tmp_path), progress=False, log=lambda *a: None)

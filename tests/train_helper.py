@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from zfnet import files, train  # noqa: E402
-from ref import tiny_config, toy_dataset  # noqa: E402
+from conftest import tiny_config, toy_dataset  # noqa: E402
 
 out, epochs = sys.argv[1], int(sys.argv[2])
 real_npz, real_bytes = files.atomic_write_npz, files.atomic_write_bytes

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ref import write_tiny_checkpoint
+from conftest import write_tiny_checkpoint
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from zfnet.errors import NotFound, UsageError
-from ref import forward, softmax, tiny_config, write_tiny_checkpoint
+from ref import forward, softmax
+from conftest import tiny_config, write_tiny_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ from PIL import Image
 from zfnet.io import checkpoint as ckpt
 from zfnet.data import dataset as datamod
 from zfnet.vis.deconv import input_patch_box
-from ref import forward, tiny_config, write_tiny_checkpoint
+from ref import forward
+from conftest import tiny_config, write_tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +238,7 @@ def test_serve_defaults_to_localhost_and_checks_the_checkpoint(tmp_path):
 def test_a_colour_model_without_its_dataset_offers_natural_photos(tmp_path, monkeypatch):
     from zfnet.app.server import create_app
     monkeypatch.setenv("ZFNET_PHOTOS", str(tmp_path / "not-fetched"))  # only the installed packages' photos
-    from ref import toy_dataset
+    from conftest import toy_dataset
     ds = toy_dataset(n_train=20, n_test=5, size=16)
     ds.x_train = np.repeat(ds.x_train, 3, axis=1)
     path, _, _ = write_tiny_checkpoint(tmp_path / "final", tiny_config(channels=3, size=16), ds,

@@ -178,7 +178,7 @@ def test_normalize_and_stats():
 
 
 def test_validation_split_is_disjoint_and_fixed():
-    from ref import toy_dataset
+    from conftest import toy_dataset
     ds = toy_dataset()
     a = ds.split_validation(40, seed=0)
     b = ds.split_validation(40, seed=0)

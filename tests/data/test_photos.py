@@ -230,7 +230,7 @@ def test_visualize_an_imported_keras_model_on_a_photo_shows_the_filters_rgb_colo
     block1_conv1 unit is its activation times the file's kernel with the input channels
     reversed (RGB), at its 3x3 window (padding 1), and the PNG shows that colour."""
     h5py = pytest.importorskip("h5py")
-    from ref import KERAS_TINY, random_keras, write_keras
+    from conftest import KERAS_TINY, random_keras, write_keras
     from zfnet.nn import configs
     from zfnet.io import keras as ki
     path, ck, out = str(tmp_path / "w.h5"), str(tmp_path / "ck"), str(tmp_path / "vis")

@@ -9,7 +9,8 @@ from zfnet.errors import CheckpointError, CheckpointNotFound
 from zfnet.io.checkpoint import load_model, model_json, read_checkpoint, write_checkpoint
 from zfnet.nn import model
 from zfnet.backend import lasagne, theano
-from ref import tiny_config, xcorr2d
+from ref import xcorr2d
+from conftest import tiny_config
 
 
 def _save(net, cfg, path):

@@ -15,7 +15,8 @@ from zfnet.nn import configs
 from zfnet.io import keras as ki
 from zfnet.nn import model as modelmod
 from zfnet.backend import lasagne, theano
-from ref import KERAS_TINY, keras1_weights, keras_forward, random_keras, write_keras
+from ref import keras1_weights, keras_forward
+from conftest import KERAS_TINY, random_keras, write_keras
 
 @pytest.mark.parametrize("layout,saved_model", [("keras2", False), ("keras1", False), ("keras2", True)])
 def test_import_matches_keras_numerics(tmp_path, layout, saved_model):

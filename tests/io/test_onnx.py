@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from zfnet.io import checkpoint as ckpt
 from zfnet.io import onnx as oi
 from zfnet.backend import lasagne, theano
-from ref import write_onnx_chain
+from conftest import write_onnx_chain
 
 LIGHT = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", "light_zfnet512.onnx")
 

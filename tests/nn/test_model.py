@@ -3,7 +3,8 @@ import pytest
 
 from zfnet.nn import model
 from zfnet.backend import lasagne, theano
-from ref import forward, tiny_config
+from ref import forward
+from conftest import tiny_config
 
 
 def _random_weights(net, seed=0):

@@ -7,7 +7,8 @@ from zfnet.evaluate import batched, features_function, softmax
 from zfnet.repro.analysis import correlation, correspondence_delta, filter_health, linear_probe, per_class_split, relative_distance, rotate_image, scale_image, translate_vertical
 from zfnet.vis.occlusion import occlusion_batch, occlusion_grid
 from zfnet.nn import model as modelmod
-from ref import forward, tiny_config
+from ref import forward
+from conftest import tiny_config
 
 
 def _img(seed=0, c=1, h=28, w=28):

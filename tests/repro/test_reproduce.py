@@ -10,7 +10,7 @@ import pytest
 from zfnet.io import checkpoint as ckpt
 from zfnet.repro import reproduce as rep
 from zfnet import train
-from ref import tiny_config, toy_dataset
+from conftest import tiny_config, toy_dataset
 
 FAKE = '''
 def run(ctx):

@@ -6,7 +6,8 @@ from zfnet.backend import T, lasagne, theano
 from zfnet.vis.deconv import Projector, SmoothGrad, input_patch_box, unit_boxes
 from zfnet.nn.layers import Conv2DLayer, DeconvolutionLayer, conv_transpose
 from zfnet.nn.pool_ops import max_pool_switches, unpool
-from ref import forward, switches_ref, tiny_config, transposed_xcorr2d, unpool_ref, xcorr2d
+from ref import forward, switches_ref, transposed_xcorr2d, unpool_ref, xcorr2d
+from conftest import tiny_config
 
 
 # ------------------------------------------------------------ references

@@ -6,7 +6,7 @@ from zfnet.errors import DataError
 from zfnet.nn import model
 from zfnet.vis import figures as visualize
 from zfnet.backend import lasagne, theano
-from ref import tiny_config, toy_dataset
+from conftest import tiny_config, toy_dataset
 
 
 def _saved_tiny(tmp_path, seed=0):

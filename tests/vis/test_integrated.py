@@ -8,7 +8,8 @@ from zfnet.errors import UsageError
 from zfnet.nn import model
 from zfnet.vis.deconv import Projector
 from zfnet.vis.integrated import IntegratedGradients
-from ref import forward, tiny_config
+from ref import forward
+from conftest import tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ from zfnet.backend import lasagne
 from zfnet.nn import model
 from zfnet.vis import rules
 from zfnet.vis.deconv import Projector
-from ref import forward, switches_ref, tiny_config, transposed_xcorr2d, unpool_ref
+from ref import forward, switches_ref, transposed_xcorr2d, unpool_ref
+from conftest import tiny_config
 
 
 def lrp_numpy(cfg, arrays, x, layer, unit, eps):
