@@ -20,7 +20,7 @@ def test_answers_without_http(explorer):
     from zfnet.io.checkpoint import read_checkpoint
     ex, ds, pre = explorer
     d = ex.describe()
-    assert d["name"] == "tiny" and d["methods"] == ["deconvnet", "guided", "gradient", "smoothgrad"]
+    assert d["name"] == "tiny" and d["methods"] == ["deconvnet", "guided", "gradient", "smoothgrad", "lrp"]
     sid = ex.sample_ids[0]
     px = ex.image(sid)["pixels"]
     _, arrays = read_checkpoint(ex.checkpoint)
@@ -42,8 +42,8 @@ def test_bad_input_raises_lookup_and_value_errors(explorer):
         ex.features(sid, "conv9")
     with pytest.raises(LookupError, match=r"channel 9 of conv1 does not exist: valid channels are 0..3"):
         ex.project(sid, "conv1", 9, "deconvnet")
-    with pytest.raises(ValueError, match="unknown method 'lrp': expected one of deconvnet"):
-        ex.project(sid, "conv1", 0, "lrp")
+    with pytest.raises(ValueError, match="unknown method 'excitation': expected one of deconvnet"):
+        ex.project(sid, "conv1", 0, "excitation")
     with pytest.raises(UsageError, match="empty upload"):
         ex.add_upload(b"")
 
