@@ -68,3 +68,31 @@ def test_fashion_mnist_from_a_folder_names_the_files_and_checks_them(tmp_path):
             g.write(b"\0" * 16)
     with pytest.raises(DataError, match="has SHA-256 .* of its content, expected"):
         fetch_fashion_mnist(str(tmp_path / "fm"), verbose=False, source=str(src))
+
+
+def test_import_zfnet_then_lasagne_works_and_imports_no_theano_before(tmp_path):
+    """Lasagne 0.1 cannot import on Theano 1.0 by itself; after `import zfnet` a plain
+    `import lasagne` goes through zfnet.backend and gets the one Lasagne module it imported.
+    `import zfnet` alone still imports no Theano."""
+    code = ("import sys, zfnet\nassert 'theano' not in sys.modules\nimport lasagne\n"
+            "from zfnet.backend import lasagne as ours\n"
+            "assert lasagne is ours and sys.modules['lasagne'] is ours\n"
+            "net = lasagne.layers.InputLayer((None, 1, 8, 8))\n"
+            "net = lasagne.layers.MaxPool2DLayer(net, 2)\nprint(net.output_shape)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=ROOT), timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "(None, 1, 4, 4)"
+
+
+def test_reproduce_without_the_experiments_says_where_they_are(tmp_path, monkeypatch, capsys):
+    """An installed package does not ship experiments/: `zfnet reproduce` (a name or --list)
+    says where they are in one line and exits 2, instead of silently listing nothing."""
+    from zfnet import cli
+    monkeypatch.setenv("ZFNET_EXPERIMENTS_DIR", str(tmp_path / "nowhere"))
+    for argv in (["reproduce", "--list"], ["reproduce", "fig2_top9"]):
+        with pytest.raises(SystemExit) as e:
+            cli.main(argv)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and "experiments/" in err and "clone" in err
+        assert len([l for l in err.splitlines() if "error:" in l]) == 1

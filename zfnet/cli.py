@@ -641,6 +641,11 @@ def _add_reproduce(sub):
 def cmd_reproduce(args):
     """`zfnet reproduce`: see its parser (``_add_reproduce``) for the options."""
     from .repro import reproduce as rep
+    if not os.path.isdir(rep.experiments_dir()):
+        raise UsageError("the experiments live in the repository's experiments/ folder, which an installed "
+                         "package does not ship (looked in %s): clone the repository and run `zfnet "
+                         "reproduce` there, or set ZFNET_EXPERIMENTS_DIR to a clone's experiments/"
+                         % rep.experiments_dir())
     names = rep.experiment_names()
     if args.list or (not args.name and not args.table):
         for n in names:
