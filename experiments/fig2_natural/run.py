@@ -26,7 +26,6 @@ import numpy as np
 
 from zfnet.data import dataset as datamod
 from zfnet.evaluate import batched, features_function
-from zfnet.io.checkpoint import load_model
 from zfnet.repro import reproduce as rep
 from zfnet.vis import plots
 from zfnet.vis.figures import topk
@@ -55,18 +54,14 @@ def transforms(x):
 
 
 def run(ctx):
-    run_dir, final = rep.natural_model(ctx)
-    ds = ctx.tiny_imagenet()
-    model = load_model(final)
+    run_dir, model, ds, x, y = rep.natural_validation(ctx)
     c, H, W = model.input_shape
-    x = datamod.crop_batch(np.asarray(ds.x_test), (H, W))
-    y = np.asarray(ds.y_test)
     val = datamod.Dataset(ds.name + " validation", x[:1], y[:1], x, y, ds.class_names)
     maps = MAPS_SHOWN if not ctx.quick else 2
     ctx.params.update(checkpoint=os.path.basename(run_dir), maps_shown=maps, k=9, method="deconvnet",
                       images="Tiny ImageNet validation (%d images), centre %dx%d" % (len(x), H, W),
                       map_choice="random, seed 0", invariance_maps=MAX_MAPS)
-    npz = topk(final, LAYERS, ctx.out, dataset=val, split="test", maps=maps, k=9, seed=0,
+    npz = topk(model, LAYERS, ctx.out, dataset=val, split="test", maps=maps, k=9, seed=0,
                progress=ctx.progress, log=ctx.log).npz
     os.remove(npz)  # the projections are in the PNGs
 

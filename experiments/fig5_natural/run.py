@@ -24,9 +24,7 @@ import os
 
 import numpy as np
 
-from zfnet.data import dataset as datamod
 from zfnet.evaluate import features_function, logits_function, softmax
-from zfnet.io.checkpoint import load_model
 from zfnet.repro import reproduce as rep
 from zfnet.repro.analysis import TRANSFORMS, relative_distance
 from zfnet.vis import plots, render
@@ -41,12 +39,7 @@ LAYERS = ("norm1", "relu7")
 
 
 def run(ctx):
-    run_dir, final = rep.natural_model(ctx)
-    ds = ctx.tiny_imagenet()
-    model = load_model(final)
-    c, H, W = model.input_shape
-    x = datamod.crop_batch(np.asarray(ds.x_test), (H, W))
-    y = np.asarray(ds.y_test)
+    run_dir, model, ds, x, y = rep.natural_validation(ctx)
     net = model.net
     feat, logits = features_function(net, list(LAYERS)), logits_function(net)
     fill = int(round(float(np.mean(model.preprocessing["mean"]))))

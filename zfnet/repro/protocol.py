@@ -4,6 +4,8 @@ import copy
 import os
 from collections import OrderedDict
 
+import numpy as np
+
 from ..errors import UsageError
 from .paths import run_label
 
@@ -131,6 +133,18 @@ def natural_model(ctx, seed=None):
         "folder": os.path.basename(run), "settings": settings.to_dict(), "config": "zf64",
         "dataset": ds.name, "train_images": len(ds.x_train), "test_images": len(ds.x_test)}
     return run, os.path.join(run, "final")
+
+
+def natural_validation(ctx):
+    """The natural-image model and Tiny ImageNet's validation images as it sees them: (run
+    folder, :class:`~zfnet.io.checkpoint.Model`, the dataset, uint8 centre crops at the model's
+    input (N, C, H, W), labels (N,))."""
+    from ..data.dataset import crop_batch
+    from ..io.checkpoint import load_model
+    run_dir, final = natural_model(ctx)
+    ds = ctx.tiny_imagenet()
+    model = load_model(final)
+    return run_dir, model, ds, crop_batch(np.asarray(ds.x_test), model.input_shape[1:]), np.asarray(ds.y_test)
 
 
 def base_holdout(ctx):
