@@ -148,3 +148,18 @@ def write_onnx_chain(path, ceil_mode=0, trans_b=1, constant_nodes=False, seed=0,
     onnx.checker.check_model(m)
     onnx.save(m, path)
     return path
+
+
+def random_tiny_net(build_seed, weight_seed, scale=0.3):
+    """A built :func:`tiny_config` network with random normal weights (``scale``) set, and the
+    numpy state that drew them: (cfg, net, arrays, rng), rng ready for drawing inputs."""
+    from zfnet.backend import lasagne
+    from zfnet.nn import model
+    cfg = tiny_config()
+    lasagne.random.set_rng(np.random.RandomState(build_seed))
+    net = model.build(cfg)
+    rng = np.random.RandomState(weight_seed)
+    arrays = {k: (rng.randn(*v.shape) * scale).astype("float32") for k, v in model.get_weights(net).items()}
+    model.set_weights(net, arrays)
+    return cfg, net, arrays, rng
+

@@ -3,23 +3,16 @@ checked against an independent numpy forward pass, and its relation to the gradi
 import numpy as np
 import pytest
 
-from zfnet.backend import lasagne
 from zfnet.errors import UsageError
-from zfnet.nn import model
 from zfnet.vis.deconv import Projector
 from zfnet.vis.integrated import IntegratedGradients
 from ref import forward
-from conftest import tiny_config
+from conftest import random_tiny_net
 
 
 @pytest.fixture(scope="module")
 def setup():
-    cfg = tiny_config()
-    lasagne.random.set_rng(np.random.RandomState(4))
-    net = model.build(cfg)
-    rng = np.random.RandomState(5)
-    arrays = {k: (rng.randn(*v.shape) * 0.3).astype("float32") for k, v in model.get_weights(net).items()}
-    model.set_weights(net, arrays)
+    cfg, net, arrays, rng = random_tiny_net(4, 5)
     x = rng.randn(3, 1, 12, 12).astype("float32")
     return cfg, arrays, net, x
 

@@ -5,12 +5,11 @@ biases the relevance reaching the input adds up to the unit's activation."""
 import numpy as np
 import pytest
 
-from zfnet.backend import lasagne
 from zfnet.nn import model
 from zfnet.vis import rules
 from zfnet.vis.deconv import Projector
 from ref import forward, switches_ref, transposed_xcorr2d, unpool_ref
-from conftest import tiny_config
+from conftest import random_tiny_net
 
 
 def lrp_numpy(cfg, arrays, x, layer, unit, eps):
@@ -37,11 +36,7 @@ def lrp_numpy(cfg, arrays, x, layer, unit, eps):
 
 @pytest.fixture(scope="module")
 def setup():
-    cfg = tiny_config()
-    lasagne.random.set_rng(np.random.RandomState(7))
-    net = model.build(cfg)
-    rng = np.random.RandomState(8)
-    arrays = {k: (rng.randn(*v.shape) * 0.3).astype("float32") for k, v in model.get_weights(net).items()}
+    cfg, net, arrays, rng = random_tiny_net(7, 8)
     return cfg, net, arrays, rng.randn(2, 1, 12, 12).astype("float32")
 
 

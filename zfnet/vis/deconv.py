@@ -160,7 +160,8 @@ class Projector(object):
 
     def lrn_rule(self, method=None):
         """The contrast-normalisation rule used for ``method``: the one given to the
-        constructor, else identity for the deconvnet and the true gradient otherwise."""
+        constructor, else the method's own (:data:`zfnet.vis.rules.RULES`: identity for the
+        deconvnet and LRP, the true gradient otherwise)."""
         if self._lrn is not None:
             return self._lrn
         return RULES[method or self.method].lrn
