@@ -416,12 +416,12 @@ def first_picture_breakdown(checkpoint, image, layers, top=9, import_s=0.0):
     x_u8 = model.load_images([image]); x = model.preprocess(x_u8)
     marks["load checkpoint and image"] = time.perf_counter() - t
     proj = Projector(model)
-    build = proj._build
+    build = proj._compile
 
     def timed_build(*a, **kw):
         t = time.perf_counter(); r = build(*a, **kw); spent["build"] = time.perf_counter() - t
         return r
-    proj._build = timed_build
+    proj._compile = timed_build
     t = time.perf_counter(); res = proj.project(x, layers, top=top); t_first = time.perf_counter() - t
     marks["build the graph"] = spent["build"] - spent["optimise"] - spent["link"]
     marks["optimise the graph"] = spent["optimise"]

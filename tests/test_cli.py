@@ -205,3 +205,7 @@ def test_train_starts_conv1_below_the_clipping_radius_by_default_and_the_demo_ke
     assert s.init == "gauss-conv1" and s.clip_radius == 0.1
     assert cli.train_settings(p.parse_args(["demo"])).init == "he"
     assert cli.train_settings(p.parse_args(["train", "--init", "he"])).init == "he"
+    from zfnet.train import TrainSettings
+    assert TrainSettings().init == "gauss-conv1"  # one default: the library's and the command line's
+    from zfnet.repro.protocol import base_settings
+    assert base_settings(False).init == "he"  # the committed Fashion-MNIST runs name theirs

@@ -13,7 +13,7 @@ import sys
 
 from .errors import ZfnetError, UsageError
 from .io.onnx import PREPROCESSING
-from .nn.configs import CONFIGS, INITS, SCHEDULES
+from .nn.configs import CONFIGS, DEFAULT_INIT, INITS, SCHEDULES
 from .vis.methods import METHODS, MODES, RANKS
 from .vis.render import SCALES
 
@@ -152,7 +152,7 @@ def _train_args(t, epochs):
     t.add_argument("--lr", type=positive, default=0.01, help="learning rate")
     t.add_argument("--momentum", type=number(0, 1, hi_open=True), default=0.9, help="Nesterov momentum")
     t.add_argument("--weight-decay", type=non_negative, default=5e-4, help="L2 on the weights (not biases)")
-    t.add_argument("--init", choices=INITS, default="gauss-conv1",
+    t.add_argument("--init", choices=INITS, default=DEFAULT_INIT,
                    help="gauss-conv1 (default): conv1 from N(0, 0.01^2), ten times below the clipping "
                         "radius so that clipping acts on filters that grow, the rest He-uniform; he: "
                         "He-uniform everywhere (conv1 starts above the radius and clipping rescales it "

@@ -2,7 +2,9 @@
 
 * Nesterov momentum (Lasagne's ``nesterov_momentum``), weight decay (L2 on
   weights, not biases), dropout as configured.
-* Initialisation: He-uniform (default) or the paper's N(0, 0.01^2).
+* Initialisation (:data:`zfnet.nn.configs.INITS`): ``gauss-conv1`` (the default: conv1 from
+  N(0, 0.01^2), below the clipping radius, He-uniform elsewhere), ``he`` or the paper's
+  N(0, 0.01^2) throughout (``gauss``).
 * Feature scale clipping (the paper's Sec. 3): after every update, each conv
   filter (not fc) whose RMS exceeds ``clip_radius`` (0.1) is rescaled to it.
 * Learning-rate schedule: ``none``, ``step`` (x ``gamma`` every ``step_size``
@@ -32,6 +34,7 @@ from .files import atomic_write_bytes, atomic_write_json
 from .io.checkpoint import model_json, read_checkpoint, write_checkpoint
 from .data import dataset as datamod
 from .nn import model as modelmod
+from .nn.configs import DEFAULT_INIT
 from .backend import T, lasagne, theano
 from .evaluate import evaluate_logits
 from .nn.layers import log_softmax_channels
@@ -47,7 +50,7 @@ class TrainSettings(object):
     """All training hyper-parameters, recorded in the run folder."""
 
     def __init__(self, epochs=5, batch_size=32, lr=0.01, momentum=0.9, weight_decay=5e-4,
-                 init="he", clip_radius=0.1, schedule="step", step_size=None, gamma=0.1,
+                 init=DEFAULT_INIT, clip_radius=0.1, schedule="step", step_size=None, gamma=0.1,
                  plateau_factor=0.1, plateau_patience=1, crop_pad=2, flip=True,
                  val_size=5000, seed=1, limit=None, keep=PAPER_EPOCHS):
         self.epochs = int(epochs); self.batch_size = int(batch_size)

@@ -54,7 +54,7 @@ def run(ctx):
     sizes = SIZES if not ctx.quick else [1, 10]
     splits = SPLITS if not ctx.quick else 2
     updates = UPDATES if not ctx.quick else 30
-    settings = TrainSettings(batch_size=32, lr=0.01, clip_radius=0.1, seed=7)
+    settings = TrainSettings(batch_size=32, lr=0.01, clip_radius=0.1, init="he", seed=7)
     trainer = Trainer(rep.base_config(ctx), settings)
     init = modelmod.get_weights(trainer.net)
     ctx.params.update(checkpoint=rep.run_label(final), sizes=sizes, splits=splits,

@@ -106,7 +106,7 @@ def run(ctx):
     mu, mx, pat = (tc.MAX_UPDATES, tc.EVERY, tc.PATIENCE) if not ctx.quick else (40, 10, 20)
     idx = tc.draw(pool, held.y_train, per_class, 0)
     for s in seeds:
-        settings = TrainSettings(batch_size=32, lr=0.01, clip_radius=0.1, seed=s)
+        settings = TrainSettings(batch_size=32, lr=0.01, clip_radius=0.1, init="he", seed=s)
         trainer = Trainer(tc.network(nc), settings)
         init = modelmod.get_weights(trainer.net)
         mean, std, _, _ = train_from_scratch(trainer, init, held.x_train[idx], held.y_train[idx], s, mu,

@@ -174,7 +174,7 @@ def run(ctx):
     bar.close()
 
     # ---- from scratch, with early stopping (independent of the pre-training seed)
-    settings = TrainSettings(batch_size=32, lr=0.01, clip_radius=0.1, seed=7)
+    settings = TrainSettings(batch_size=32, lr=0.01, clip_radius=0.1, init="he", seed=7)
     trainer = Trainer(network(len(HELD_OUT)), settings)
     init = modelmod.get_weights(trainer.net)
     scratch = {n: [] for n in scratch_sizes}

@@ -3,7 +3,8 @@ import pytest
 
 from zfnet.nn import model
 from zfnet.backend import T, lasagne, theano
-from zfnet.vis.deconv import Projector, SmoothGrad, input_patch_box, unit_boxes
+from zfnet.vis.deconv import Projector, input_patch_box, unit_boxes
+from zfnet.vis.smoothgrad import SmoothGrad, for_method
 from zfnet.nn.layers import Conv2DLayer, DeconvolutionLayer, conv_transpose
 from zfnet.nn.pool_ops import max_pool_switches, unpool
 from ref import forward, switches_ref, transposed_xcorr2d, unpool_ref, xcorr2d
@@ -235,10 +236,10 @@ def test_deconvnet_of_relu_projection_only_where_the_unit_sees():
 def test_smoothgrad_averages_gradients_of_fixed_units():
     net, _ = _tiny_net(4)
     x = np.random.RandomState(10).rand(1, 1, 12, 12).astype("float32")
-    sg = Projector(net, "smoothgrad", smooth_samples=3, smooth_noise=0.0).project(x, "conv2", top=2)["conv2"]
+    sg = for_method(Projector(net), "smoothgrad", samples=3, noise=0.0).project(x, "conv2", top=2)["conv2"]
     gr = Projector(net, "gradient").project(x, "conv2", top=2)["conv2"]
     np.testing.assert_allclose(sg.reconstructions, gr.reconstructions, rtol=1e-5, atol=1e-7)  # no noise
-    noisy = Projector(net, "smoothgrad", smooth_samples=3, smooth_noise=0.2).project(x, "conv2", top=2)["conv2"]
+    noisy = SmoothGrad(Projector(net), samples=3, noise=0.2).project(x, "conv2", top=2)["conv2"]
     np.testing.assert_array_equal(noisy.units, gr.units)
     assert not np.allclose(noisy.reconstructions, gr.reconstructions)
 
@@ -257,6 +258,13 @@ def test_bad_requests():
         p.project(x, "conv1", top=5)
     with pytest.raises(ValueError, match="Unknown method 'excitation'"):  # lrp is a method now
         Projector(net, "excitation")
+    with pytest.raises(ValueError, match=r"'smoothgrad' wraps a Projector .*smoothgrad.SmoothGrad\(projector\)"):
+        Projector(net, "smoothgrad")  # built outside the Projector (zfnet.vis.smoothgrad)
+    with pytest.raises(ValueError, match="'smoothgrad' wraps a Projector"):
+        p.project(x, "conv1", method="smoothgrad")
+    with pytest.raises(ValueError, match="only projects 'smoothgrad'"):
+        SmoothGrad(p).project(x, "conv1", method="guided")
+    assert for_method(p, "guided") is p and isinstance(for_method(p, "smoothgrad"), SmoothGrad)
 
 
 def test_projection_slices_per_image_and_carries_hand_computed_boxes():

@@ -27,6 +27,7 @@ from ..evaluate import features_function, logits_function, softmax, top_classes
 from ..io.checkpoint import load_model
 from ..vis import render
 from ..vis.deconv import Projector
+from ..vis.smoothgrad import SmoothGrad
 from ..vis.methods import METHODS
 from ..vis.occlusion import occlusion_sweep
 
@@ -60,7 +61,8 @@ class Explorer(object):
         self.lock = THEANO_LOCK
         with self.lock:  # compiling: no other explorer thread may compile meanwhile
             self._logits = logits_function(self.net)
-            self._projector = Projector(self.net, smooth_samples=8)
+            self._projector = Projector(self.net)
+            self._smoothgrad = SmoothGrad(self._projector, samples=8)
             self.layers = [l for l in self._projector.projectable_layers()
                            if len(self.net[l].output_shape) == 4 and self.net[l].output_shape[2] > 1]
             self._features = features_function(self.net, self.layers)
@@ -235,8 +237,9 @@ class Explorer(object):
             raise UsageError("unknown method %r: expected one of %s" % (method, ", ".join(METHODS)))
         t0 = time.time()
         with self.lock:
-            res = self._projector.project(self.model.preprocess(img["pixels"]), [layer], channels=[ch],
-                                          method=method)[layer][0]
+            runner = self._smoothgrad if method == SmoothGrad.name else self._projector
+            res = runner.project(self.model.preprocess(img["pixels"]), [layer], channels=[ch],
+                                 method=method)[layer][0]
         seconds = time.time() - t0
         p = render.projection_panels(img["pixels"], res.reconstructions[0], res.boxes[0],
                                      self.model.preprocessing)

@@ -33,6 +33,9 @@ LRN_KRIZHEVSKY = dict(n=5, alpha=1e-4, beta=0.75, k=2.0)
 #: weight initialisations (:func:`zfnet.nn.model.build`) and learning-rate schedules
 #: (:class:`zfnet.train.TrainSettings`): the one list of each, which the command line offers
 INITS = ("he", "gauss", "gauss-conv1")
+#: the one training default (TrainSettings, the command line): conv1 from N(0, 0.01^2), below the
+#: clipping radius, He elsewhere (see zfnet.nn.model.initializer)
+DEFAULT_INIT = "gauss-conv1"
 SCHEDULES = ("none", "step", "plateau")
 
 

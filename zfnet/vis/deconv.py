@@ -28,7 +28,13 @@ forward input is ``a``):
 ``deconvnet``   ``relu(g)`` — the paper
 ``guided``      ``g * (g > 0) * (a > 0)`` — guided backpropagation (Springenberg et al. 2015)
 ``gradient``    ``g * (a > 0)`` — the plain gradient (saliency, Simonyan et al. 2014)
-``smoothgrad``  the gradient averaged over noisy copies of the input (Smilkov et al. 2017)
+``lrp``         layer-wise relevance propagation, the epsilon rule (Bach et al. 2015)
+
+Each method is one class in :mod:`zfnet.vis.rules`. Wrappers that call a Projector many
+times are built over it, outside it: :class:`zfnet.vis.smoothgrad.SmoothGrad` (the gradient
+averaged over noisy copies of the input, Smilkov et al. 2017) and
+:class:`zfnet.vis.integrated.IntegratedGradients`; :func:`zfnet.vis.smoothgrad.for_method`
+gives the one to call for any name of :data:`zfnet.vis.methods.METHODS`.
 
 What to project: ``mode='max'`` — the single strongest activation of a feature
 map, all else zeroed (the paper) — or ``mode='map'`` — the whole feature map.
@@ -36,7 +42,7 @@ Which maps: explicit ``channels``, or the ``top`` k of the layer ranked by
 maximum activation (``rank='max'``) or by L2 norm (``rank='l2'``).
 
 The backward signal starts from the activation value(s) (deconvnet, guided:
-the paper's "pass the map down") or from ones (gradient, smoothgrad: the
+the paper's "pass the map down") or from ones (gradient: the
 derivative of the chosen activation, or of the sum of the chosen map).
 
 All layers at once: :meth:`Projector.project` compiles **one** function that
@@ -66,8 +72,9 @@ from ..errors import UsageError
 from .methods import MODES, RANKS, check_method
 from .network import Step, as_chain
 from .rules import RULES
+from . import units as units_mod
 from ..nn.layers import conv_transpose
-from ..nn.pool_ops import TIE_RTOL, max_pool_switches, unpool
+from ..nn.pool_ops import max_pool_switches, unpool
 from ..nn import winograd
 from ..nn.winograd import Winograd3x3, mode_with_winograd
 
@@ -114,7 +121,7 @@ class Projection(object):
 
 
 class Projector(object):
-    """Deconvnet / guided / gradient / SmoothGrad projections for a network.
+    """Deconvnet / guided / gradient / LRP projections for a network.
 
     One Projector per network: the method is chosen per call (:meth:`project`), and each
     compiled function is cached under its (layers, selection, method, LRN rule).
@@ -125,18 +132,15 @@ class Projector(object):
         pixels and preprocesses them as the checkpoint says), this project's OrderedDict of
         layers (:func:`zfnet.nn.model.build`), or any Lasagne network given the Lasagne way:
         its output layer or a dict of named layers (:mod:`zfnet.vis.network`)
-    method : the default method, one of :data:`zfnet.vis.methods.METHODS`
-    lrn : 'identity' or 'gradient' for every method (default: identity for the deconvnet,
-        gradient otherwise)
-    smooth_samples : int, copies for ``method='smoothgrad'`` (default 16)
-    smooth_noise : float, noise std as a fraction of the input's range (default 0.15)
-    seed : int, SmoothGrad noise seed
+    method : the default method, one of :data:`zfnet.vis.rules.RULES` (SmoothGrad is a
+        wrapper: :class:`zfnet.vis.smoothgrad.SmoothGrad` ``(projector)``)
+    lrn : 'identity' or 'gradient' for every method (default: each method's own, see
+        :meth:`lrn_rule`)
     compile : 'auto' (the default: see the module's docstring), 'fast' or 'full'
     """
 
-    def __init__(self, net, method="deconvnet", lrn=None, smooth_samples=16, smooth_noise=0.15,
-                 seed=0, compile="auto"):
-        self.method = check_method(method)
+    def __init__(self, net, method="deconvnet", lrn=None, compile="auto"):
+        self.method = self._check_method(method)
         if compile not in COMPILE_CHOICES:
             raise UsageError("compile=%r: expected one of %s" % (compile, ", ".join(COMPILE_CHOICES)))
         self.compile = compile
@@ -149,7 +153,6 @@ class Projector(object):
         net = net.net if self.model is not None else net
         self.net, self._lrn = net, lrn
         self.steps = as_chain(net)
-        self.smooth = SmoothGrad(self, smooth_samples, smooth_noise, seed)
         self.names = list(self.steps)
         self.kinds = OrderedDict((n, st.kind) for n, st in self.steps.items())
         self.input_shape = tuple(self.steps[self.names[0]].output_shape[1:])
@@ -165,6 +168,15 @@ class Projector(object):
         if self._lrn is not None:
             return self._lrn
         return RULES[method or self.method].lrn
+
+    @staticmethod
+    def _check_method(method):
+        check_method(method)
+        if method not in RULES:
+            raise UsageError("method %r wraps a Projector rather than being one of its rules: use "
+                             "zfnet.vis.smoothgrad.SmoothGrad(projector) (or for_method(projector, %r)); "
+                             "a Projector's own methods are %s" % (method, method, ", ".join(RULES)))
+        return method
 
     @property
     def lrn(self):
@@ -294,64 +306,6 @@ class Projector(object):
             return g.reshape((B, R) + below_shape)
         raise UsageError("Layer %r (%s) has no deconvnet rule" % (name, kind))
 
-    def _choose(self, act, top, rank, channels):
-        """Channels (B, k), flat maps (B, k, H*W), argmax positions and values (B, k)."""
-        B = act.shape[0]
-        flat = act.flatten(3)  # (B, C, H*W)
-        if channels is not None:  # a symbolic int vector: one compiled function for any maps
-            chans = T.repeat(channels.dimshuffle("x", 0), B, axis=0)
-        else:
-            score = flat.max(axis=2) if rank == "max" else T.sqrt(T.sqr(flat).sum(axis=2))
-            chans = T.argsort(-score, axis=1)[:, :top]  # (B, k)
-        k = chans.shape[1]
-        b_idx = T.repeat(T.arange(B).dimshuffle(0, "x"), k, axis=1)
-        maps = flat[b_idx, chans]  # (B, k, H*W)
-        value = T.max(maps, axis=2)
-        # (B, k): the first position within the tie tolerance of the maximum, the pooling
-        # switches' rule, so float32 rounding does not pick the unit on flat regions
-        near = maps >= (value - TIE_RTOL * abs(value)).dimshuffle(0, 1, "x")
-        pos = T.argmax(near, axis=2)
-        return chans, maps, pos, value
-
-    def _dense_signal(self, act, chans, maps, pos, value, k, mode, method):
-        """(B, k, C, H, W): one activation (max) or one map (map) kept, all else zero."""
-        B, C, H, Wd = act.shape[0], act.shape[1], act.shape[2], act.shape[3]
-        one = RULES[method].unit_signal == "one"
-        if mode == "max":
-            vals = T.ones_like(value) if one else value
-            spatial = T.zeros((B * k, H * Wd), dtype=floatX)
-            spatial = T.set_subtensor(spatial[T.arange(B * k), pos.flatten()], vals.flatten())
-        else:
-            spatial = (T.ones_like(maps) if one else maps).reshape((B * k, H * Wd))
-        sig = T.zeros((B * k, C, H * Wd), dtype=floatX)
-        sig = T.set_subtensor(sig[T.arange(B * k), chans.flatten()], spatial)
-        return sig.reshape((B, k, C, H, Wd))
-
-    def _onehot_through_conv(self, conv_name, chans, pos, vals, k):
-        """A one-hot signal at conv output (channel c, position p, value v) -> its transposed
-        convolution, computed directly: ``v * W[c]`` placed at the unit's window, cropped
-        to the input. Returns (B, k, Cin, H, W). The same numbers as the dense transposed
-        convolution of the one-hot map, without touching the zeros."""
-        layer = self.steps[conv_name]
-        kk, cin, fh, fw = layer.filter_shape
-        (sh, sw), (ph, pw) = layer.stride, layer.pad
-        H, Wd = layer.input_shape[2:]
-        Hp, Wp = H + 2 * ph, Wd + 2 * pw
-        Wo = layer.output_shape[3]
-        B = pos.shape[0]
-        y, x = (pos // Wo).flatten(), (pos % Wo).flatten()  # (B*k,)
-        rows = T.arange(B * k)
-        # flat index into (B*k, cin, Hp, Wp) of every filter tap
-        idx = (((rows.dimshuffle(0, "x", "x", "x") * cin
-                 + T.arange(cin).dimshuffle("x", 0, "x", "x")) * Hp
-                + (y * sh).dimshuffle(0, "x", "x", "x") + T.arange(fh).dimshuffle("x", "x", 0, "x")) * Wp
-               + (x * sw).dimshuffle(0, "x", "x", "x") + T.arange(fw).dimshuffle("x", "x", "x", 0))
-        taps = layer.W[chans.flatten()] * vals.flatten().dimshuffle(0, "x", "x", "x")
-        out = T.zeros((B * k * cin * Hp * Wp,), dtype=floatX)
-        out = T.inc_subtensor(out[idx.flatten()], taps.flatten())
-        out = out.reshape((B, k, cin, Hp, Wp))[:, :, :, ph:ph + H, pw:pw + Wd]
-        return out
-
     def _walk_down(self, pending, outs, switches, rule):
         """One walk from the top to the input: at each layer's output the signals
         ``pending[name]`` (a list of (requested layer, (B, k, C, H, W))) join the batch,
@@ -409,46 +363,30 @@ class Projector(object):
             mode = mode.clone(optimizer="o2")
         return mode_with_winograd(mode) if self.winograd else mode
 
-    def _build(self, layers, top, mode, rank, explicit, rule):
+    def _compile(self, order, seeder, rule):
+        """The one compile path: forward pass, each layer's signals from ``seeder``
+        (:mod:`zfnet.vis.units`), one walk down, one function
+        ``(x, *seeder.inputs) -> [signal at the input] + [units, values] per layer`` in the
+        order of the walk (returned with it)."""
         x = T.tensor4("x")
-        ch_var = T.lvector("channels")
-        channels = ch_var if explicit else None
         outs, switches = self._forward(x)
-        k = ch_var.shape[0] if explicit else top
-        pending = {}  # layer name -> signals living at that layer's output
-        results = {}
-        for name in layers:
-            act = outs[name]
-            chans, maps, pos, value = self._choose(act, top, rank, channels)
-            results[name] = (T.stack([chans, pos // act.shape[3], pos % act.shape[3]], axis=2), value)
-            kind = self.kinds[name]
-            below = self.names[self.names.index(name) - 1]
-            conv = name if kind == "conv" else (below if kind == "relu" and self.kinds[below] == "conv"
-                                                else None)
-            if mode == "max" and conv is not None and self.analytic_first_step \
-                    and RULES[rule[0]].linear_is_transpose:
-                one = RULES[rule[0]].unit_signal == "one"
-                vals = T.ones_like(value) if one else value
-                if kind == "relu":  # every rule passes a positive one-hot at a live unit
-                    vals = vals * (value > 0)
-                at = self.names[self.names.index(conv) - 1]
-                pending.setdefault(at, []).append((name, self._onehot_through_conv(conv, chans, pos, vals, k)))
-            else:
-                pending.setdefault(name, []).append(
-                    (name, self._dense_signal(act, chans, maps, pos, value, k, mode, rule[0])))
-        g, order = self._walk_down(pending, outs, switches, rule)
-        outputs = [g]
+        pending, reported = {}, {}
         for name in order:
-            outputs += list(results[name])
-        work = self.work_gflop(layers, top if not explicit else 1)
-        fn = theano.function([x, ch_var], outputs, on_unused_input="ignore", mode=self._mode(work))
-        return fn, order
+            at, sig, reported[name] = seeder.seed(self.steps, self.names, name, outs[name], rule[0])
+            pending.setdefault(at, []).append((name, sig))
+        g, walked = self._walk_down(pending, outs, switches, rule)
+        outputs = [g]
+        for name in walked:
+            outputs += list(reported[name])
+        work = self.work_gflop(order, seeder.per_layer())
+        fn = theano.function([x] + seeder.inputs(order), outputs, on_unused_input="ignore",
+                             mode=self._mode(work))
+        return fn, walked
 
-    def _function(self, layers, top, mode, rank, explicit, rule):
-        key = (tuple(layers), None if explicit else top, mode, None if explicit else rank,
-               explicit, rule, self.analytic_first_step, self.compile, self.winograd)
+    def _function(self, key, order, seeder, rule):
+        key = key + (tuple(order), rule, self.compile, self.winograd)
         if key not in self._cache:
-            self._cache[key] = self._build(layers, top, mode, rank, explicit, rule)
+            self._cache[key] = self._compile(order, seeder, rule)
         return self._cache[key]
 
     # ----------------------------------------------------------- public API
@@ -465,24 +403,24 @@ class Projector(object):
         mode : 'max' (the strongest activation only) or 'map' (the whole map)
         rank : 'max' or 'l2' — how the top maps are chosen
         channels : list of int or None — explicit feature maps (same for every layer)
-        method : one of ``METHODS``, default the constructor's
+        method : one of :data:`zfnet.vis.rules.RULES`, default the constructor's
         units : dict layer -> int (B, k, 3) or None — explicit units (channel, y, x) to
             project, one activation each (as ``mode='max'``); ``top``, ``mode``, ``rank``
-            and ``channels`` are then ignored. :class:`SmoothGrad` uses it.
+            and ``channels`` are then ignored. The wrappers (SmoothGrad, Integrated Gradients)
+            use it to hold the clean image's units while the input moves.
 
         Returns
         -------
         OrderedDict layer -> :class:`Projection`, in the order given.
         """
-        method = check_method(method or self.method)
-        if method == "smoothgrad":
-            return self.smooth.project(images, layers, top=top, mode=mode, rank=rank,
-                                       channels=channels, units=units)
+        method = self._check_method(method or self.method)
         images = self.check_images(images)
         order = self._check_layers(layers)
         rule = (method, self.lrn_rule(method))
         if units is not None:
-            return self._project_units(images, order, layers, units, rule)
+            arrays = units_mod.check_units(units, order, self.steps, len(images))
+            fn, walked = self._function(("units",), order, units_mod.GivenUnits(order), rule)
+            return self._unpack(fn(images, *arrays), walked, layers)
         if mode not in MODES:
             raise UsageError("mode %r: expected one of %s" % (mode, ", ".join(MODES)))
         if rank not in RANKS:
@@ -494,16 +432,20 @@ class Projector(object):
             if channels is None and not 1 <= int(top) <= n_ch:
                 raise UsageError("top=%r for layer %r: must be between 1 and its %d channels"
                                  % (top, name, n_ch))
-        fn, order = self._function(order, int(top), mode, rank, channels is not None, rule)
-        ch = np.asarray(channels if channels is not None else [], "int64")
-        out = fn(images, ch)
-        return self._unpack(out[0], [(out[1 + 2 * i], out[2 + 2 * i]) for i in range(len(order))],
-                            order, layers)
+        explicit = channels is not None
+        selection = units_mod.Selection(int(top), mode, rank, explicit, self.analytic_first_step)
+        key = ("select", None if explicit else int(top), mode, None if explicit else rank, explicit,
+               self.analytic_first_step)
+        fn, walked = self._function(key, order, selection, rule)
+        ch = np.asarray(channels if explicit else [], "int64")
+        return self._unpack(fn(images, ch), walked, layers)
 
-    def _unpack(self, recon, unit_values, order, requested):
-        """(B, R, C, H, W) signals and per-layer (units, values) -> {layer: Projection}."""
-        res, start = OrderedDict(), 0
-        for name, (units, value) in zip(order, unit_values):
+    def _unpack(self, out, order, requested):
+        """A compiled function's outputs (the (B, R, C, H, W) signal, then (units, values) per
+        layer of ``order``) -> {layer: Projection} in the order ``requested``."""
+        recon, res, start = out[0], OrderedDict(), 0
+        for i, name in enumerate(order):
+            units, value = out[1 + 2 * i], out[2 + 2 * i]
             k = units.shape[1]
             r = recon[:, start:start + k]
             start += k
@@ -513,51 +455,6 @@ class Projector(object):
                                    unit_boxes(self.steps, name, units[..., 1], units[..., 2]))
         names = [requested] if isinstance(requested, str) else list(requested)
         return OrderedDict((n, res[n]) for n in names if n in res)
-
-    def _project_units(self, images, order, requested, units, rule):
-        missing = [n for n in order if n not in units]
-        if missing:
-            raise UsageError("units given for %s but not for %s" % (sorted(units), missing))
-        arrays = []
-        for name in order:
-            u = np.asarray(units[name], np.int64)
-            shape = self.steps[name].output_shape
-            if u.ndim != 3 or u.shape[0] != len(images) or u.shape[2] != 3:
-                raise UsageError("units of %r have shape %r: expected (B=%d, k, 3) (channel, y, x)"
-                                 % (name, u.shape, len(images)))
-            bound = np.array(shape[1:4])
-            if (u < 0).any() or (u >= bound).any():
-                raise UsageError("units of %r must lie in channels 0..%d, y 0..%d, x 0..%d"
-                                 % (name, bound[0] - 1, bound[1] - 1, bound[2] - 1))
-            arrays.append(u)
-        fn = self._units_function(order, rule)
-        out = fn(images, *arrays)
-        return self._unpack(out[0], list(zip(arrays, out[1:])), order, requested)
-
-    def _units_function(self, order, rule):
-        """Compiled ``x, units (B, k, 3) per layer -> signal at the input, activations``."""
-        key = ("units", tuple(order), rule, self.compile, self.winograd)
-        if key in self._cache:
-            return self._cache[key]
-        x = T.tensor4("x")
-        outs, switches = self._forward(x)
-        unit_vars = [T.tensor3("units_%s" % n, dtype="int64") for n in order]
-        pending, values = {}, []
-        for name, u in zip(order, unit_vars):
-            act = outs[name]
-            pos = u[:, :, 1] * act.shape[3] + u[:, :, 2]
-            B, k = u.shape[0], u.shape[1]
-            rows = T.repeat(T.arange(B).dimshuffle(0, "x"), k, axis=1)
-            value = act.flatten(3)[rows.flatten(), u[:, :, 0].flatten(), pos.flatten()].reshape((B, k))
-            values.append(value)
-            start = T.ones(pos.shape, dtype=floatX) if RULES[rule[0]].unit_signal == "one" else value
-            pending[name] = [(name, self._dense_signal(act, u[:, :, 0], None, pos, start,
-                                                       k, "max", rule[0]))]
-        g, walked = self._walk_down(pending, outs, switches, rule)
-        assert walked == list(order), (walked, order)  # rows in the order of ``order``
-        fn = theano.function([x] + unit_vars, [g] + values, mode=self._mode(self.work_gflop(order, 1)))
-        self._cache[key] = fn
-        return fn
 
     def project_loop(self, images, layers, **kwargs):
         """The same as :meth:`project`, with one compiled function per layer (for comparison)."""
@@ -604,37 +501,3 @@ def input_patch_box(net, layer, y, x):
     """Receptive field ``(top, left, bottom, right)`` (exclusive) in input pixels of
     unit (y, x) of ``layer``, clipped to the image."""
     return tuple(int(v) for v in unit_boxes(net, layer, y, x))
-
-
-class SmoothGrad(object):
-    """SmoothGrad (Smilkov et al. 2017) as a wrapper over a :class:`Projector`: the units
-    are chosen on the clean image by the gradient rule, then the gradient of exactly
-    those units is averaged over ``samples`` copies of the input with Gaussian noise of
-    std ``noise`` x (the input's max - min). The noise generator (``seed``) lives on,
-    so successive calls draw new noise."""
-
-    def __init__(self, projector, samples=16, noise=0.15, seed=0):
-        self.projector = projector
-        self.samples, self.noise = int(samples), float(noise)
-        if self.samples < 1:
-            raise UsageError("SmoothGrad samples=%r: expected at least 1" % (samples,))
-        if not np.isfinite(self.noise) or self.noise < 0:
-            raise UsageError("SmoothGrad noise=%r: expected a finite fraction of the input range "
-                             ">= 0 (0.1-0.2 is usual)" % (noise,))
-        self.rng = np.random.RandomState(seed)
-
-    def project(self, images, layers, top=9, mode="max", rank="max", channels=None, units=None):
-        """As :meth:`Projector.project`; reconstructions are the averaged gradients."""
-        p = self.projector
-        images = p.check_images(images)
-        clean = p.project(images, layers, top=top, mode=mode, rank=rank, channels=channels,
-                          method="gradient", units=units)
-        chosen = OrderedDict((n, r.units) for n, r in clean.items())
-        span = float(images.max() - images.min()) or 1.0
-        acc = OrderedDict((n, np.zeros(r.reconstructions.shape, np.float64)) for n, r in clean.items())
-        for _ in range(self.samples):
-            noisy = images + self.rng.normal(0, self.noise * span, images.shape).astype(floatX)
-            for n, r in p.project(noisy, list(chosen), method="gradient", units=chosen).items():
-                acc[n] += r.reconstructions
-        return OrderedDict((n, Projection(n, (acc[n] / self.samples).astype(np.float32), r.units,
-                                          r.activations, r.boxes)) for n, r in clean.items())

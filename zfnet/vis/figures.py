@@ -21,6 +21,7 @@ from ..files import atomic_write_npz
 from ..io.checkpoint import Model, load_model
 from . import render
 from .deconv import Projector
+from .smoothgrad import for_method
 # the dataset scan, its merge and the topk.npz format live in zfnet.vis.topk (imported here too)
 from .topk import TopK, layer_maxima_function, merge_topk, scan_topk  # noqa: F401
 from ..report import info, progress_bar
@@ -82,8 +83,7 @@ def visualize(checkpoint, images, layers, out, top=9, method="deconvnet", mode="
     ``out/<stem>/...`` for each. Returns the list of written npz paths.
     """
     model = as_model(checkpoint)
-    proj = projector or Projector(model.net, method, smooth_samples=smooth_samples,
-                                  smooth_noise=smooth_noise)
+    proj = for_method(projector or Projector(model.net), method, smooth_samples, smooth_noise)
     x_u8 = model.load_images(images)  # inputs are checked before the output folder is made
     layers = [layers] if isinstance(layers, str) else list(layers)
     valid = proj.projectable_layers()
@@ -136,7 +136,7 @@ def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=N
                          "most %d" % (k, split, len(x), " (--limit %d)" % limit if limit else "", len(x)))
     x = crop_batch(x, (h, w))
     layers = [layers] if isinstance(layers, str) else list(layers)
-    proj = Projector(net, method, smooth_samples=smooth_samples, smooth_noise=smooth_noise)
+    proj = for_method(Projector(net), method, smooth_samples, smooth_noise)
     valid = proj.projectable_layers()
     rng = np.random.RandomState(seed)
     chans = {}
@@ -162,7 +162,7 @@ def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=N
         cols = 3 if k > 3 else k
         for m, ch in enumerate(chans[l]):
             idx = found[l]["images"][m]
-            res = proj.project(model.preprocess(x[idx]), [l], channels=[ch])[l]
+            res = proj.project(model.preprocess(x[idx]), [l], channels=[ch], method=method)[l]
             recs[m] = res.reconstructions[:, 0]
             units[m] = res.units[:, 0]
             patches, projections = [], []

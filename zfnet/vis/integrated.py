@@ -9,7 +9,7 @@ alpha at the midpoints of ``steps`` equal intervals of [0, 1] (a Riemann sum of 
 integral). ``b`` is the baseline, by default 0 in the network's input space: the training set's
 mean image, mid-grey of the preprocessing. Completeness, the method's defining property: the
 attributions of a unit add up to ``f(x) - f(b)`` (up to the Riemann sum's error), which the
-tests check against a numpy forward pass. Like :class:`~zfnet.vis.deconv.SmoothGrad` it only
+tests check against a numpy forward pass. Like :class:`~zfnet.vis.smoothgrad.SmoothGrad` it only
 calls the projector's public ``check_images`` and ``project(..., method="gradient", units=)``.
 """
 from collections import OrderedDict

@@ -14,7 +14,8 @@ the forward pass (``a``: the layer's input, ``z``: its output):
 
 Max-pooling is unpooled with the forward pass's switches for every method. Adding a method is
 one class here, its name in :data:`RULES`, and the name in :data:`zfnet.vis.methods.METHODS`;
-a wrapper over any projector (SmoothGrad, Integrated Gradients) needs no rule at all.
+a wrapper over any projector (:mod:`zfnet.vis.smoothgrad`, :mod:`zfnet.vis.integrated`) needs no
+rule at all: it calls the projector's public ``project(..., units=)`` and lives in its own file.
 """
 from collections import OrderedDict
 
@@ -63,12 +64,6 @@ class Gradient(Rule):
         return g * (a > 0)
 
 
-class SmoothGradRule(Gradient):
-    """SmoothGrad averages the gradient over noisy copies (:class:`zfnet.vis.deconv.SmoothGrad`);
-    each copy's walk is the gradient's."""
-    name = "smoothgrad"
-
-
 class LRPEpsilon(Rule):
     """Layer-wise relevance propagation, the epsilon rule (Bach et al. 2015): a unit's relevance
     is its activation; a linear layer passes to input ``i`` the share ``a_i w_ij / (z_j + eps
@@ -87,4 +82,4 @@ class LRPEpsilon(Rule):
         return a * back(g / stabilised)
 
 
-RULES = OrderedDict((r.name, r()) for r in (Deconvnet, Guided, Gradient, SmoothGradRule, LRPEpsilon))
+RULES = OrderedDict((r.name, r()) for r in (Deconvnet, Guided, Gradient, LRPEpsilon))
