@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum 
 FM := data/fashion-mnist/train-images-idx3-ubyte.gz
 PHOTOS := data/photos/photos.json
 
-.PHONY: demo test test-fast bench data venv clean browser
+.PHONY: demo test test-fast test-hostile bench data venv clean browser
 
 venv: $(STAMP)
 $(STAMP): requirements.txt pyproject.toml
@@ -48,6 +48,10 @@ browser:
 
 test-fast: $(STAMP) $(FM) $(PHOTOS)
 	$(PY) -m pytest -m "not slow"
+
+# the hostile-input battery (tests/hostile.py): about as long again as make test
+test-hostile: $(STAMP) $(FM)
+	ZFNET_HOSTILE=1 $(PY) -m pytest tests/test_hostile_inputs.py
 
 bench: $(STAMP)
 	$(PY) -m zfnet bench

@@ -251,6 +251,71 @@ def run_serve_bench(checkpoint, repeats=20, json_path=None, log=info,
     return res
 
 
+SERVE_MEMORY_CODE = r"""
+import io, json, sys
+import numpy as np
+from zfnet import memory
+if sys.argv[2] == "mallopt":
+    memory.keep_freed_memory()
+from zfnet.report import configure
+configure()
+from zfnet.app.server import create_app
+from zfnet.vis.methods import METHODS
+from PIL import Image
+
+def rss():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024.0
+
+app = create_app(sys.argv[1])
+c = app.test_client()
+iid = c.get("/api/samples").json["samples"][0]["id"]
+layers = app.explorer.layers
+h, w = app.explorer.input_shape[1:]
+rng = np.random.RandomState(0)
+marks, curve = {"after start": rss()}, []
+for i in range(int(sys.argv[3])):
+    kind = i % 5
+    if kind == 0:
+        r = c.get("/api/project?image=%s&layer=%s&channel=0&method=%s" % (iid, layers[i // 5 % len(layers)],
+                                                                            METHODS[i // 5 % len(METHODS)]))
+    elif kind == 1:
+        r = c.get("/api/occlusion?image=" + iid)
+    elif kind == 2:
+        r = c.get("/api/features?image=%s&layer=%s" % (iid, layers[-1]))
+    elif kind == 3:
+        buf = io.BytesIO()
+        Image.fromarray(rng.randint(0, 256, (4 * h, 4 * w, 3)).astype("uint8")).save(buf, "PNG")
+        r = c.post("/api/upload", data={"image": (io.BytesIO(buf.getvalue()), "u.png")},
+                   content_type="multipart/form-data")
+    else:
+        r = c.get("/api/predict?image=" + iid)
+    assert r.status_code == 200, (i, r.status_code, r.data[:200])
+    curve.append(rss())
+marks.update({"after 50": curve[49], "after 100": curve[99], "after %d" % len(curve): curve[-1],
+              "peak": max(curve)})
+print(json.dumps(marks))
+"""
+
+
+def run_serve_memory_bench(checkpoint, requests=200, json_path=None, log=info):
+    """The explorer's resident memory over ``requests`` API calls (projections by every method,
+    occlusion, features, uploads, predictions in turn), in two fresh processes: glibc's defaults
+    (what ``serve`` runs with) and with :func:`zfnet.memory.keep_freed_memory` applied (what
+    importing zfnet did before the heavy commands opted in)."""
+    import json
+    res = OrderedDict()
+    for setting in ("default", "mallopt"):
+        code = "import sys; sys.argv = ['x', %r, %r, %r]\n" % (checkpoint, setting, str(int(requests))) + SERVE_MEMORY_CODE
+        res[setting] = _child(code)
+        log("%-8s " % setting + "   ".join("%s %.0f MB" % kv for kv in res[setting].items()))
+    if json_path:
+        atomic_write_json(json_path, {"checkpoint": checkpoint, "requests": requests, "results": res})
+    return res
+
+
 # ------------------------------------------------------------------ imports of pretrained files
 def run_import_bench(repeats=3, json_path=None, log=info, workdir=None):
     """Time ``import-keras`` on a VGG16 file and ``import-onnx`` on a ZFNet-512 file of the real

@@ -97,6 +97,14 @@ def seed(text):
 seed.__name__ = "integer seed"
 
 
+def opset(text):
+    """An argparse type: an ONNX opset the exporter writes (10-18)."""
+    v = natural(text)
+    if not 10 <= v <= 18:
+        raise argparse.ArgumentTypeError("%d: expected an ONNX opset from 10 to 18" % v)
+    return v
+
+
 def port(text):
     """An argparse type: a TCP port, 0-65535 (0: any free port)."""
     v = natural(text)
@@ -442,6 +450,25 @@ def cmd_import_keras(args):
     import_keras(args.file, args.out, cfg=cfg, include_top=False if args.no_top else None, force=args.force)
 
 
+def _add_export_onnx(sub):
+    e = _command(sub, "export-onnx", "Export a checkpoint as a standard ONNX graph (Netron, onnxruntime, PyTorch).", """
+  python -m zfnet export-onnx runs/demo/final --out demo.onnx
+  python -m zfnet export-onnx runs/tin/final --out zf64.onnx --opset 17
+  python -m zfnet import-onnx demo.onnx --out runs/demo-again      # the round trip""")
+    e.add_argument("checkpoint", help="a checkpoint folder (model.json + model.npz)")
+    e.add_argument("--out", required=True, help="the .onnx file to write")
+    e.add_argument("--opset", type=opset, default=None, metavar="N",
+                   help="ONNX opset, 10-18 (default 13)")
+    e.add_argument("--force", action="store_true", help="replace --out if it is an existing file")
+    e.set_defaults(func=cmd_export_onnx)
+
+
+def cmd_export_onnx(args):
+    """`zfnet export-onnx`: see its parser (``_add_export_onnx``) for the options."""
+    from .io.onnx_export import OPSET, export_onnx
+    export_onnx(args.checkpoint, args.out, opset=OPSET if args.opset is None else args.opset, force=args.force)
+
+
 def _add_import_onnx(sub):
     io_ = _command(sub, "import-onnx", "Import a chain-shaped ONNX classifier (e.g. ZFNet-512) as a checkpoint.", """
   python -m zfnet import-onnx zfnet512-9.onnx --out runs/zfnet512          # Caffe preprocessing assumed
@@ -449,10 +476,10 @@ def _add_import_onnx(sub):
   python -m zfnet import-onnx light_zfnet512.onnx --out runs/zf512 --random-weights 0""")
     io_.add_argument("model", help="an .onnx file")
     io_.add_argument("--out", required=True, help="checkpoint folder to write")
-    io_.add_argument("--preprocess", choices=sorted(PREPROCESSING), default="caffe",
-                     help="what the graph expects (default caffe: BGR 0-255 minus B104 G117 R123, "
-                          "folded into conv1 so the checkpoint takes RGB); the model zoo does not "
-                          "state ZFNet-512's")
+    io_.add_argument("--preprocess", choices=sorted(PREPROCESSING), default=None,
+                     help="what the graph expects (default: what a zfnet export-onnx file states in its "
+                          "metadata, else caffe: BGR 0-255 minus B104 G117 R123, folded into conv1 so the "
+                          "checkpoint takes RGB); the model zoo does not state ZFNet-512's")
     io_.add_argument("--random-weights", type=seed, metavar="SEED",
                      help="keep the architecture, He-initialise the weights (for placeholder-weight "
                           "graphs like light_zfnet512.onnx)")
@@ -494,6 +521,7 @@ def _add_bench(sub):
   python -m zfnet bench                      # zf at 224x224 and small at 28x28
   python -m zfnet bench model --configs small --batch-size 128 --repeats 5
   python -m zfnet bench serve --checkpoint runs/demo/final   # the explorer's request latency
+  python -m zfnet bench serve-memory --checkpoint runs/demo/final   # its resident memory over 200 requests
   python -m zfnet bench import               # import-keras/import-onnx on VGG16/ZFNet-512-sized files
   python -m zfnet bench scan                 # a top-9 scan of Fashion-MNIST's training set, 1 vs 2 Dask workers
   python -m zfnet bench deconv               # zf: top-9 'max' projections of conv1-conv5, one image
@@ -528,6 +556,10 @@ def _add_bench(sub):
     f.add_argument("--checkpoint", help="the checkpoint to draw (needed)")
     sv = add("serve", "the explorer API's latency")
     sv.add_argument("--checkpoint", help="the checkpoint to serve (needed)")
+    sm = add("serve-memory", "the explorer's resident memory over --requests API calls, glibc's defaults vs "
+                             "zfnet.memory.keep_freed_memory")
+    sm.add_argument("--checkpoint", help="the checkpoint to serve (needed)")
+    sm.add_argument("--requests", type=count, default=200, help="API calls (default 200)")
     add("import", "import-keras and import-onnx on files of VGG16's and ZFNet-512's size, then a forward pass")
     sc = add("scan", "a dataset top-9 scan in this process vs on 2 Dask workers")
     sc.add_argument("--checkpoint", help="the checkpoint to scan with (default: one trained here)")
@@ -560,6 +592,10 @@ def cmd_bench(args):
         bench.run_import_bench(args.repeats, args.json)
     elif args.what == "scan":
         bench.run_scan_bench(args.checkpoint, json_path=args.json)
+    elif args.what == "serve-memory":
+        if not args.checkpoint:
+            raise UsageError("bench serve-memory needs --checkpoint (e.g. runs/demo/final)")
+        bench.run_serve_memory_bench(args.checkpoint, args.requests, args.json)
     elif args.what == "serve":
         if not args.checkpoint:
             raise UsageError("bench serve needs --checkpoint (e.g. runs/demo/final)")
@@ -693,7 +729,7 @@ def cmd_demo(args):
 
 
 COMMANDS = (_add_train, _add_evaluate, _add_features, _add_filters, _add_bench, _add_visualize, _add_topk,
-            _add_import_keras, _add_import_onnx, _add_predict, _add_serve, _add_data,
+            _add_import_keras, _add_import_onnx, _add_export_onnx, _add_predict, _add_serve, _add_data,
             _add_reproduce, _add_demo)
 
 

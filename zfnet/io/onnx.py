@@ -37,12 +37,13 @@ Preprocessing (``--preprocess``; the model zoo does not state ZFNet-512's, so it
   [0.229, 0.224, 0.225] (torchvision's exports);
 * ``none``: the graph's raw input values are the pixel values 0-255.
 """
+import json
 import os
 
 import numpy as np
 
 from . import checkpoint as ckpt
-from ..errors import FileMissing, ImportFormatError
+from ..errors import FileMissing, ImportFormatError, ZfnetError
 from ..nn.shapes import conv_output_hw, pool_output_length
 from ..report import info
 
@@ -239,12 +240,58 @@ def _graph_to_config(model, name):
     return cfg, arrays
 
 
-def import_onnx(path, out, preprocess="caffe", random_weights=None, log=info, force=False):
+def _zfnet_metadata(model):
+    """What ``zfnet export-onnx`` wrote into ``metadata_props`` (decoded JSON), or {}."""
+    meta = {}
+    for p in model.metadata_props:
+        if p.key.startswith("zfnet."):
+            try:
+                meta[p.key[len("zfnet."):]] = json.loads(p.value)
+            except ValueError:
+                raise OnnxImportError("metadata %r is not valid JSON (%r...)" % (p.key, p.value[:60]))
+    return meta
+
+
+def _restore_names(cfg, arrays, exported):
+    """``(config, arrays, why not)``: the exported configuration (its name, layer names, dropout
+    layers) with the arrays renamed to it when the graph's layers are exactly it without its
+    dropout layers; else the graph's own and the reason."""
+    if not isinstance(exported, dict) or not isinstance(exported.get("layers"), list):
+        return cfg, arrays, "the file's zfnet.config is not a configuration"
+    keys = ("type", "num_filters", "filter_size", "stride", "pad", "num_units", "pool_size", "n", "beta", "k")
+    kept = [l for l in exported["layers"] if isinstance(l, dict) and l.get("type") != "dropout"]
+
+    def same(a, b):
+        for k in keys:
+            va, vb = a.get(k), b.get(k)
+            if k == "filter_size" and a.get("type") == "fc":
+                continue
+            if isinstance(va, float) or isinstance(vb, float):
+                if va is None or vb is None or abs(va - vb) > 1e-6 * max(1.0, abs(vb)):
+                    return False
+            elif va != vb:
+                return False
+        return True
+    if len(kept) != len(cfg["layers"]) or not all(same(a, b) for a, b in zip(cfg["layers"], kept)):
+        return cfg, arrays, "the graph's layers differ from the file's zfnet.config"
+    rename = {a["name"]: b["name"] for a, b in zip(cfg["layers"], kept)}
+    arrays = {rename[k.rsplit(".", 1)[0]] + "." + k.rsplit(".", 1)[1]: v for k, v in arrays.items()}
+    n = exported.get("num_classes")
+    restored = dict(cfg, name=exported.get("name", cfg["name"]),
+                    num_classes=n if isinstance(n, int) and not isinstance(n, bool) else cfg["num_classes"],
+                    layers=[{k: v for k, v in l.items() if k not in ("output_shape", "W_shape")}
+                            for l in exported["layers"]])
+    return restored, arrays, None
+
+
+def import_onnx(path, out, preprocess=None, random_weights=None, log=info, force=False):
     """Convert the ONNX file ``path`` into the checkpoint folder ``out``; returns ``out``.
     ``out`` must not exist, or be a checkpoint and ``force`` true
     (:func:`zfnet.io.checkpoint.check_output`).
 
-    ``preprocess``: one of :data:`PREPROCESSING` (see the module's docstring).
+    ``preprocess``: one of :data:`PREPROCESSING` (see the module's docstring); by default the
+    preprocessing a ``zfnet export-onnx`` file states in its metadata (with its class names and
+    layer names), else ``caffe``.
     ``random_weights``: a seed: keep the graph's architecture but give it He-initialised
     weights (e.g. for ``light_zfnet512.onnx``, whose weights are a constant placeholder).
     """
@@ -254,7 +301,7 @@ def import_onnx(path, out, preprocess="caffe", random_weights=None, log=info, fo
     from ..backend import lasagne
     from ..data.classes import imagenet_class_names
     ckpt.check_output(out, force)
-    if preprocess not in PREPROCESSING:
+    if preprocess is not None and preprocess not in PREPROCESSING:
         raise OnnxImportError("unknown preprocessing %r: expected one of %s"
                               % (preprocess, ", ".join(sorted(PREPROCESSING))))
     if not os.path.isfile(path):
@@ -268,10 +315,24 @@ def import_onnx(path, out, preprocess="caffe", random_weights=None, log=info, fo
                               % (path, m.ir_version, os.path.getsize(path)))
     name = os.path.splitext(os.path.basename(path))[0]
     cfg, arrays = graph_to_config(m, name=name)
+    meta = _zfnet_metadata(m)
+    exported = preprocess is None and "preprocessing" in meta
+    if "config" in meta:
+        cfg, arrays, why = _restore_names(cfg, arrays, meta["config"])
+        if why:
+            log("%s: layer names from the graph (%s)" % (path, why))
     configs.validate(cfg)
     c = cfg["input_shape"][0]
-    reverse, mean, std, description = PREPROCESSING[preprocess]
-    if c != 3 and preprocess != "none":
+    if exported:
+        pre = meta["preprocessing"]
+        if not isinstance(pre, dict):
+            raise OnnxImportError("metadata zfnet.preprocessing is not an object: %r" % (pre,))
+        reverse, mean, std, description = False, pre.get("mean"), pre.get("std"), "as stated by the zfnet export"
+        preprocess = "zfnet export"
+    else:
+        preprocess = preprocess or "caffe"
+        reverse, mean, std, description = PREPROCESSING[preprocess]
+    if not exported and c != 3 and preprocess != "none":
         raise OnnxImportError("preprocessing %r needs a 3-channel input; the graph takes %d channels: "
                               "use --preprocess none" % (preprocess, c))
     if random_weights is not None:
@@ -285,12 +346,23 @@ def import_onnx(path, out, preprocess="caffe", random_weights=None, log=info, fo
             arrays[first + ".W"] = np.ascontiguousarray(arrays[first + ".W"][:, ::-1])
         net = modelmod.build(cfg)
         modelmod.set_weights(net, arrays, source=path)
-    pre = {"mean": mean if c == 3 else [0.0] * c, "std": std if c == 3 else [1.0] * c,  # c != 3: 'none'
-           "units": "pixel values 0-255, RGB", "source": description, "name": preprocess}
-    doc = ckpt.model_json(cfg, net, pre, imagenet_class_names(cfg["num_classes"]),
+    if exported:
+        pre = dict(meta["preprocessing"], source=description)
+    else:
+        pre = {"mean": mean if c == 3 else [0.0] * c, "std": std if c == 3 else [1.0] * c,  # c != 3: 'none'
+               "units": "pixel values 0-255, RGB", "source": description, "name": preprocess}
+    names = meta.get("class_names")
+    if not (isinstance(names, list) and len(names) == cfg["num_classes"] and all(isinstance(n, str) for n in names)):
+        names = imagenet_class_names(cfg["num_classes"])
+    doc = ckpt.model_json(cfg, net, pre, names,
                           imported_from={"file": os.path.basename(path), "format": "onnx",
                                          "opset": [o.version for o in m.opset_import],
                                          "random_weights": random_weights})
+    if exported:  # numbers from the file's metadata: checked as any model.json is
+        try:
+            ckpt.validate_doc(doc, "%s's zfnet metadata" % path)
+        except ZfnetError as e:
+            raise OnnxImportError(str(e))
     ckpt.write_checkpoint(out, {"model.json": doc, "model.npz": arrays})
     log("imported %s (%d layers, %d parameters, preprocessing %s%s) -> %s"
         % (path, len(cfg["layers"]), modelmod.count_params(net), preprocess,

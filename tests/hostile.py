@@ -1,7 +1,8 @@
 """A battery of bad, odd and hostile inputs against the CLI, the importers, training and the
-explorer; prints, per class of input, how many were tried and how each ended.
+explorer, in eight classes; :func:`run` tries one class and returns how each case ended.
+``tests/test_hostile_inputs.py`` asserts every outcome is ``clear`` or ``ok``.
 
-Usage: .venv/bin/python scripts/hostile_inputs.py [--json FILE] [--only CLASS]
+Usage outside pytest: .venv/bin/python tests/hostile.py [--json FILE] [--only CLASS]
 
 Outcomes: ``clear`` (refused with a one-line message, no traceback; for the explorer a 4xx
 JSON body), ``ok`` (handled correctly: a correct result), ``traceback``, ``data-lost`` (a file
@@ -136,10 +137,7 @@ def png(path, arr, mode=None):
 def c1_import_out(tmp, ck):
     """import-onnx / import-keras --out onto paths that hold something else."""
     onnx_file = tiny_onnx(os.path.join(tmp, "tiny.onnx"))
-    try:
-        from zfnet.io.synthetic import write_keras_vgg16
-    except ImportError:  # before the layout change
-        from benchmarks.synthetic import write_keras_vgg16
+    from benchmarks.synthetic import write_keras_vgg16
     keras_file = write_keras_vgg16(os.path.join(tmp, "vgg16_notop.h5"), include_top=False)
     for imp, src, extra in (("import-onnx", onnx_file, ["--preprocess", "none"]),
                             ("import-keras", keras_file, ["--no-top"])):
@@ -522,6 +520,14 @@ CLASSES = OrderedDict([("1", c1_import_out), ("2", c2_code_exec), ("3", c3_kill_
                        ("8", c8_files)])
 
 
+def run(key, tmp, ck):
+    """Try class ``key`` of :data:`CLASSES` in folder ``tmp`` against checkpoint ``ck``;
+    returns its cases as (class, name, outcome, detail) rows."""
+    RESULTS.clear()
+    CLASSES[key](tmp, ck)
+    return [(klass, name, outcome, detail) for klass, rows in RESULTS.items() for name, outcome, detail in rows]
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json")
@@ -553,7 +559,8 @@ def main(argv):
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"summary": summary, "cases": RESULTS}, f, indent=1)
-    return 0
+    bad = sum(1 for rows in RESULTS.values() for _, outcome, _ in rows if outcome not in ("clear", "ok"))
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":
