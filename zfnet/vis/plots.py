@@ -4,9 +4,12 @@ import numpy as np
 
 def pyplot():
     """matplotlib's ``pyplot`` on the file-only Agg backend (no display needed): what the
-    experiments draw with."""
+    experiments draw with. Where pyplot is already in use (a notebook's inline backend, a
+    user's window), its backend is left as it is."""
+    import sys
     import matplotlib
-    matplotlib.use("Agg")
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
 
