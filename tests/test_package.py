@@ -40,6 +40,34 @@ def test_the_wheel_holds_every_module_and_the_command(tmp_path):
     assert "zfnet = zfnet.cli:main" in zipfile.ZipFile(str(tmp_path / wheel)).read(entry).decode()
     assert not any(n.startswith(("tests/", "experiments/", "data/", "benchmarks/")) for n in names)
     assert "zfnet/bench.py" not in names and "zfnet/io/synthetic.py" not in names  # no benchmark or fixture code
+    # installed from the wheel, run from an empty folder: each command works or says what is
+    # missing and exits non-zero (none silently does nothing)
+    site, empty = tmp_path / "site", tmp_path / "empty"
+    empty.mkdir()
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
+                        str(tmp_path / wheel)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    env = dict(os.environ, PYTHONPATH=str(site), XDG_DATA_HOME=str(tmp_path / "xdg"))
+    for var in ("ZFNET_DATA", "ZFNET_EXPERIMENTS_DIR", "ZFNET_RUNS_DIR"):
+        env.pop(var, None)
+
+    def zfnet(*args):
+        return subprocess.run([sys.executable, "-m", "zfnet"] + list(args), cwd=str(empty), env=env,
+                              capture_output=True, text=True, timeout=300)
+    r = zfnet("--version")
+    assert r.returncode == 0 and r.stdout.startswith("zfnet "), r.stderr
+    where = subprocess.run([sys.executable, "-c", "import zfnet; print(zfnet.__file__)"], cwd=str(empty), env=env,
+                           capture_output=True, text=True).stdout
+    assert where.startswith(str(site)), where   # the installed copy, not the clone
+    for args, says in ((["reproduce", "--list"], "clone the repository"),
+                       (["reproduce", "fig2_top9"], "clone the repository"),
+                       (["bench"], "clone the repository"),
+                       (["data", "info", "fashion-mnist"], "data fetch fashion-mnist --from"),
+                       (["evaluate", "nothere"], "nothere is not a checkpoint"),
+                       (["export-onnx", "nothere", "--out", "m.onnx"], "nothere is not a checkpoint")):
+        r = zfnet(*args)
+        assert r.returncode != 0 and says in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+    assert os.listdir(str(empty)) == []   # nothing written where nothing was asked for
 
 
 def test_data_folder_outside_a_clone(tmp_path, monkeypatch):

@@ -151,7 +151,7 @@ def test_one_real_fashion_mnist_epoch(tmp_path):
     root = os.path.join(DATA_DIR, "fashion-mnist")
     if not os.path.exists(os.path.join(root, "t10k-labels-idx1-ubyte.gz")):
         pytest.skip("Fashion-MNIST not fetched (make test fetches it)")
-    s = train.TrainSettings(epochs=1, batch_size=32, lr=0.01, crop_pad=0, flip=False)
+    s = train.TrainSettings(epochs=1, batch_size=32, lr=0.01, crop_pad=0, flip=False, init="he")  # the demo's
     h = train.train(configs.get_config("small"), load_fashion_mnist(root), s, str(tmp_path),
                     progress=False, log=lambda *a: None)["history"]
     assert h[0]["test_top1"] < 0.18 and h[0]["val_top1"] < 0.18
