@@ -29,8 +29,10 @@ $(PHOTOS): | $(STAMP)
 demo: $(STAMP) $(FM)
 	$(PY) -m zfnet demo --out runs/demo
 
+# two pytest workers, one per core; a test file stays on one worker (its session fixtures are shared)
+TEST_WORKERS ?= 2
 test: $(STAMP) $(FM) $(PHOTOS) browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The explorer's end-to-end test drives Debian's chromium + chromium-driver; install them
 # when we may (root or password-less sudo), else that one test is skipped and says why.

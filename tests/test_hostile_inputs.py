@@ -16,9 +16,9 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hostile  # noqa: E402
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(os.environ.get("ZFNET_HOSTILE") != "1",
-                                 reason="the hostile-input battery runs with make test-hostile (ZFNET_HOSTILE=1)")]
+battery = [pytest.mark.slow,
+           pytest.mark.skipif(os.environ.get("ZFNET_HOSTILE") != "1",
+                              reason="the hostile-input battery runs with make test-hostile (ZFNET_HOSTILE=1)")]
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +26,8 @@ def checkpoint(tmp_path_factory):
     return hostile.make_checkpoint(str(tmp_path_factory.mktemp("hostile-ck")))
 
 
+@battery[0]
+@battery[1]
 @pytest.mark.parametrize("key", list(hostile.CLASSES))
 def test_every_hostile_input_gets_a_clear_error_or_a_correct_result(key, checkpoint, tmp_path):
     rows = hostile.run(key, str(tmp_path), checkpoint)
