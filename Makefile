@@ -29,10 +29,12 @@ $(PHOTOS): | $(STAMP)
 demo: $(STAMP) $(FM)
 	$(PY) -m zfnet demo --out runs/demo
 
-# two pytest workers, one per core; a test file stays on one worker (its session fixtures are shared)
+# two pytest workers, one per core, each with one OpenMP/BLAS thread (two 2-thread workers on two
+# cores spin-wait on each other: the real Fashion-MNIST epoch took 268 s instead of 99 s); a test
+# file stays on one worker, so its session fixtures are shared
 TEST_WORKERS ?= 2
 test: $(STAMP) $(FM) $(PHOTOS) browser
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The explorer's end-to-end test drives Debian's chromium + chromium-driver; install them
 # when we may (root or password-less sudo), else that one test is skipped and says why.
