@@ -5,6 +5,7 @@ import os
 
 from .. import files
 from ..errors import UsageError
+from . import prose
 from .paths import experiment_names, experiments_dir
 
 
@@ -25,7 +26,8 @@ RESULTS_END = "<!-- end of results -->"
 
 def write_experiment_readme(name, doc):
     """Fill the results section of ``experiments/<name>/README.md`` from ``doc`` (if it
-    has the markers): the summary, the run's time, and the figures."""
+    has the markers): the summary, the run's time, and the figures; and rewrite the numbers
+    its prose marks (:mod:`zfnet.repro.prose`)."""
     readme = os.path.join(experiments_dir(), name, "README.md")
     if not os.path.exists(readme):
         return None
@@ -42,7 +44,13 @@ def write_experiment_readme(name, doc):
              "run trains them too); every parameter is in [results/results.json](results/results.json)."
              % (doc["command"], doc["seconds"], doc["machine"]["cpus"] or 0), ""]
     lines += ["![%s](results/%s)" % (f[:-4], f) for f in figs]
-    return _replace_between(readme, RESULTS_START, RESULTS_END, "\n".join(lines))
+    _replace_between(readme, RESULTS_START, RESULTS_END, "\n".join(lines))
+    with open(readme) as f:  # the measured numbers in the prose, from the same results.json
+        text = f.read()
+    rendered = prose.render(text, doc)
+    if rendered != text:
+        files.atomic_write_bytes(readme, rendered.encode())
+    return readme
 
 
 TABLE_START = "<!-- results table: written by `python -m zfnet reproduce`, do not edit -->"
