@@ -32,7 +32,7 @@ from zfnet.vis import plots, render
 
 N_TRAIN, N_TEST, CELL = 1000, 1000, 28
 SCRATCH_PER_CLASS = 60
-PAPER = {"PASCAL 2012 mean AP": {"ours (ImageNet-pretrained)": 79.0, "best published (Sande et al.)": 82.2}}
+PAPER = {"PASCAL 2012 mean AP": {"ours (ImageNet-pretrained)": 79.0, "best published (Yan et al. 2012, NUS-PSL)": 82.2}}
 
 
 def mosaics(x, y, n, n_classes, seed):
