@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import UsageError
 from .deconv import Projection
+from .smoothgrad import mean_unit_gradients
 
 
 class IntegratedGradients(object):
@@ -46,22 +47,13 @@ class IntegratedGradients(object):
     def project(self, images, layers, top=9, mode="max", rank="max", channels=None, units=None):
         """As :meth:`Projector.project` (``mode='max'`` units); reconstructions are the
         integrated gradients of each unit."""
-        p = self.projector
-        images = p.check_images(images)
+        images = self.projector.check_images(images)
         base = self._baseline(images)
-        clean = p.project(images, layers, top=top, mode=mode, rank=rank, channels=channels,
-                          method="gradient", units=units)
-        chosen = OrderedDict((n, r.units) for n, r in clean.items())
-        acc = OrderedDict((n, np.zeros(r.reconstructions.shape, np.float64)) for n, r in clean.items())
+        # the gradient at the midpoints of the straight path from the baseline to the image
+        path = ((base + np.float32((k + 0.5) / self.steps) * (images - base)).astype(np.float32)
+                for k in range(self.steps))
+        clean, grads = mean_unit_gradients(self.projector, images, layers, path, top=top, mode=mode,
+                                           rank=rank, channels=channels, units=units)
         diff = (images - base).astype(np.float64)
-        for k in range(self.steps):
-            alpha = (k + 0.5) / self.steps
-            point = (base + np.float32(alpha) * (images - base)).astype(np.float32)
-            for n, r in p.project(point, list(chosen), method="gradient", units=chosen).items():
-                acc[n] += r.reconstructions
-        out = OrderedDict()
-        for n, r in clean.items():
-            grads = acc[n] / self.steps                      # (B, k, C, H, W)
-            attributions = grads * diff[:, None]
-            out[n] = Projection(n, attributions.astype(np.float32), r.units, r.activations, r.boxes)
-        return out
+        return OrderedDict((n, Projection(n, (grads[n] * diff[:, None]).astype(np.float32), r.units,
+                                          r.activations, r.boxes)) for n, r in clean.items())

@@ -4,8 +4,9 @@ explorer offer (:data:`zfnet.vis.methods.METHODS`).
 
 The units are chosen on the clean image by the gradient rule, then the gradient of exactly
 those units is averaged over ``samples`` copies of the input with Gaussian noise of std
-``noise`` x (the input's max - min). It only calls the projector's public ``check_images``
-and ``project(..., method="gradient", units=)``, as :mod:`zfnet.vis.integrated` does.
+``noise`` x (the input's max - min) (:func:`mean_unit_gradients`, which
+:mod:`zfnet.vis.integrated` shares). It only calls the projector's public ``check_images``
+and ``project(..., method="gradient", units=)``.
 """
 from collections import OrderedDict
 
@@ -45,19 +46,30 @@ class SmoothGrad(object):
         if method not in (None, self.name):
             raise UsageError("SmoothGrad.project(method=%r): a SmoothGrad only projects 'smoothgrad'; "
                              "call its projector for other methods" % (method,))
-        p = self.projector
-        images = p.check_images(images)
-        clean = p.project(images, layers, top=top, mode=mode, rank=rank, channels=channels,
-                          method="gradient", units=units)
-        chosen = OrderedDict((n, r.units) for n, r in clean.items())
+        images = self.projector.check_images(images)
         span = float(images.max() - images.min()) or 1.0
-        acc = OrderedDict((n, np.zeros(r.reconstructions.shape, np.float64)) for n, r in clean.items())
-        for _ in range(self.samples):
-            noisy = images + self.rng.normal(0, self.noise * span, images.shape).astype(floatX)
-            for n, r in p.project(noisy, list(chosen), method="gradient", units=chosen).items():
-                acc[n] += r.reconstructions
-        return OrderedDict((n, Projection(n, (acc[n] / self.samples).astype(np.float32), r.units,
-                                          r.activations, r.boxes)) for n, r in clean.items())
+        noisy = (images + self.rng.normal(0, self.noise * span, images.shape).astype(floatX)
+                 for _ in range(self.samples))
+        clean, mean = mean_unit_gradients(self.projector, images, layers, noisy, top=top, mode=mode,
+                                          rank=rank, channels=channels, units=units)
+        return OrderedDict((n, Projection(n, mean[n].astype(np.float32), r.units, r.activations, r.boxes))
+                           for n, r in clean.items())
+
+
+def mean_unit_gradients(projector, images, layers, inputs, **select):
+    """What the wrappers share: the units the gradient rule picks on ``images`` (``select``:
+    ``top``, ``mode``, ``rank``, ``channels`` or ``units``, as :meth:`Projector.project` takes
+    them), then the mean of those same units' gradients over the float32 batches ``inputs``
+    yields. Returns (the clean projections, OrderedDict layer -> mean gradient, float64)."""
+    clean = projector.project(images, layers, method="gradient", **select)
+    chosen = OrderedDict((n, r.units) for n, r in clean.items())
+    acc = OrderedDict((n, np.zeros(r.reconstructions.shape, np.float64)) for n, r in clean.items())
+    count = 0
+    for x in inputs:
+        for n, r in projector.project(x, list(chosen), method="gradient", units=chosen).items():
+            acc[n] += r.reconstructions
+        count += 1
+    return clean, OrderedDict((n, a / count) for n, a in acc.items())
 
 
 def for_method(projector, method, samples=16, noise=0.15, seed=0):
