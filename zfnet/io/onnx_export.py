@@ -33,6 +33,7 @@ import numpy as np
 from . import checkpoint as ckpt
 from ..errors import UsageError, ZfnetError
 from ..files import atomic_write_bytes
+from ..nn.shapes import conv_output_hw, pool_output_length
 from ..report import info
 
 #: the default opset: LRN, MaxPool's ceil_mode and Flatten's axis all as used here since opset 10
@@ -59,13 +60,17 @@ def checkpoint_to_onnx(doc, arrays, opset=OPSET, producer_version=""):
     c, h, w = [int(v) for v in cfg["input_shape"]]
     nodes, inits = [], []
     cur, shape = "input", (c, h, w)
-    flattened, logits = False, None
+    flattened, has_prob = False, False
     specs = cfg["layers"]
+    # the network's result gets its output name when its node is made: the logits when fc
+    # layers flatten the map (a softmax then reads them), else the last map, the features
+    has_fc = any(spec.get("type") == "fc" for spec in specs)
+    final = max([i for i, spec in enumerate(specs) if spec.get("type") not in ("dropout", "softmax")] or [None])
     for i, spec in enumerate(specs):
         kind, name = spec.get("type"), spec.get("name")
         if kind not in KINDS:
             raise _layer_error(spec, "no ONNX operator in this exporter; it writes %s" % ", ".join(KINDS))
-        out = name
+        out = ("logits" if has_fc else "features") if i == final else name
         if kind in ("conv", "fc"):
             W, b = arrays.get(name + ".W"), arrays.get(name + ".b")
             if W is None:
@@ -83,7 +88,6 @@ def checkpoint_to_onnx(doc, arrays, opset=OPSET, producer_version=""):
                       numpy_helper.from_array(b.astype(np.float32), name + ".b")]
             nodes.append(helper.make_node("Conv", [cur, name + ".W", name + ".b"], [out], name=name,
                                           kernel_shape=[f, f], strides=[s, s], pads=[p, p, p, p]))
-            from ..nn.shapes import conv_output_hw
             shape = (int(W.shape[0]),) + tuple(conv_output_hw(shape[1:], f, s, p))
         elif kind == "relu":
             nodes.append(helper.make_node("Relu", [cur], [out], name=name))
@@ -104,7 +108,6 @@ def checkpoint_to_onnx(doc, arrays, opset=OPSET, producer_version=""):
                 raise _layer_error(spec, "pooling after an fc layer is not a chain this exporter writes")
             nodes.append(helper.make_node("MaxPool", [cur], [out], name=name, kernel_shape=[k, k],
                                           strides=[s, s], ceil_mode=int(ceil)))
-            from ..nn.shapes import pool_output_length
             shape = (shape[0],) + tuple(pool_output_length(L, k, s, 0, not ceil) for L in shape[1:])
         elif kind == "fc":
             if tuple(W.shape[2:]) != tuple(shape[1:]):
@@ -126,31 +129,16 @@ def checkpoint_to_onnx(doc, arrays, opset=OPSET, producer_version=""):
                 raise _layer_error(spec, "a softmax must end the network")
             if not flattened:
                 raise _layer_error(spec, "a softmax over a map (no fc layer before it) is not exported")
-            logits = cur
             nodes.append(helper.make_node("Softmax", [cur], ["prob"], name=name, axis=1))
-            out = "prob"
+            out, has_prob = "prob", True
         cur = out
     if not nodes:
         raise OnnxExportError("the checkpoint's configuration has no layers")
-    outputs = []
-    if flattened:
-        last = logits or cur
-        # the logits under their own name: rename the producing node's output
-        for node in nodes:
-            for j, o in enumerate(node.output):
-                if o == last:
-                    node.output[j] = "logits"
-            for j, x in enumerate(node.input):
-                if x == last:
-                    node.input[j] = "logits"
-        outputs.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", shape[0]]))
-        if logits is not None:
-            outputs.append(helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["N", shape[0]]))
+    if has_fc:
+        outputs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, ["N", shape[0]])
+                   for o in (("logits", "prob") if has_prob else ("logits",))]
     else:
-        for node in nodes:
-            node.output[:] = ["features" if o == cur else o for o in node.output]
-            node.input[:] = ["features" if x == cur else x for x in node.input]
-        outputs.append(helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N"] + list(shape)))
+        outputs = [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N"] + list(shape))]
     graph = helper.make_graph(nodes, cfg.get("name", "zfnet"),
                               [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", c, h, w])],
                               outputs, inits)
