@@ -9,14 +9,17 @@ from . import prose
 from .paths import experiment_names, experiments_dir
 
 
-def _replace_between(path, start, end, body):
+def _replace_between(path, start, end, body, then=None):
+    """Write ``body`` between the markers ``start`` and ``end`` of the file ``path``; ``then``,
+    if given, maps the whole new text to what is written (one write either way)."""
     with open(path) as f:
         text = f.read()
     if start not in text or end not in text:
         raise UsageError("%s has no results markers (%s ... %s)" % (path, start, end))
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
-    files.atomic_write_bytes(path, (head + start + "\n" + body + "\n" + end + tail).encode())
+    text = head + start + "\n" + body + "\n" + end + tail
+    files.atomic_write_bytes(path, (then(text) if then else text).encode())
     return path
 
 
@@ -44,13 +47,9 @@ def write_experiment_readme(name, doc):
              "run trains them too); every parameter is in [results/results.json](results/results.json)."
              % (doc["command"], doc["seconds"], doc["machine"]["cpus"] or 0), ""]
     lines += ["![%s](results/%s)" % (f[:-4], f) for f in figs]
-    _replace_between(readme, RESULTS_START, RESULTS_END, "\n".join(lines))
-    with open(readme) as f:  # the measured numbers in the prose, from the same results.json
-        text = f.read()
-    rendered = prose.render(text, doc)
-    if rendered != text:
-        files.atomic_write_bytes(readme, rendered.encode())
-    return readme
+    # and the measured numbers in the prose, from the same results.json
+    return _replace_between(readme, RESULTS_START, RESULTS_END, "\n".join(lines),
+                            then=lambda text: prose.render(text, doc))
 
 
 TABLE_START = "<!-- results table: written by `python -m zfnet reproduce`, do not edit -->"
