@@ -128,7 +128,6 @@ def tiny_keras(path, biases=True):
 
 def png(path, arr, mode=None):
     from PIL import Image
-    Image.fromarray(arr, mode) if mode else Image.fromarray(arr)
     (Image.fromarray(arr, mode) if mode else Image.fromarray(arr)).save(path)
     return path
 
