@@ -31,7 +31,8 @@ demo: $(STAMP) $(FM)
 
 # two pytest workers, one per core, each with one OpenMP/BLAS thread (two 2-thread workers on two
 # cores spin-wait on each other: the real Fashion-MNIST epoch took 268 s instead of 99 s); a test
-# file stays on one worker, so its session fixtures are shared
+# file stays on one worker, so its session fixtures are shared; each worker compiles into its own
+# Theano cache (tests/conftest.py: two processes compiling into one cache race in Theano)
 TEST_WORKERS ?= 2
 test: $(STAMP) $(FM) $(PHOTOS) browser
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile

@@ -6,6 +6,25 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+
+def _one_compile_cache_per_worker():
+    """Under pytest-xdist (``make test``), each worker gets its own Theano compile cache, a
+    sub-folder of the usual one: two processes compiling into one cache race in Theano's
+    ``cmodule``/``compilelock`` (a lock file or a ``key.pkl`` removed under the other; seen in a
+    fresh clone). Set before zfnet configures Theano; the tests' child processes inherit it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker or "zfnet" in sys.modules:
+        return
+    import importlib.util  # zfnet.theano_config alone: importing the package would configure Theano now
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "zfnet", "theano_config.py")
+    spec = importlib.util.spec_from_file_location("_theano_config_for_conftest", path)
+    config = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(config)
+    os.environ["ZFNET_THEANO_DIR"] = os.path.join(config.compile_dir(), "xdist-" + worker)
+
+
+_one_compile_cache_per_worker()
+
 import numpy as np  # noqa: E402
 
 
