@@ -38,7 +38,7 @@ from zfnet.evaluate import batched, features_function
 from zfnet.io.checkpoint import load_model
 from zfnet.nn import model as modelmod
 from zfnet.repro import reproduce as rep
-from zfnet.repro.analysis import SVM_C_GRID, class_mean_accuracy, linear_probe
+from zfnet.repro.analysis import class_mean_accuracy, linear_probe
 from zfnet.repro.scratch import train_from_scratch
 from zfnet.vis import plots
 

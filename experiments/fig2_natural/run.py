@@ -77,14 +77,20 @@ def run(ctx):
         dead[l] = int(len(chans[l]) - len(live))
         purity[l] = [float(np.bincount(y[found[l]["images"][m]]).max() / 9.0) for m in live]
         ratios = []
+        n_ch = net[l].output_shape[1]
         for m in live[:MAX_MAPS if not ctx.quick else 4]:
             imgs = x[found[l]["images"][m]]
             base = found[l]["activations"][m]
-            changed = []
-            for t in transforms(imgs):
-                out = batched(feat, model.preprocess(t))[j]  # (9, C, h, w)
-                changed.append(out[:, m].reshape(len(t), -1).max(axis=1))
-            ratios.append(float(np.mean([np.mean(np.maximum(a, 0) / np.maximum(base, 1e-12)) for a in changed])))
+            maxima = []
+            for t in [imgs] + transforms(imgs):
+                out = batched(feat, model.preprocess(t))[j]  # (9, C * h * w), flattened
+                maxima.append(out.reshape(len(t), n_ch, -1)[:, m].max(axis=1))
+            # the unchanged images must give the scan's own maxima: a check on the indexing
+            if not np.allclose(maxima[0], base, rtol=1e-4, atol=1e-5):
+                raise RuntimeError("%s map %d: recomputed maxima %s differ from the scan's %s"
+                                   % (l, m, maxima[0], base))
+            ratios.append(float(np.mean([np.mean(np.maximum(a, 0) / np.maximum(base, 1e-12))
+                                         for a in maxima[1:]])))
         invariance[l] = ratios
     tests = {"class_specific": rep.effect(purity["conv5"], purity["conv1"], ">", paired=False)
              if len(purity["conv5"]) > 1 and len(purity["conv1"]) > 1 else None,
