@@ -41,9 +41,10 @@ SETTLED_CORR = 0.9
 
 def settings(ctx, seed):
     if ctx.quick:
-        return rep.base_settings(True, seed=seed, schedule="none", epochs=2, keep=(1, 2), limit=600)
+        return rep.base_settings(True, seed=seed, schedule="none", epochs=2, keep=(1, 2), limit=600,
+                                 init=rep.EARLIER_INIT)
     return rep.base_settings(False, seed=seed, schedule="none", epochs=EPOCHS, keep=PAPER_EPOCHS,
-                             limit=SUBSET)
+                             limit=SUBSET, init=rep.EARLIER_INIT)
 
 
 def settle_epoch(epochs, steady):

@@ -78,8 +78,14 @@ def settings(ctx, seed):
     """The ablation protocol: 3 epochs at a constant lr on a 20,000-image subset (quick: the
     short protocol's 2 epochs on the quick data)."""
     if ctx.quick or not ctx.default_data:
-        return rep.short_settings_for(ctx, seed=seed)
-    return rep.short_settings_for(ctx, seed=seed, limit=SUBSET)
+        return rep.short_settings_for(ctx, seed=seed, **_init(ctx))
+    return rep.short_settings_for(ctx, seed=seed, limit=SUBSET, **_init(ctx))
+
+
+def _init(ctx):
+    """He-uniform, as the committed results were trained (``rep.EARLIER_INIT``); a ``--run``
+    keeps its own."""
+    return {} if ctx.user_run is not None else {"init": rep.EARLIER_INIT}
 
 
 def _checkpoint(ctx, i, name, cfg, base_cfg, s, seed):

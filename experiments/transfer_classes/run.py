@@ -83,7 +83,7 @@ def network(n_classes):
 
 def pretrained_run(ctx, seed):
     """The network pre-trained on classes 0-4 with training seed ``seed`` (shared, cached)."""
-    return ctx.trained("fm5-small", network(len(PRETRAIN)), rep.base_settings(ctx.quick, seed=seed),
+    return ctx.trained("fm5-small", network(len(PRETRAIN)), rep.base_settings(ctx.quick, seed=seed, init=rep.EARLIER_INIT),
                        pretrain_data(ctx))
 
 
@@ -133,7 +133,7 @@ def run(ctx):
     ctx.params.update(
         split={"pretrain_classes": [ctx.fashion_mnist().class_names[c] for c in PRETRAIN],
                "held_out_classes": held.class_names},
-        pretrain_settings=rep.base_settings(ctx.quick).to_dict(), seeds=seeds,
+        pretrain_settings=rep.base_settings(ctx.quick, init=rep.EARLIER_INIT).to_dict(), seeds=seeds,
         pretrained_runs={s: rep.run_label(r) for s, r in runs.items()},
         sizes=sizes, scratch_sizes=scratch_sizes, tab7_sizes=tab7_sizes, draws=draws,
         early_stopping={"val_per_class": int(len(val) // len(HELD_OUT)), "every": every,
