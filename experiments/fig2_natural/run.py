@@ -25,32 +25,15 @@ import os
 import numpy as np
 
 from zfnet.data import dataset as datamod
-from zfnet.evaluate import batched, features_function
 from zfnet.repro import reproduce as rep
+from zfnet.repro.analysis import small_changes
 from zfnet.vis import plots
 from zfnet.vis.figures import topk
-from zfnet.vis.topk import scan_topk
+from zfnet.vis.topk import scan_topk, topk_invariance
 
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 MAPS_SHOWN = 6
 MAX_MAPS = 64   # maps per layer whose invariance is measured (the first live ones)
-
-
-def transforms(x):
-    """Three small changes of uint8 images (N, C, H, W): shift right by H/14 (edge repeated),
-    horizontal flip, zoom to 7/8 (centre, edges repeated)."""
-    n, c, h, w = x.shape
-    s = max(1, h // 14)
-    shift = np.concatenate([np.repeat(x[:, :, :, :1], s, axis=3), x[:, :, :, :-s]], axis=3)
-    flip = x[:, :, :, ::-1]
-    from PIL import Image
-    zh, zw = int(round(h * 7 / 8.0)), int(round(w * 7 / 8.0))
-    zoom = np.empty_like(x)
-    for i in range(n):
-        small = np.stack([np.asarray(Image.fromarray(x[i, ch]).resize((zw, zh), Image.BILINEAR)) for ch in range(c)])
-        t, l = (h - zh) // 2, (w - zw) // 2
-        zoom[i] = np.pad(small, ((0, 0), (t, h - zh - t), (l, w - zw - l)), mode="edge")
-    return [np.ascontiguousarray(shift), np.ascontiguousarray(flip), zoom]
 
 
 def run(ctx):
@@ -70,28 +53,12 @@ def run(ctx):
     found = scan_topk(model, x, LAYERS, chans, k=9, progress=ctx.progress)
     rng = np.random.RandomState(0)
     chance = float(np.mean([np.bincount(y[rng.choice(len(y), 9, replace=False)]).max() / 9.0 for _ in range(2000)]))
-    feat = features_function(net, LAYERS)
     purity, invariance, dead = {}, {}, {}
-    for j, l in enumerate(LAYERS):
+    for l in LAYERS:
         live = np.flatnonzero(found[l]["activations"][:, 0] > 0)
         dead[l] = int(len(chans[l]) - len(live))
         purity[l] = [float(np.bincount(y[found[l]["images"][m]]).max() / 9.0) for m in live]
-        ratios = []
-        n_ch = net[l].output_shape[1]
-        for m in live[:MAX_MAPS if not ctx.quick else 4]:
-            imgs = x[found[l]["images"][m]]
-            base = found[l]["activations"][m]
-            maxima = []
-            for t in [imgs] + transforms(imgs):
-                out = batched(feat, model.preprocess(t))[j]  # (9, C * h * w), flattened
-                maxima.append(out.reshape(len(t), n_ch, -1)[:, m].max(axis=1))
-            # the unchanged images must give the scan's own maxima: a check on the indexing
-            if not np.allclose(maxima[0], base, rtol=1e-4, atol=1e-5):
-                raise RuntimeError("%s map %d: recomputed maxima %s differ from the scan's %s"
-                                   % (l, m, maxima[0], base))
-            ratios.append(float(np.mean([np.mean(np.maximum(a, 0) / np.maximum(base, 1e-12))
-                                         for a in maxima[1:]])))
-        invariance[l] = ratios
+        invariance[l] = topk_invariance(model, x, found, l, live[:MAX_MAPS if not ctx.quick else 4], small_changes)
     tests = {"class_specific": rep.effect(purity["conv5"], purity["conv1"], ">", paired=False)
              if len(purity["conv5"]) > 1 and len(purity["conv1"]) > 1 else None,
              "invariant": rep.effect(invariance["conv5"], invariance["conv1"], ">", paired=False)

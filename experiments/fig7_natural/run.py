@@ -22,7 +22,8 @@ outcomes: holds / contradicted / not shown):
   the map's total activation and the share of its projection's energy under the square,
   claimed < 0.
 
-Each part is tested at both square sizes; it holds when it holds at both. One training run of
+Each part is tested at both square sizes; it holds when it holds at both (``rep.combine_outcomes``:
+in part when at one). One training run of
 the model (the 3-hour budget), so the spread is over images, not over training seeds.
 """
 
@@ -33,14 +34,13 @@ import os
 import numpy as np
 
 from zfnet.data.natural import tiny_val_boxes
-from zfnet.evaluate import features_function, logits_function, softmax
+from zfnet.evaluate import features_function, logits_function
 from zfnet.io.checkpoint import load_model
 from zfnet.repro import reproduce as rep
-from zfnet.repro.analysis import correlation
 from zfnet.vis import plots, render
 from zfnet.vis.deconv import Projector
 from zfnet.vis.topk import scan_topk
-from zfnet.vis.occlusion import occlusion_sweep
+from zfnet.vis.occlusion import occlusion_study
 
 IMAGES = 60
 SIZES = (4, 8)           # the square is the input side over these (14 and 7 px at 56)
@@ -49,39 +49,11 @@ MIN_BACKGROUND = 0.2     # share of the image outside the box
 SHOWN = 3
 
 
-def _log_odds(p):
-    p = np.clip(p, 1e-7, 1 - 1e-7)
-    return np.log(p) - np.log1p(-p)
-
-
-def sweep(model, img, box, y, size, grey, proj, logits, feat, n5):
-    """One image's sweep at one square size: measures and the arrays to draw."""
-    x0 = model.preprocess(img)
-    f0 = feat(x0)[0].reshape(n5, -1)
-    ch = int(f0.max(axis=1).argmax())
-    p0 = softmax(logits(x0))[0]
-
-    def probs_and_map(b):
-        xb = model.preprocess(b)
-        return softmax(logits(xb)), feat(xb)[0].reshape(len(xb), n5, -1)[:, ch].sum(axis=1)
-    (probs, amap), (rows, cols) = occlusion_sweep(img, size, STEP, grey, probs_and_map)
-    pmap, lmap = probs[:, :, y], probs.argmax(2)
-    rec = proj.project(x0, ["relu5"], channels=[ch])["relu5"].reconstructions[0, 0]
-    energy = np.abs(rec).sum(axis=0)
-    cover = np.array([[energy[t:t + size, l:l + size].sum() for l in cols] for t in rows]) / max(energy.sum(), 1e-12)
-    x0b, y0b, x1b, y1b = (int(v) for v in box)
-    inside = np.array([[max(0, min(l + size, x1b + 1) - max(l, x0b)) * max(0, min(t + size, y1b + 1) - max(t, y0b))
-                        for l in cols] for t in rows]) / float(size * size)
-    obj, bg = inside >= 0.5, inside == 0
-    drop = _log_odds(p0[y]) - _log_odds(pmap)
-    m = {"map": ch, "p_unoccluded": float(p0[y]), "object_positions": int(obj.sum()),
-         "background_positions": int(bg.sum()),
-         "drop_object": float(drop[obj].mean()) if obj.any() else None,
-         "drop_background": float(drop[bg].mean()) if bg.any() else None,
-         "background_keeps_label": float((lmap[bg] == y).mean()) if bg.any() else None,
-         "corr_activation_projection_covered": correlation(amap, cover),
-         "corr_activation_probability": correlation(amap, pmap)}
-    return m, dict(pmap=pmap, lmap=lmap, amap=amap, rec=rec, rows=rows, cols=cols, ch=ch, p0=float(p0[y]))
+def box_mask(box, h, w):
+    """The (h, w) mask of an inclusive box (x0, y0, x1, y1)."""
+    m = np.zeros((h, w), bool)
+    m[int(box[1]):int(box[3]) + 1, int(box[0]):int(box[2]) + 1] = True
+    return m
 
 
 def choose(model, ds, boxes, n, quick):
@@ -121,7 +93,6 @@ def run(ctx):
     idx = choose(model, ds, boxes_all, IMAGES if not ctx.quick else 2, ctx.quick)
     grey = np.round(model.preprocessing["mean"]).astype(np.uint8)
     logits, feat = logits_function(net), features_function(net, ["relu5"])
-    n5 = net["relu5"].output_shape[1]
     proj = Projector(net, "deconvnet")
     sizes = [max(1, H // k) for k in SIZES]
     per_size, draw = {}, {}
@@ -132,7 +103,8 @@ def run(ctx):
             b = boxes_all[i]
             box = (np.clip(b[0] - off[1], 0, W - 1), np.clip(b[1] - off[0], 0, H - 1),
                    np.clip(b[2] - off[1], 0, W - 1), np.clip(b[3] - off[0], 0, H - 1))
-            m, d = sweep(model, img, box, int(ds.y_test[i]), size, grey, proj, logits, feat, n5)
+            m, d = occlusion_study(model, img, int(ds.y_test[i]), size, STEP, grey, box_mask(box, H, W),
+                                   proj, logits, feat)
             m["class"] = ds.class_names[int(ds.y_test[i])]
             m["box"] = [int(v) for v in box]
             per_size[size][i] = m
@@ -160,15 +132,9 @@ def run(ctx):
         if len(corr) >= 2:
             t["layer5"] = rep.effect(corr, [0.0] * len(corr), "<")
         tests[size] = t
-    outcome = {}
-    for part in ("object", "background", "layer5"):
-        got = [tests[s][part]["outcome"] for s in sizes if part in tests[s]]
-        outcome[part] = rep.verdict_of(got) if got else "not shown"
-    part_outcome = {"yes": "holds", "no": "contradicted"}
-    verdict = rep.verdict_of([part_outcome.get(outcome[p], "not shown") if outcome[p] != "partly" else "not shown"
-                              for p in ("object", "background", "layer5")])
-    if any(outcome[p] == "partly" for p in outcome) and verdict == "not shown":
-        verdict = "partly"
+    outcome = {part: rep.combine_outcomes(tests[s][part]["outcome"] for s in sizes if part in tests[s])
+               for part in ("object", "background", "layer5")}
+    verdict = rep.verdict_of(outcome.values())
 
     # the figure: the first SHOWN images at the larger square
     size = sizes[0]

@@ -2,9 +2,11 @@
 import numpy as np
 import pytest
 
+from zfnet.errors import UsageError
+
 from zfnet.data.digits import digits_as_fashion_mnist
 from zfnet.evaluate import batched, features_function, softmax
-from zfnet.repro.analysis import correlation, correspondence_delta, filter_health, linear_probe, per_class_split, relative_distance, rotate_image, scale_image, translate_vertical
+from zfnet.repro.analysis import correlation, correspondence_delta, filter_health, linear_probe, per_class_split, relative_distance, rotate_image, scale_image, small_changes, translate_vertical
 from zfnet.vis.occlusion import occlusion_batch, occlusion_grid
 from zfnet.nn import model as modelmod
 from ref import forward
@@ -46,6 +48,23 @@ def test_scaling_keeps_the_centre_and_size():
     assert (big[0, 8:20, 8:20] == 255).all() and big[0, :4].max() == 0
     with pytest.raises(ValueError, match="scale factor"):
         scale_image(img, 0)
+
+
+def test_small_changes_by_hand():
+    rng = np.random.RandomState(0)
+    x = rng.randint(0, 256, (2, 3, 28, 28)).astype(np.uint8)
+    shift, flip, zoom = small_changes(x)
+    np.testing.assert_array_equal(shift[..., 2:], x[..., :-2])           # 28 // 14 = 2 px right
+    np.testing.assert_array_equal(shift[..., :2], x[..., :1].repeat(2, axis=3))
+    np.testing.assert_array_equal(flip[..., ::-1], x)
+    const = np.full((1, 1, 28, 28), 77, np.uint8)
+    np.testing.assert_array_equal(small_changes(const)[2], const)        # a zoom of a flat image is flat
+    ramp = np.tile(np.arange(0, 224, 8, dtype=np.uint8), (1, 1, 28, 1))  # columns 0, 8, ..., 216
+    z = small_changes(ramp)[2][0, 0]
+    assert z.shape == (28, 28) and (np.diff(z[10].astype(int)) >= 0).all()
+    assert z[10, 14] in range(100, 125) and z[10, -1] < 216              # zoomed out towards the centre
+    with pytest.raises(UsageError, match="uint8"):
+        small_changes(x.astype(np.float32))
 
 
 def test_occlusion_batch_covers_every_position_once():

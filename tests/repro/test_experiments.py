@@ -51,7 +51,10 @@ def test_fig2_top9(runs, tmp_path, monkeypatch):
         # live maps and dead maps add up to the layer's maps
         assert p["maps"] + doc["results"]["dead_maps"]["1"][l] == {"conv1": 32, "conv2": 64, "conv3": 96,
                                                                    "conv4": 96, "conv5": 64}[l]
+        inv = doc["results"]["invariance"]["1"][l]
+        assert inv["maps"] == p["maps"] and inv["mean"] >= 0
     assert 1 / 9.0 < doc["results"]["chance_purity"] < 0.6
+    assert set(doc["results"]["tests"]) == {"class_specific", "invariant"}
 
 
 def test_fig4_evolution(runs, tmp_path, monkeypatch):
@@ -129,21 +132,23 @@ def test_fig6_geometry_reaches_the_same_map_at_conv2():
 
 def test_fig7_occlusion(runs, tmp_path, monkeypatch):
     out, doc = _run("fig7_occlusion", runs, tmp_path, monkeypatch)
+    assert doc["params"]["square_sizes"] == [7, 14]
     images = doc["results"]["images"]["1"]
     shown = doc["params"]["shown"]
-    assert len(images) == 10  # one per class with --quick
+    assert len(images["7"]) == 10 and len(images["14"]) == 10  # one per class with --quick
     for i in shown:
-        r = images[str(i)]
+        r = images["7"][str(i)]
         rows = _csv(os.path.join(out, "occlusion_%s.csv" % i))
         assert len(rows) == 22 * 22  # 7x7 square, stride 1, over 28x28
-        p = [float(x["p_true"]) for x in rows]
-        assert r["p_min"] == pytest.approx(min(p), abs=1e-5)
-        assert r["object"] == (r["p_min"] < 0.5 * r["p_unoccluded"])
+        p = np.array([float(x["p_true"]) for x in rows])
+        assert r["p_min"] == pytest.approx(p.min(), abs=1e-5)
         a = np.array([float(x["map_activation"]) for x in rows])
         assert r["corr_activation_probability"] == pytest.approx(np.corrcoef(a, p)[0, 1], abs=1e-4)
-    for part, d in doc["results"]["parts"].items():
-        flags = [m[part] for m in images.values() if m[part] is not None]
-        assert d["share_per_seed"][0] == pytest.approx(np.mean(flags))
+        assert r["object_positions"] + r["background_positions"] <= 22 * 22
+    m = doc["results"]["means"]["7"]["layer5"]
+    got = [images["7"][k]["corr_activation_projection_covered"] for k in images["7"]]
+    assert m["a"][0] == pytest.approx(np.mean(got)) and m["b"] == [0.0]
+    assert set(doc["results"]["outcomes"]) == {"object", "background", "layer5"}
 
 
 def test_tab1_correspondence(runs, tmp_path, monkeypatch):
@@ -215,7 +220,7 @@ def test_experiments_run_on_a_users_training_run(runs, tmp_path, monkeypatch):
     assert doc["params"]["user_run"] == os.path.abspath(run_dir)
     assert doc["command"] == "python -m zfnet reproduce fig7_occlusion --run %s" % run_dir
     # same checkpoint, same test images: the same probabilities
-    mine, theirs = doc["results"]["images"][1], quick["results"]["images"][1]
+    mine, theirs = doc["results"]["images"][1][7], quick["results"]["images"][1][7]
     assert set(theirs) <= set(mine)  # --quick takes the first image of each class, a full run 3
     for i, r in theirs.items():
         assert mine[i]["p_unoccluded"] == pytest.approx(r["p_unoccluded"])

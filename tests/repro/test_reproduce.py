@@ -251,3 +251,16 @@ def test_effect_agrees_with_scipys_t_tests_and_has_three_outcomes():
     assert abs(e["t_critical"] - 4.3027) < 1e-3 and e["df"] == 2
     assert verdict_of(["holds", "holds"]) == "yes" and verdict_of(["holds", "not shown"]) == "partly"
     assert verdict_of(["not shown", "contradicted"]) == "no" and verdict_of(["not shown"]) == "not shown"
+
+
+def test_combine_outcomes_over_settings():
+    from zfnet.repro.reproduce import combine_outcomes, verdict_of
+    assert combine_outcomes(["holds", "holds"]) == "holds"
+    assert combine_outcomes(["holds", "not shown"]) == "partly"
+    assert combine_outcomes(["contradicted", "holds"]) == "partly"
+    assert combine_outcomes(["contradicted", "contradicted"]) == "contradicted"
+    assert combine_outcomes(["contradicted", "not shown"]) == "not shown"
+    assert combine_outcomes([]) == "not shown"
+    assert verdict_of(["partly", "not shown"]) == "partly" and verdict_of(["partly", "holds"]) == "partly"
+    with pytest.raises(ValueError, match="'yes'"):
+        combine_outcomes(["yes"])

@@ -37,6 +37,30 @@ def test_scan_topk_matches_brute_force(tmp_path):
             np.testing.assert_allclose(found[layer]["activations"][m], per_image[want], rtol=1e-6)
 
 
+def test_topk_invariance_against_brute_force(tmp_path):
+    """The ratio of each map's maximum on changed top images to the scan's maximum, checked
+    against the activations computed directly; identity changes give exactly 1, and a scan of
+    other images is refused."""
+    from zfnet.vis.topk import topk_invariance
+    path, net, doc = _saved_tiny(tmp_path)
+    m = ckpt.load_model(path)
+    ds = toy_dataset(n_train=10, n_test=40)
+    chans = {"conv2": [1, 4]}
+    found = visualize.scan_topk(m, ds.x_test, ["conv2"], chans, k=5, progress=False)
+    assert topk_invariance(m, ds.x_test, found, "conv2", [0, 1], lambda x: [x, x]) == [1.0, 1.0]
+    flip = lambda x: [x[:, :, :, ::-1].copy()]
+    got = topk_invariance(m, ds.x_test, found, "conv2", [0, 1], flip)
+    f = theano.function([net["input"].input_var], lasagne.layers.get_output(net["conv2"], deterministic=True))
+    for row, c in enumerate(chans["conv2"]):
+        imgs = ds.x_test[found["conv2"]["images"][row]]
+        a = f(m.preprocess(imgs))[:, c].reshape(len(imgs), -1).max(axis=1)
+        b = f(m.preprocess(flip(imgs)[0]))[:, c].reshape(len(imgs), -1).max(axis=1)
+        np.testing.assert_allclose(got[row], np.mean(np.maximum(b, 0) / a), rtol=1e-5)
+    other = visualize.scan_topk(m, ds.x_test[::-1].copy(), ["conv2"], chans, k=5, progress=False)
+    with pytest.raises(DataError, match="not the scan's"):
+        topk_invariance(m, ds.x_test, other, "conv2", [0], flip)
+
+
 def test_topk_writes_grid_and_arrays(tmp_path):
     path, net, doc = _saved_tiny(tmp_path)
     ds = toy_dataset(n_train=10, n_test=30)

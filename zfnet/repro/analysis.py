@@ -67,6 +67,28 @@ def rotate_image(img, degrees, fill=0):
 TRANSFORMS = {"translation": translate_vertical, "scale": scale_image, "rotation": rotate_image}
 
 
+def small_changes(x):
+    """Three small changes of uint8 images (N, C, H, W), as Fig. 2's invariance reading uses
+    them: a shift right by H/14 (at least 1 px; the left edge column repeated), a horizontal
+    flip, and a zoom out to 7/8 of the side (bilinear; the border filled by repeating the edge).
+    Returns ``[shifted, flipped, zoomed]``, each like ``x``."""
+    from PIL import Image
+    x = np.asarray(x)
+    if x.dtype != np.uint8 or x.ndim != 4:
+        raise UsageError("expected uint8 images (N, C, H, W), got %s %s" % (x.dtype, x.shape))
+    n, c, h, w = x.shape
+    s = max(1, h // 14)
+    shift = np.concatenate([np.repeat(x[:, :, :, :1], s, axis=3), x[:, :, :, :-s]], axis=3)
+    zh, zw = int(round(h * 7 / 8.0)), int(round(w * 7 / 8.0))
+    t, l = (h - zh) // 2, (w - zw) // 2
+    zoom = np.empty_like(x)
+    for i in range(n):
+        small = np.stack([np.asarray(Image.fromarray(x[i, ch]).resize((zw, zh), Image.BILINEAR))
+                          for ch in range(c)])
+        zoom[i] = np.pad(small, ((0, 0), (t, h - zh - t), (l, w - zw - l)), mode="edge")
+    return [np.ascontiguousarray(shift), np.ascontiguousarray(x[:, :, :, ::-1]), zoom]
+
+
 def relative_distance(feats, ref):
     """``||f - f0|| / ||f0||`` per row of ``feats`` (N, D) against ``ref`` (D,)."""
     feats = np.asarray(feats, np.float64); ref = np.asarray(ref, np.float64)

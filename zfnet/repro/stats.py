@@ -84,14 +84,32 @@ def effect(a, b, claim=">", paired=True, level=0.95):
             "a": a.tolist(), "b": b.tolist()}
 
 
+def combine_outcomes(outcomes):
+    """One part of a claim tested in several settings (e.g. two occluder sizes): ``holds`` when
+    it holds in every one, ``contradicted`` when it is contradicted in every one, ``partly``
+    when it holds in some, ``not shown`` otherwise (and when there are none)."""
+    outcomes = list(outcomes)
+    for o in outcomes:
+        if o not in OUTCOMES:
+            raise UsageError("outcome %r: expected one of %s" % (o, ", ".join(OUTCOMES)))
+    if outcomes and all(o == "holds" for o in outcomes):
+        return "holds"
+    if outcomes and all(o == "contradicted" for o in outcomes):
+        return "contradicted"
+    return "partly" if "holds" in outcomes else "not shown"
+
+
+OUTCOMES = ("holds", "contradicted", "not shown", "partly")
+
+
 def verdict_of(outcomes):
     """A row's verdict from the outcomes of the parts of its claim: ``yes`` when every part
-    holds, ``partly`` when some hold, ``no`` when none holds and some are contradicted,
-    ``not shown`` otherwise."""
+    holds, ``partly`` when some hold (or hold in part), ``no`` when none does and some are
+    contradicted, ``not shown`` otherwise."""
     outcomes = list(outcomes)
     if outcomes and all(o == "holds" for o in outcomes):
         return "yes"
-    if any(o == "holds" for o in outcomes):
+    if any(o in ("holds", "partly") for o in outcomes):
         return "partly"
     if any(o == "contradicted" for o in outcomes):
         return "no"

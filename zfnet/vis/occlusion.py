@@ -58,3 +58,60 @@ def occlusion_sweep(img, size, stride, value, fn, batch_size=256, max_positions=
             p.append(np.asarray(o))
     outputs = [np.concatenate(p).reshape((len(rows), len(cols)) + p[0].shape[1:]) for p in parts]
     return outputs, (rows, cols)
+
+
+def square_cover(weights, size, rows, cols):
+    """For each square position (the grid of :func:`occlusion_grid`), the sum of ``weights``
+    (H, W) under the square: with a 0/1 mask over ``size**2`` it is the share of the square on
+    the mask, with a projection's energy over its total the share of the energy covered."""
+    wts = np.asarray(weights, np.float64)
+    ii = np.pad(wts, ((1, 0), (1, 0))).cumsum(0).cumsum(1)  # integral image
+    r, c = np.asarray(rows)[:, None], np.asarray(cols)[None, :]
+    return ii[r + size, c + size] - ii[r, c + size] - ii[r + size, c] + ii[r, c]
+
+
+def _log_odds(p):
+    p = np.clip(np.asarray(p, np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p) - np.log1p(-p)
+
+
+def occlusion_study(model, img, y, size, stride, grey, object_mask, proj, logits, feat, layer="relu5"):
+    """Fig. 7's measures on one image (C, H, W uint8, true class ``y``) for a square of
+    ``size`` swept with ``stride`` and filled with ``grey``.
+
+    ``object_mask`` (H, W) marks the object's pixels: a position is **object** when at least
+    half of the square lies on it, **background** when none does. The map studied is the
+    ``layer`` map strongest on the unoccluded image (``feat``: compiled features of ``layer``,
+    flattened; ``logits``: compiled logits; ``proj``: a deconvnet
+    :class:`~zfnet.vis.deconv.Projector`). Returns ``(measures, arrays to draw)``: the drops
+    in the true class's log-odds over object and over background positions, the share of
+    background positions that keep the true label, and the correlations over positions of the
+    map's total activation with the share of its projection's energy under the square and
+    with the true class's probability."""
+    from ..evaluate import softmax
+    from ..repro.analysis import correlation
+    n_maps = model.net[layer].output_shape[1]
+    x0 = model.preprocess(img)
+    f0 = feat(x0)[0].reshape(n_maps, -1)
+    ch = int(f0.max(axis=1).argmax())
+    p0 = float(softmax(logits(x0))[0, y])
+
+    def probs_and_map(b):
+        xb = model.preprocess(b)
+        return softmax(logits(xb)), feat(xb)[0].reshape(len(xb), n_maps, -1)[:, ch].sum(axis=1)
+    (probs, amap), (rows, cols) = occlusion_sweep(img, size, stride, grey, probs_and_map)
+    pmap, lmap = probs[:, :, y], probs.argmax(2)
+    rec = proj.project(x0, [layer], channels=[ch])[layer].reconstructions[0, 0]
+    energy = np.abs(rec).sum(axis=0)
+    cover = square_cover(energy / max(energy.sum(), 1e-12), size, rows, cols)
+    inside = square_cover(np.asarray(object_mask, bool), size, rows, cols) / float(size * size)
+    obj, bg = inside >= 0.5, inside == 0
+    drop = _log_odds(p0) - _log_odds(pmap)
+    m = {"map": ch, "p_unoccluded": p0, "p_min": float(pmap.min()),
+         "object_positions": int(obj.sum()), "background_positions": int(bg.sum()),
+         "drop_object": float(drop[obj].mean()) if obj.any() else None,
+         "drop_background": float(drop[bg].mean()) if bg.any() else None,
+         "background_keeps_label": float((lmap[bg] == y).mean()) if bg.any() else None,
+         "corr_activation_projection_covered": correlation(amap, cover),
+         "corr_activation_probability": correlation(amap, pmap)}
+    return m, dict(pmap=pmap, lmap=lmap, amap=amap, rec=rec, rows=rows, cols=cols, ch=ch, p0=p0)
