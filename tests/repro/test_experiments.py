@@ -154,10 +154,20 @@ def test_fig7_occlusion(runs, tmp_path, monkeypatch):
 def test_tab1_correspondence(runs, tmp_path, monkeypatch):
     out, doc = _run("tab1_correspondence", runs, tmp_path, monkeypatch)
     d = doc["results"]["delta"]
-    assert set(d) == {"left sleeve", "right sleeve", "neckline", "random"}
+    assert set(d) == {"left sleeve", "right sleeve", "neckline", "random", "random, per image"}
     for part in d.values():
         for v in part.values():
             assert 0 <= v <= 1
+    # the control's square sits at one position shared by the images: five copies of one image
+    # change the same way under it (Delta 0), not under squares that move from image to image
+    from zfnet.io.checkpoint import load_model
+    ck = doc["params"]["checkpoint"]
+    model = load_model(ck if os.path.isabs(ck) else os.path.join(rep.REPO, ck))
+    mod = rep.load_experiment("tab1_correspondence")
+    img = rep.Context("t", str(tmp_path / "x"), quick=True).dataset().x_test[:1]
+    table, _, _ = mod.correspondence(model, np.repeat(img, 5, axis=0), 73)
+    assert all(table["random"][l] == 0 for l in mod.LAYERS)
+    assert all(table["random, per image"][l] > 0 for l in mod.LAYERS)
 
 
 def test_tab2_error(runs, tmp_path, monkeypatch):
