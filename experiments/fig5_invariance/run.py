@@ -9,10 +9,12 @@ and the output is stable under translation and scaling but not rotation.
 
 The figure shows 5 images of the first training seed; the numbers are measured on
 :data:`PER_CLASS` test images of every class, on the base model of every training seed.
-Rule: the claim holds when, for every transformation, the small-change relative distance
-is smaller at layer 7 than at layer 1, and the mean P(true) over the range is higher for
-translation and for scaling than for rotation, each effect beyond the seed spread (mean
-difference over seeds > 2 standard errors, same sign in every seed).
+Rule: two parts, each effect a paired t test over the training seeds at 95% with three
+outcomes (holds / contradicted / not shown). (1) For every transformation, the small-change
+relative distance is larger at layer 1 than at layer 7 (three tests; the part holds when all
+three do, in part when some do); (2) the mean P(true) over the range is higher for translation
+and for scaling than for rotation (two tests, combined the same way). "yes" when both parts
+hold.
 """
 
 PAPER_ITEMS = ["Fig. 5"]
@@ -135,27 +137,32 @@ def run(ctx):
     for s in seeds:
         r = first if s == seeds[0] else measure(load_model(finals[s]), ds, many, AM)
         small[s], prob[s] = summarise(r, AM, SM, many)
-    layer_eff = {t: rep.seed_effect([small[s][t]["norm1"] for s in seeds], [small[s][t]["relu7"] for s in seeds]) for t in AM}
-    prob_eff = {t: rep.seed_effect([prob[s][t] for s in seeds], [prob[s]["rotation"] for s in seeds])
-                for t in ("translation", "scale")}
-    ok = lambda e: bool(e["beyond_spread"] and e["mean"] > 0)
-    top_less = all(ok(e) for e in layer_eff.values())
-    stable = all(ok(e) for e in prob_eff.values())
+    per = lambda f: [f(s) for s in seeds]
+    layer_eff = {t: rep.effect(per(lambda s: small[s][t]["norm1"]), per(lambda s: small[s][t]["relu7"]), ">")
+                 for t in AM} if len(seeds) > 1 else {}
+    prob_eff = {t: rep.effect(per(lambda s: prob[s][t]), per(lambda s: prob[s]["rotation"]), ">")
+                for t in ("translation", "scale")} if len(seeds) > 1 else {}
+    outcomes = {"layer 1 changes more than layer 7": rep.combine_outcomes(e["outcome"] for e in layer_eff.values()),
+                "output stable to translation and scale, not rotation":
+                    rep.combine_outcomes(e["outcome"] for e in prob_eff.values())}
     mean = lambda f: float(np.mean([f(s) for s in seeds]))
     ours = ("small change, relative distance layer 1 vs 7 (mean over seeds): %s; mean P(true) over "
-            "the range: translation %.2f, scale %.2f, rotation %.2f; %d images, %d seeds" % (
+            "the range: translation %.2f, scale %.2f, rotation %.2f; %d images, %d seeds; layer 1 above layer 7: %s; "
+            "translation and scale above rotation: %s" % (
                 ", ".join("%s %.2f vs %.2f" % (t, mean(lambda s: small[s][t]["norm1"]),
                                                mean(lambda s: small[s][t]["relu7"])) for t in AM),
                 mean(lambda s: prob[s]["translation"]), mean(lambda s: prob[s]["scale"]),
-                mean(lambda s: prob[s]["rotation"]), len(many), len(seeds)))
+                mean(lambda s: prob[s]["rotation"]), len(many), len(seeds),
+                ", ".join("%s %s" % (t, e["outcome"]) for t, e in layer_eff.items()) or "not shown",
+                ", ".join("%s %s" % (t, e["outcome"]) for t, e in prob_eff.items()) or "not shown"))
     return {"seeds": seeds, "images": idx, "images_measured": many,
             "small_change_relative_distance": small, "mean_true_class_prob": prob,
-            "layer1_minus_layer7": layer_eff, "prob_minus_rotation": prob_eff,
+            "layer1_minus_layer7": layer_eff, "prob_minus_rotation": prob_eff, "outcomes": outcomes,
             "summary": {
                 "paper": "Small transformations change layer 1 a lot, the top layer less; the "
                          "output is stable to translation and scaling, not to rotation",
                 "ours": ours,
-                "holds": rep.verdict(top_less and stable, partly=top_less or stable),
+                "holds": rep.verdict_of(outcomes.values()),
                 "deviation": "28x28 items on a black background: shifts and zooms move part of "
                              "the item out of the frame sooner than in 224x224 photos; distances "
                              "compared relative to the vector's length; scale 0.6-1.4 (paper 1-1.8)"}}
