@@ -253,6 +253,28 @@ def test_transfer_classes(runs, tmp_path, monkeypatch):
         assert all(u % doc["params"]["early_stopping"]["every"] == 0 for u in s["updates"])
 
 
+def test_transfer_breadth(runs, tmp_path, monkeypatch):
+    out, doc = _run("transfer_breadth", runs, tmp_path, monkeypatch, base_run=False)
+    r, prm = doc["results"], doc["params"]
+    from zfnet.data import fashion_mnist
+    mod = rep.load_experiment("transfer_breadth")
+    for p, info in prm["partitions"].items():
+        target, sources = mod.partition(int(p))
+        assert len(target) == 2 and set(sources[2]) <= set(sources[5]) <= set(sources[8])
+        assert not set(target) & set(sources[8])
+        names = fashion_mnist.FASHION_CLASSES
+        assert info["target"] == [names[c] for c in target]
+        assert info["sources"]["8"] == [names[c] for c in sources[8]]
+    assert prm["breadths"] == [2, 8] and len(r["scratch"]["per_partition"]) == 2
+    for k, per_n in r["pretrained"].items():
+        for n, v in per_n.items():
+            assert all(0 <= a <= 1 for a in v["per_partition"])
+            assert v["per_partition"][0] == pytest.approx(np.mean(v["per_draw"]["0"]))
+    assert set(r["outcomes"]) == {"dose-response", "broad source beats scratch"}
+    rows = _csv(os.path.join(out, "layers.csv"))
+    assert [row["features"] for row in rows] == ["pixels"] + ["layer %d" % i for i in range(1, 8)]
+
+
 def test_transfer_split_and_draws_are_disjoint_and_nested():
     mod = rep.load_experiment("transfer_classes")
     y = np.repeat(np.arange(5), 200)
