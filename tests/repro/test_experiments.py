@@ -57,6 +57,30 @@ def test_fig2_top9(runs, tmp_path, monkeypatch):
     assert set(doc["results"]["tests"]) == {"class_specific", "invariant"}
 
 
+def test_tab3_lesson_parts_on_made_up_errors():
+    """Each of the six parts can hold and can fail: errors made so that the paper's lesson holds,
+    then each part broken in turn."""
+    mod = rep.load_experiment("tab3_ablation")
+    j = np.array([-0.002, 0.0, 0.002])  # seed-to-seed jitter
+    good = {"ZF model (ours: small)": 0.10, "fc6, fc7 halved": 0.101, "fc6, fc7 doubled": 0.099,
+            "conv3-5 widened": 0.09, "- conv3, conv4": 0.12, "- fc7": 0.10, "- fc6, fc7": 0.11,
+            "- conv3, conv4, fc6, fc7": 0.30, "conv3-5 widened + fc6, fc7 doubled": 0.095}
+    train = {n: 0.05 for n in good}
+    train["conv3-5 widened + fc6, fc7 doubled"] = 0.0
+
+    def res(err, tr):
+        return {n: {"test_top1": list(err[n] + j), "train_top1": list(tr[n] + j[::-1])} for n in err}
+    _, out = mod.lesson(res(good, train), "ZF model (ours: small)")
+    assert list(out.values()) == ["holds"] * 6, out
+    broken = {"removing fc6-7 costs little": ("- fc6, fc7", 0.40), "removing both is much worse": ("- conv3, conv4, fc6, fc7", 0.05),
+              "fc width matters little": ("fc6, fc7 halved", 0.15), "a wider conv part helps": ("conv3-5 widened", 0.12)}
+    for part, (n, v) in broken.items():
+        _, out = mod.lesson(res(dict(good, **{n: v}), train), "ZF model (ours: small)")
+        assert out[part] in ("contradicted", "partly"), (part, out)
+    _, out = mod.lesson(res(good, dict(train, **{"conv3-5 widened + fc6, fc7 doubled": 0.09})), "ZF model (ours: small)")
+    assert out["widening both overfits"] == "contradicted"
+
+
 def test_fig4_evolution(runs, tmp_path, monkeypatch):
     out, doc = _run("fig4_evolution", runs, tmp_path, monkeypatch, base_run=False)
     r = doc["results"]

@@ -264,3 +264,15 @@ def test_combine_outcomes_over_settings():
     assert verdict_of(["partly", "not shown"]) == "partly" and verdict_of(["partly", "holds"]) == "partly"
     with pytest.raises(ValueError, match="'yes'"):
         combine_outcomes(["yes"])
+
+
+def test_equivalence_outcomes_by_hand():
+    from zfnet.repro.reproduce import equivalence
+    # differences 0.1, 0.2, 0.3: mean 0.2, se 0.0577, t(2) 4.303 -> CI [-0.048, 0.448]
+    e = equivalence([1.1, 1.2, 1.3], [1.0, 1.0, 1.0], margin=0.5)
+    assert e["ci"][0] == pytest.approx(0.2 - 4.3027 * 0.1 / np.sqrt(3), abs=1e-3) and e["outcome"] == "holds"
+    assert equivalence([1.1, 1.2, 1.3], [1.0, 1.0, 1.0], margin=0.4)["outcome"] == "not shown"
+    assert equivalence([3.1, 3.2, 3.3], [1.0, 1.0, 1.0], margin=0.5)["outcome"] == "contradicted"
+    assert equivalence([1.0, 1.0, 1.0], [3.1, 3.2, 3.3], margin=0.5)["outcome"] == "contradicted"
+    with pytest.raises(ValueError, match="margin"):
+        equivalence([1, 2], [1, 2], margin=0)

@@ -84,6 +84,20 @@ def effect(a, b, claim=">", paired=True, level=0.95):
             "a": a.tolist(), "b": b.tolist()}
 
 
+def equivalence(a, b, margin, paired=True, level=0.95):
+    """A claim that ``a - b`` is *small*: within ``+-margin``. The interval of :func:`effect`
+    at ``level``; ``holds`` when it lies wholly inside (-margin, margin), ``contradicted``
+    when wholly outside it (the difference is larger than the margin, either way), ``not
+    shown`` otherwise (with few measurements, the usual answer)."""
+    if not margin > 0:
+        raise UsageError("equivalence margin must be > 0, got %r" % (margin,))
+    e = effect(a, b, ">", paired=paired, level=level)
+    lo, hi = e["ci"]
+    inside, outside = -margin < lo and hi < margin, lo > margin or hi < -margin
+    return dict(e, claim="|a - b| < %g" % margin, margin=margin,
+                outcome="holds" if inside else ("contradicted" if outside else "not shown"))
+
+
 def combine_outcomes(outcomes):
     """One part of a claim tested in several settings (e.g. two occluder sizes): ``holds`` when
     it holds in every one, ``contradicted`` when it is contradicted in every one, ``partly``
