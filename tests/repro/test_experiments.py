@@ -141,6 +141,8 @@ def test_fig6_filters(runs, tmp_path, monkeypatch):
     # radius; N(0, 0.01^2) none
     above = r["default_pairing"]["conv1_share_above_radius_at_init"]
     assert above["he"] == 1.0 and above["gauss-conv1"] == 0.0
+    assert all(0 <= v <= 1 for v in r["geometry"]["input_power_share"].values())
+    assert r["geometry"]["outcomes"]["aliased conv1 filters"] == "not shown"
     for f in r["figures"]:
         assert os.path.exists(os.path.join(out, f))
 
