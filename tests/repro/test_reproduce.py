@@ -153,14 +153,6 @@ def test_base_and_short_settings_agree_until_the_lr_drop(tmp_path):
         assert diff <= {"epochs", "schedule", "keep"}, diff
 
 
-def test_error_gap_significance_against_a_hand_computed_bound():
-    # n = 10,000, errors 15% and 14%: se = sqrt(.15*.85/1e4 + .14*.86/1e4) = 0.00497; 2 se = 0.99 points
-    assert not rep.error_gap_significant(0.1499, 0.14, 10000)
-    assert rep.error_gap_significant(0.1501, 0.14, 10000)
-    assert not rep.error_gap_significant(0.14, 0.15, 10000)  # lower is never "higher"
-    assert rep.error_gap_significant(0.30, 0.10, 100, 100)
-
-
 def test_table_has_a_row_per_paper_item_in_order(tmp_path, monkeypatch):
     root = tmp_path / "experiments"
     _fake_tree(root, {"alpha": (1, GOOD), "beta": (2, GOOD), "gamma": (3, GOOD)})
@@ -180,21 +172,6 @@ def test_table_has_a_row_per_paper_item_in_order(tmp_path, monkeypatch):
     (root / "gamma" / "run.py").write_text('PAPER_ITEMS = ["Fig. 10"]\n')
     with pytest.raises(ValueError, match=r"PAPER_ITEMS \['Fig. 10'\] are not items of the paper"):
         rep.summary_table(str(root))
-
-
-def test_seed_effect_rule_by_hand():
-    # differences 1, 2, 3: mean 2, sd 1, se 1/sqrt(3) = 0.577; 2 > 1.155 and one sign -> real
-    e = rep.seed_effect([11, 12, 13], [10, 10, 10])
-    assert e["per_seed"] == [1, 2, 3] and e["mean"] == 2 and abs(e["sd"] - 1) < 1e-12
-    assert abs(e["se"] - 1 / np.sqrt(3)) < 1e-12 and e["beyond_spread"]
-    # the same mean with a seed of the other sign: not beyond the spread
-    assert not rep.seed_effect([14, 12, 9], [10, 10, 10])["beyond_spread"]
-    # one sign but noisy: differences 0.1, 0.2, 3.0 -> mean 1.1, sd 1.65, se 0.95 -> 1.1 < 1.9
-    assert not rep.seed_effect([0.1, 0.2, 3.0], [0, 0, 0])["beyond_spread"]
-    # one seed is never enough
-    assert not rep.seed_effect([5.0], [1.0])["beyond_spread"]
-    with pytest.raises(ValueError, match="equally long"):
-        rep.seed_effect([1, 2], [1])
 
 
 def test_an_experiment_covering_several_items_gives_each_its_own_row(tmp_path, monkeypatch):
