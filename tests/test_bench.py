@@ -31,3 +31,19 @@ def test_first_picture_layers():
     got = bench.first_picture_layers(vgg)
     # 13 conv layers: indices 0, 4, 8 and 12
     assert got == ["block1_conv1", "block3_conv1", "block4_conv2", "block5_conv3"]
+
+
+def test_profile_accounts_for_the_step_and_counts_flops_by_hand(monkeypatch):
+    """The profile's kinds add up to the ops' time, and a kind's GFLOP/s is its FLOPs (counted by
+    hand here for `small`'s convolutions) over its time; nothing about speed is asserted."""
+    r = bench.profile_train_step("small", 8, steps=2)
+    assert abs(sum(k["seconds_per_step"] for k in r["kinds"]) - r["ops_seconds"]) < 1e-9
+    assert r["ops_seconds"] <= r["step_seconds"] + 1e-9
+    kinds = {k["kind"]: k for k in r["kinds"]}
+    assert {"conv forward", "conv weight gradient", "conv input gradient", "max-pool (switches)"} <= set(kinds)
+    net = model.build(configs.get_config("small"))
+    conv = [n for n in bench.layer_flops(net) if not net[n].covers_input()]
+    fwd = sum(bench.layer_flops(net)[n] for n in conv)
+    k = kinds["conv forward"]
+    assert abs(k["gflops"] - fwd * 8 / k["seconds_per_step"] / 1e9) < 1e-6 * k["gflops"]
+    assert conv[0] == "conv1" and "fc6" not in conv  # fc6 covers conv5's pooled map: a matrix product

@@ -520,6 +520,7 @@ def _add_bench(sub):
     b = _command(sub, "bench", "Measure throughput and GFLOP/s against the matrix-multiply peak.", """
   python -m zfnet bench                      # zf at 224x224 and small at 28x28
   python -m zfnet bench model --configs small --batch-size 128 --repeats 5
+  python -m zfnet bench profile --configs small --batch-size 32 --repeats 20   # where a train step goes
   python -m zfnet bench serve --checkpoint runs/demo/final   # the explorer's request latency
   python -m zfnet bench serve-memory --checkpoint runs/demo/final   # its resident memory over 200 requests
   python -m zfnet bench import               # import-keras/import-onnx on VGG16/ZFNet-512-sized files
@@ -544,6 +545,10 @@ def _add_bench(sub):
     m = add("model", "forward and train-step throughput of configurations")
     m.add_argument("--configs", nargs="+", default=["zf", "small"], help="configurations (names or JSON files)")
     m.add_argument("--batch-size", type=count, help="default: 32 for zf, 128 for the others")
+    pr = add("profile", "where a training step goes: Theano's profiler per kind of op, its GFLOP/s, and "
+                        "the host-side time")
+    pr.add_argument("--configs", nargs="+", default=["small"], help="configurations (default small)")
+    pr.add_argument("--batch-size", type=count, help="default: 32 for zf, 128 for the others")
     d = add("deconv", "top-k projections of every conv layer of a network with random He weights")
     d.add_argument("--config", default="zf", choices=sorted(CONFIGS), help="the network")
     d.add_argument("--mode", default="max", choices=MODES, help="'max' or 'map'")
@@ -596,6 +601,8 @@ def cmd_bench(args):
         if not args.checkpoint:
             raise UsageError("bench serve-memory needs --checkpoint (e.g. runs/demo/final)")
         bench.run_serve_memory_bench(args.checkpoint, args.requests, args.json)
+    elif args.what == "profile":
+        bench.run_profile_bench(args.configs, args.batch_size, max(args.repeats, 5), args.json)
     elif args.what == "serve":
         if not args.checkpoint:
             raise UsageError("bench serve needs --checkpoint (e.g. runs/demo/final)")

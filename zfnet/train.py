@@ -117,9 +117,12 @@ class Trainer(object):
     ----------
     cfg : configuration dict
     settings : TrainSettings
+    distributed : compile the gradient and the update apart (MPI training)
+    profile : a ``theano.compile.profiling.ProfileStats`` that times every op of the training
+        step (``zfnet bench profile``); None for no profiling
     """
 
-    def __init__(self, cfg, settings, distributed=False):
+    def __init__(self, cfg, settings, distributed=False, profile=None):
         self.cfg, self.s = cfg, settings
         lasagne.random.set_rng(np.random.RandomState(settings.seed))
         x = T.tensor4("x"); y = T.ivector("y")
@@ -150,7 +153,8 @@ class Trainer(object):
         if distributed:
             self.apply_fn = theano.function(grads, [], updates=updates)
         else:
-            self.train_fn = theano.function([x, y], [loss, err], updates=updates)
+            # profile: a theano ProfileStats that times each op of the step (zfnet bench profile)
+            self.train_fn = theano.function([x, y], [loss, err], updates=updates, profile=profile)
         test_logits = lasagne.layers.get_output(fc8, deterministic=True)[:, :, 0, 0]
         self.logits_fn = theano.function([x], test_logits)
         self.srngs = [l._srng for l in self.net.values() if hasattr(l, "_srng")]
