@@ -208,4 +208,4 @@ def test_train_starts_conv1_below_the_clipping_radius_by_default_and_the_demo_ke
     from zfnet.train import TrainSettings
     assert TrainSettings().init == "gauss-conv1"  # one default: the library's and the command line's
     from zfnet.repro.protocol import base_settings
-    assert base_settings(False).init == "he"  # the committed Fashion-MNIST runs name theirs
+    assert base_settings(False).init == "gauss-conv1"  # the Fashion-MNIST protocol names its own

@@ -9,6 +9,7 @@ Each is tested on its own in ``tests/repro/test_analysis.py``.
 import numpy as np
 
 from ..errors import UsageError
+from ..vis.occlusion import correlation  # noqa: F401 (defined with the occlusion measures that use it)
 
 
 # ------------------------------------------------------------------ transforms (Fig. 5)
@@ -202,14 +203,6 @@ def linear_cka(a, b):
 
 
 # ------------------------------------------------------------------ projections (Fig. 4)
-def correlation(a, b):
-    """Pearson correlation of two arrays (flattened); 0 when either is constant."""
-    a = np.asarray(a, np.float64).ravel(); b = np.asarray(b, np.float64).ravel()
-    a = a - a.mean(); b = b - b.mean()
-    den = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / den) if den > 0 else 0.0
-
-
 # ------------------------------------------------------------------ few-shot splits (Tables 4, 7)
 def per_class_split(y, n_per_class, seed, n_test_per_class=None):
     """Indices (train, test): ``n_per_class`` random images of each class for training,

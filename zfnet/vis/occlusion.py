@@ -60,6 +60,14 @@ def occlusion_sweep(img, size, stride, value, fn, batch_size=256, max_positions=
     return outputs, (rows, cols)
 
 
+def correlation(a, b):
+    """Pearson correlation of two arrays (flattened); 0 when either is constant."""
+    a = np.asarray(a, np.float64).ravel(); b = np.asarray(b, np.float64).ravel()
+    a = a - a.mean(); b = b - b.mean()
+    den = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / den) if den > 0 else 0.0
+
+
 def square_cover(weights, size, rows, cols):
     """For each square position (the grid of :func:`occlusion_grid`), the sum of ``weights``
     (H, W) under the square: with a 0/1 mask over ``size**2`` it is the share of the square on
@@ -89,7 +97,6 @@ def occlusion_study(model, img, y, size, stride, grey, object_mask, proj, logits
     map's total activation with the share of its projection's energy under the square and
     with the true class's probability."""
     from ..evaluate import softmax
-    from ..repro.analysis import correlation
     n_maps = model.net[layer].output_shape[1]
     x0 = model.preprocess(img)
     f0 = feat(x0)[0].reshape(n_maps, -1)
