@@ -264,3 +264,18 @@ def test_combine_outcomes_over_settings():
     assert verdict_of(["partly", "not shown"]) == "partly" and verdict_of(["partly", "holds"]) == "partly"
     with pytest.raises(ValueError, match="'yes'"):
         combine_outcomes(["yes"])
+
+
+def test_pieces_are_kept_at_once_and_bad_stores_are_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZFNET_RUNS_DIR", str(tmp_path))
+    ctx = rep.Context("t", str(tmp_path / "out"))
+    p = ctx.pieces("thing", {"a": 1}, 2)
+    assert p.get("5/0") is None
+    assert p.put("5/0", [0.5, 700]) == [0.5, 700]
+    again = rep.Context("t", str(tmp_path / "out2")).pieces("thing", {"a": 1}, 2)
+    assert again.get("5/0") == [0.5, 700] and again.path == p.path
+    assert rep.Context("t", str(tmp_path / "o3")).pieces("thing", {"a": 2}, 2).get("5/0") is None  # other key
+    with open(p.path, "w") as f:
+        f.write("[1, 2]")
+    with pytest.raises(ValueError, match="not a store of finished pieces"):
+        rep.Context("t", str(tmp_path / "o4")).pieces("thing", {"a": 1}, 2)
