@@ -133,10 +133,16 @@ def run(ctx):
     from zfnet.train import Trainer, TrainSettings
     trainer = Trainer(cfg, TrainSettings(batch_size=32, lr=0.01, clip_radius=0.1, init="gauss-conv1", seed=1))
     scratch, stopped = {n: [] for n in scratch_sizes}, {n: [] for n in scratch_sizes}
+    # each training is kept as it finishes (about 10 minutes each here), so a killed run resumes
+    done = ctx.pieces("caltech101-scratch", cfg, trainer.s.to_dict(), UPDATES, EVERY, PATIENCE, N_TEST,
+                      np.bincount(cal.y).tolist(), [h, w])
+    ctx.params["scratch_pieces"] = rep.run_label(done.path)
     bar = progress_bar(ctx.progress, total=len(scratch_sizes) * splits, desc="caltech101 scratch", leave=False)
     for n in scratch_sizes:
         for s in range(splits):
-            acc, u = _scratch(trainer, cfg, cal, x, (h, w), n, s, quick)
+            got = done.get("%d/%d" % (n, s))
+            acc, u = got if got is not None else done.put("%d/%d" % (n, s),
+                                                          list(_scratch(trainer, cfg, cal, x, (h, w), n, s, quick)))
             scratch[n].append(acc); stopped[n].append(u)
             bar.update(1)
     bar.close()

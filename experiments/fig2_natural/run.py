@@ -8,9 +8,12 @@ strongest activation over the 10,000 images is above 0) of each layer:
 
 * **class specificity**: the share of a map's top-9 images in its most common class (chance,
   9 random images of 200 classes, is about 0.11);
-* **invariance**: the map's maximum activation on its top-9 images after a small change (a
-  shift of 1/14 of the side, a horizontal flip, a zoom to 7/8 with the border filled by the
-  image's own edge) divided by that on the unchanged images, the mean of the three.
+* **invariance**: for each of the map's top-9 images, the activation of the same unit (the
+  map's strongest position) after a small change (a shift of 1/14 of the side, a horizontal
+  flip, a zoom to 7/8 with the border filled by the image's own edge) divided by its activation
+  on the unchanged image, the mean over the nine and the three changes
+  (``zfnet.vis.topk.topk_invariance``; a map's maximum anywhere would move with the pattern and
+  hide how small a unit's field is).
 
 The paper's claim has two parts, each a Welch t test at 95% between the maps of conv5 and of
 conv1 (three outcomes: holds / contradicted / not shown): higher layers are **more class-

@@ -4,9 +4,10 @@ projected to pixel space with the deconvnet, next to their image patches.
 Besides the pictures, the paper's reading of them is measured: feature maps of
 higher layers respond to more class-specific structure and are more invariant. For every
 live feature map of conv1..conv5, the *class purity* of its top-9 validation images (the
-share of the most common class among them), and its *invariance* (the map's maximum on its
-top-9 after a small shift, a flip and a zoom to 7/8, over that on the unchanged images;
-``zfnet.vis.topk.topk_invariance``), each averaged over the layer's maps.
+share of the most common class among them), and its *invariance* (the activation of the same
+unit, the map's strongest position on each of its top-9, after a small shift, a flip and a zoom
+to 7/8, over that on the unchanged images; ``zfnet.vis.topk.topk_invariance``), each averaged
+over the layer's maps.
 """
 
 PAPER_ITEMS = ["Fig. 2"]

@@ -1,6 +1,7 @@
 """The transfer experiments (Fashion-MNIST split by class, mosaics), seed 003 and the natural-image
 protocol end to end with --quick settings; a file of their own so that the two test workers
 share the experiments' time."""
+import json
 import os
 
 import numpy as np
@@ -128,6 +129,12 @@ def test_tab2_tiny_imagenet_and_caltech101(runs, natural_data, tmp_path, monkeyp
     r = doc["results"]
     assert doc["params"]["natural_runs"]["1"]["folder"] == run_folder  # the same shared run, reused
     assert doc["params"]["classes"] == 4 and doc["params"]["background_class"] is True
+    # every from-scratch training is kept as it finishes, for a killed run to resume from
+    pieces_path = doc["params"]["scratch_pieces"]
+    with open(pieces_path if os.path.isabs(pieces_path) else os.path.join(rep.REPO, pieces_path)) as f:
+        pieces = json.load(f)
+    assert sorted(pieces) == ["3/0", "3/1"]
+    assert [pieces["3/%d" % s][0] for s in (0, 1)] == r["accuracy"]["scratch"]["3"]["runs"]
     for arm in ("pretrained", "scratch"):
         for n, st in r["accuracy"][arm].items():
             assert len(st["runs"]) == 2 and all(0 <= a <= 1 for a in st["runs"])

@@ -253,3 +253,18 @@ def test_equivalence_outcomes_by_hand():
     assert equivalence([1.0, 1.0, 1.0], [3.1, 3.2, 3.3], margin=0.5)["outcome"] == "contradicted"
     with pytest.raises(ValueError, match="margin"):
         equivalence([1, 2], [1, 2], margin=0)
+
+
+def test_pieces_are_kept_at_once_and_bad_stores_are_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZFNET_RUNS_DIR", str(tmp_path))
+    ctx = rep.Context("t", str(tmp_path / "out"))
+    p = ctx.pieces("thing", {"a": 1}, 2)
+    assert p.get("5/0") is None
+    assert p.put("5/0", [0.5, 700]) == [0.5, 700]
+    again = rep.Context("t", str(tmp_path / "out2")).pieces("thing", {"a": 1}, 2)
+    assert again.get("5/0") == [0.5, 700] and again.path == p.path
+    assert rep.Context("t", str(tmp_path / "o3")).pieces("thing", {"a": 2}, 2).get("5/0") is None  # other key
+    with open(p.path, "w") as f:
+        f.write("[1, 2]")
+    with pytest.raises(ValueError, match="not a store of finished pieces"):
+        rep.Context("t", str(tmp_path / "o4")).pieces("thing", {"a": 1}, 2)

@@ -77,6 +77,36 @@ def run_key(*parts):
     return hashlib.sha256(blob).hexdigest()[:10]
 
 
+class Pieces(object):
+    """Finished pieces of a computation, keyed by strings, in one JSON file (see
+    :meth:`Context.pieces`)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.done = {}
+        if os.path.exists(path):
+            try:
+                with open(path) as f:
+                    self.done = json.load(f)
+            except (OSError, ValueError) as e:
+                raise UsageError("%s is not a store of finished pieces (%s); move it away to start "
+                                 "those pieces again" % (path, e))
+            if not isinstance(self.done, dict):
+                raise UsageError("%s is not a store of finished pieces (a JSON object); move it away to "
+                                 "start those pieces again" % path)
+
+    def get(self, key):
+        """The value stored for ``key``, or None."""
+        return self.done.get(str(key))
+
+    def put(self, key, value):
+        """Store ``value`` (JSON) for ``key`` and write the file at once, atomically."""
+        self.done[str(key)] = _jsonable(value)
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        files.atomic_write_json(self.path, self.done)
+        return value
+
+
 class Context(object):
     """What an experiment gets: where to write, quick or full, and shared helpers.
 
@@ -186,6 +216,14 @@ class Context(object):
         trainmod.train(cfg, dataset, settings, out, resume=True, progress=self.progress,
                        log=self.log)
         return out
+
+    def pieces(self, name, *key_parts):
+        """A store of the finished pieces of a long computation that is not a training run (one
+        from-scratch training of a baseline, say), shared and kept across sessions like the
+        training runs: ``runs/shared/<name>-<hash>.json``, the hash over ``key_parts`` and
+        ``quick``. :meth:`Pieces.put` writes each piece as soon as it is done, atomically, so an
+        interrupted experiment resumes from the pieces it finished."""
+        return Pieces(os.path.join(runs_dir(), "shared", "%s-%s.json" % (name, run_key(*(key_parts + (self.quick,))))))
 
     # ------------------------------------------------------------ output
     def path(self, *parts):

@@ -80,25 +80,30 @@ def scan_topk(model, x_u8, layers, channels, k=9, batch_size=256, progress=True,
 
 
 def topk_invariance(model, x_u8, found, layer, maps, changes, fn=None):
-    """How much of each map's top-k activation survives small changes of its top-k images:
-    for map ``m`` (a row of ``found[layer]`` from :func:`scan_topk` over ``x_u8``), the map's
-    maximum on each changed image divided by its maximum on the unchanged one (negative
-    maxima count as 0), averaged over the k images and the changes. ``changes(x)`` returns a
-    list of changed copies of uint8 images (e.g. :func:`zfnet.repro.analysis.small_changes`).
-    The unchanged images are scanned again and must give the scan's own maxima (a check that
-    ``found`` belongs to ``x_u8`` and this model). Returns one ratio per map in ``maps``."""
-    fn = fn or layer_maxima_function(model.net, [layer])
+    """How much of each map's top-k activation survives small changes of its top-k images,
+    unit by unit: for map ``m`` (a row of ``found[layer]`` from :func:`scan_topk` over
+    ``x_u8``), the activation of the same unit (the map's strongest position on each of its top
+    images) on the changed image, divided by its activation on the unchanged one (negative
+    values count as 0), averaged over the k images and the changes. A unit whose receptive field
+    still holds its pattern after the change keeps its activation; a map's maximum anywhere would
+    not tell a small field from a large one. ``changes(x)`` returns a list of changed copies of
+    uint8 images (e.g. :func:`zfnet.repro.analysis.small_changes`). The unchanged images are
+    run again and must give the scan's own activations (a check that ``found`` belongs to
+    ``x_u8`` and this model). Returns one ratio per map in ``maps``."""
+    if fn is None:
+        out = lasagne.layers.get_output(model.net[layer], deterministic=True)
+        fn = theano.function([model.net["input"].input_var], out.flatten(3))
     r = found[layer]
     ratios = []
     for m in maps:
         imgs = x_u8[r["images"][m]]
         base = r["activations"][m]
-        ch = int(r["channels"][m])
-        maxima = [fn(model.preprocess(t))[0][:, ch] for t in [imgs] + list(changes(imgs))]
-        if not np.allclose(maxima[0], base, rtol=1e-4, atol=1e-5):
-            raise DataError("%s map %d: its top images give maxima %s, not the scan's %s: the scan "
-                            "is not of these images or this model" % (layer, ch, maxima[0], base))
-        ratios.append(float(np.mean([np.mean(np.maximum(a, 0) / np.maximum(base, 1e-12)) for a in maxima[1:]])))
+        ch, pos = int(r["channels"][m]), np.asarray(r["positions"][m])
+        units = [fn(model.preprocess(t))[np.arange(len(imgs)), ch, pos] for t in [imgs] + list(changes(imgs))]
+        if not np.allclose(units[0], base, rtol=1e-4, atol=1e-5):
+            raise DataError("%s map %d: its top images give %s at the scan's units, not the scan's %s: the "
+                            "scan is not of these images or this model" % (layer, ch, units[0], base))
+        ratios.append(float(np.mean([np.mean(np.maximum(a, 0) / np.maximum(base, 1e-12)) for a in units[1:]])))
     return ratios
 
 
