@@ -33,7 +33,7 @@ import os
 import numpy as np
 
 from zfnet.data import dataset as datamod
-from zfnet.evaluate import batched, features_function
+from zfnet.evaluate import batched
 from zfnet.io.checkpoint import load_model
 from zfnet.nn import model as modelmod
 from zfnet.repro import reproduce as rep
@@ -112,13 +112,7 @@ def run(ctx):
             rows = lambda n, d: [pos[int(i)] for i in idx[n, d]]
             pre[p][k], lay[p][k] = {n: [] for n in sizes}, {}
             for name, layer in layers:
-                if layer is None:
-                    f_tr = model.preprocess(x[imgs]).reshape(len(imgs), -1)
-                    f_te = model.preprocess(xt).reshape(len(xt), -1)
-                else:
-                    fn = features_function(model.net, [layer])
-                    f_tr = batched(fn, model.preprocess(x[imgs]))[0].reshape(len(imgs), -1)
-                    f_te = batched(fn, model.preprocess(xt))[0].reshape(len(xt), -1)
+                f_tr, f_te = tc.layer_features(model, layer, x[imgs], xt)
                 lay[p][k][name] = [linear_probe(f_tr[rows(layer_n, d)], y[idx[layer_n, d]], f_te, yt, kind="svm")
                                    for d in range(draws)]
                 if layer == "relu7":

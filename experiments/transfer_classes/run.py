@@ -102,6 +102,15 @@ def draw(pool, y, n, d):
     return np.sort(np.concatenate([rng.permutation(pool[y[pool] == c])[:n] for c in np.unique(y)]))
 
 
+def layer_features(model, layer, *xs):
+    """Each uint8 image batch of ``xs`` as flat features of ``layer`` of ``model`` (its
+    preprocessed pixels when ``layer`` is None)."""
+    if layer is None:
+        return [model.preprocess(x).reshape(len(x), -1) for x in xs]
+    fn = features_function(model.net, [layer])
+    return [batched(fn, model.preprocess(x))[0].reshape(len(x), -1) for x in xs]
+
+
 def overall(verdicts):
     """One verdict for the experiment from its items': 'yes' when all are, 'no' when all are,
     else 'partly' (each item keeps its own row on the page)."""
@@ -153,13 +162,7 @@ def run(ctx):
     for s in seeds:
         model = load_model(os.path.join(runs[s], "final"))
         for name, layer in LAYERS:
-            if layer is None:
-                f_tr = model.preprocess(x[imgs]).reshape(len(imgs), -1)
-                f_te = model.preprocess(xt).reshape(len(xt), -1)
-            else:
-                fn = features_function(model.net, [layer])
-                f_tr = batched(fn, model.preprocess(x[imgs]))[0].reshape(len(imgs), -1)
-                f_te = batched(fn, model.preprocess(xt))[0].reshape(len(xt), -1)
+            f_tr, f_te = layer_features(model, layer, x[imgs], xt)
             for n in tab7_sizes:
                 for d in range(draws):
                     for k in ("svm", "softmax"):
