@@ -32,13 +32,10 @@ import os
 
 import numpy as np
 
-from zfnet.data import dataset as datamod
-from zfnet.evaluate import batched
 from zfnet.io.checkpoint import load_model
 from zfnet.nn import model as modelmod
 from zfnet.repro import reproduce as rep
 from zfnet.repro.analysis import linear_probe
-from zfnet.repro.scratch import train_from_scratch
 from zfnet.train import Trainer, TrainSettings
 from zfnet.vis import plots
 
@@ -128,10 +125,8 @@ def run(ctx):
         scratch[p] = []
         for d in range(draws):
             tr = idx[scratch_n, d]
-            mean, std, u, _ = train_from_scratch(trainer, init, x[tr], y[tr], 1000 * scratch_n + d, max_updates,
-                                                 val=(x[val], y[val]), every=every, patience=patience)
-            lg = batched(trainer.logits_fn, xt, prepare=lambda b: datamod.normalize(b, mean, std))[0]
-            scratch[p].append(float((lg.argmax(1) == yt).mean()))
+            scratch[p].append(tc.scratch_accuracy(trainer, init, x[tr], y[tr], (x[val], y[val]), xt, yt,
+                                                  1000 * scratch_n + d, max_updates, every, patience)[0])
         ctx.log("[breadth] partition %d scratch %d/class: %.1f%%" % (p, scratch_n, 100 * np.mean(scratch[p])))
         bar.update(1)
     bar.close()

@@ -111,6 +111,15 @@ def layer_features(model, layer, *xs):
     return [batched(fn, model.preprocess(x))[0].reshape(len(x), -1) for x in xs]
 
 
+def scratch_accuracy(trainer, init, x, y, val, xt, yt, seed, max_updates, every, patience):
+    """Train ``trainer``'s net from ``init`` on (x, y) with early stopping on ``val``; returns
+    (test accuracy on (xt, yt), the update whose weights were kept)."""
+    mean, std, u, _ = train_from_scratch(trainer, init, x, y, seed, max_updates, val=val, every=every,
+                                         patience=patience)
+    lg = batched(trainer.logits_fn, xt, prepare=lambda b: datamod.normalize(b, mean, std))[0]
+    return float((lg.argmax(1) == yt).mean()), u
+
+
 def overall(verdicts):
     """One verdict for the experiment from its items': 'yes' when all are, 'no' when all are,
     else 'partly' (each item keeps its own row on the page)."""
@@ -185,11 +194,9 @@ def run(ctx):
     bar = progress_bar(ctx.progress, total=len(scratch_sizes) * draws, desc="from scratch", leave=False)
     for n in scratch_sizes:
         for d in range(draws):
-            tr = idx[n, d]
-            mean, std, u, _ = train_from_scratch(trainer, init, x[tr], y[tr], 1000 * n + d, max_updates,
-                                                 val=(x[val], y[val]), every=every, patience=patience)
-            lg = batched(trainer.logits_fn, xt, prepare=lambda b: datamod.normalize(b, mean, std))[0]
-            scratch[n].append(float((lg.argmax(1) == yt).mean()))
+            acc, u = scratch_accuracy(trainer, init, x[idx[n, d]], y[idx[n, d]], (x[val], y[val]), xt, yt,
+                                      1000 * n + d, max_updates, every, patience)
+            scratch[n].append(acc)
             scratch_updates[n].append(u)
             bar.update(1)
         ctx.log("[transfer] scratch %d/class: %.1f%% (best after %s updates)"
