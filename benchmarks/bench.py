@@ -56,13 +56,14 @@ def _steps_for(first_s, repeats, seconds=5.0, cap=200):
     return max(repeats, min(cap, int(seconds / max(first_s, 1e-4))))
 
 
-def bench_config(name, batch_size, repeats=3, log=info):
+def bench_config(name, batch_size, repeats=3, log=info, conv="direct"):
     """Forward and train-step throughput of configuration ``name``: the best (and the median) of
-    at least ``repeats`` timed calls, about 5 s worth when a call is quick."""
+    at least ``repeats`` timed calls, about 5 s worth when a call is quick. ``conv``: the
+    Trainer's way of computing 3x3 convolutions (``direct`` or ``winograd``)."""
     from zfnet.nn import configs
     from zfnet.train import TrainSettings, Trainer
     cfg = configs.get_config(name)
-    trainer = Trainer(cfg, TrainSettings(epochs=1, batch_size=batch_size, clip_radius=0.1))
+    trainer = Trainer(cfg, TrainSettings(epochs=1, batch_size=batch_size, clip_radius=0.1), conv=conv)
     fwd_fn = trainer.logits_fn
     c, h, w = cfg["input_shape"]
     x = np.random.rand(batch_size, c, h, w).astype(floatX)
@@ -74,7 +75,7 @@ def bench_config(name, batch_size, repeats=3, log=info):
     ts = sorted(_timeit(lambda: trainer.train_fn(x, y)) for _ in range(n))
     t_train, t_median = ts[0], ts[len(ts) // 2]
     f_fwd, f_train = flops_per_image(trainer.net)
-    return {"config": cfg["name"], "input": [c, h, w], "batch_size": batch_size, "steps": n,
+    return {"config": cfg["name"], "input": [c, h, w], "batch_size": batch_size, "steps": n, "conv": conv,
             "forward_images_per_s": batch_size / t_fwd,
             "forward_gflops": f_fwd * batch_size / t_fwd / 1e9,
             "train_images_per_s": batch_size / t_train,
@@ -206,12 +207,13 @@ def run_profile_bench(config_names=("small",), batch_size=None, repeats=20, json
 
 
 def run_model_bench(config_names=("zf", "small"), batch_size=None, repeats=3, json_path=None,
-                    log=info, peer=None, neighbour=False):
+                    log=info, peer=None, neighbour=False, convs=("direct",)):
     """Print a table of forward and train-step throughput for each configuration and batch size
     (``batch_size``: one or a list; default 32 for zf, 128 for the others). ``peer``: the path of a
     Python with PyTorch; the PyTorch peer then runs each config and batch size right after ours
     and the ratio is reported. ``neighbour``: each train step is also timed while another process
-    keeps one core busy (median step, quiet vs busy)."""
+    keeps one core busy (median step, quiet vs busy). ``convs``: each of the Trainer's ways of
+    computing 3x3 convolutions to measure (the peer runs once per config and batch size)."""
     import platform
     peak = matmul_peak()
     log("float32 matrix-multiply peak (4096^2, Theano's BLAS): %.0f GFLOP/s on %d cores"
@@ -221,27 +223,30 @@ def run_model_bench(config_names=("zf", "small"), batch_size=None, repeats=3, js
     for name in config_names:
         for b in sizes:
             bs = b or (32 if name == "zf" else 128)
-            r = bench_config(name, bs, repeats)
-            r["forward_pct_peak"] = 100 * r["forward_gflops"] / peak
-            r["train_pct_peak"] = 100 * r["train_gflops"] / peak
-            line = ("%-6s %-12s batch %4d | forward %8.1f img/s %6.1f GFLOP/s (%4.1f%% of peak) | "
-                    "train step %7.1f img/s %6.1f GFLOP/s (%4.1f%% of peak)"
-                    % (r["config"], "x".join(map(str, r["input"])), bs, r["forward_images_per_s"],
-                       r["forward_gflops"], r["forward_pct_peak"], r["train_images_per_s"],
-                       r["train_gflops"], r["train_pct_peak"]))
-            if peer:
-                p = run_peer(peer, name, bs, r["steps"])
-                r["peer"] = p
-                r["ratio_to_peer"] = r["train_images_per_s"] / p["images_per_s"]
-                line += " | PyTorch %7.1f img/s: %.2fx" % (p["images_per_s"], r["ratio_to_peer"])
-            if neighbour:
-                with BusyNeighbour():
-                    busy = bench_config(name, bs, repeats)
-                r["busy_neighbour"] = {"train_median_images_per_s": busy["train_median_images_per_s"],
-                                       "slowdown": r["train_median_images_per_s"] / busy["train_median_images_per_s"]}
-                line += " | busy neighbour: step time x%.2f" % r["busy_neighbour"]["slowdown"]
-            rows.append(r)
-            log(line)
+            p = None
+            for conv in convs:
+                r = bench_config(name, bs, repeats, conv=conv)
+                r["forward_pct_peak"] = 100 * r["forward_gflops"] / peak
+                r["train_pct_peak"] = 100 * r["train_gflops"] / peak
+                line = ("%-6s %-12s batch %4d %-8s | forward %8.1f img/s %6.1f GFLOP/s (%4.1f%% of peak) | "
+                        "train step %7.1f img/s %6.1f GFLOP/s (%4.1f%% of peak)"
+                        % (r["config"], "x".join(map(str, r["input"])), bs, conv, r["forward_images_per_s"],
+                           r["forward_gflops"], r["forward_pct_peak"], r["train_images_per_s"],
+                           r["train_gflops"], r["train_pct_peak"]))
+                if peer:
+                    p = p or run_peer(peer, name, bs, r["steps"])
+                    r["peer"] = p
+                    r["ratio_to_peer"] = r["train_images_per_s"] / p["images_per_s"]
+                    line += " | PyTorch %7.1f img/s: %.2fx" % (p["images_per_s"], r["ratio_to_peer"])
+                if neighbour:
+                    with BusyNeighbour():
+                        busy = bench_config(name, bs, repeats, conv=conv)
+                    r["busy_neighbour"] = {"train_median_images_per_s": busy["train_median_images_per_s"],
+                                           "slowdown": r["train_median_images_per_s"]
+                                           / busy["train_median_images_per_s"]}
+                    line += " | busy neighbour: step time x%.2f" % r["busy_neighbour"]["slowdown"]
+                rows.append(r)
+                log(line)
     result = {"matmul_peak_gflops": peak, "machine": platform.processor() or platform.machine(),
               "cores": os.cpu_count(), "results": rows}
     if json_path:
