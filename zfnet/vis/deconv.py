@@ -137,11 +137,16 @@ class Projector(object):
     lrn : 'identity' or 'gradient' for every method (default: each method's own, see
         :meth:`lrn_rule`)
     compile : 'auto' (the default: see the module's docstring), 'fast' or 'full'
-    function_cache : keep each compiled function of a checkpoint's network for later processes
-        (:mod:`zfnet.vis.fncache`; only for a :class:`~zfnet.io.checkpoint.Model`)
+    function_cache : keep each compiled function for later processes (:mod:`zfnet.vis.fncache`),
+        when the network's architecture is known: ``net`` is a
+        :class:`~zfnet.io.checkpoint.Model`, or ``architecture`` is given
+    architecture : the configuration the network was built from (a checkpoint's
+        ``model.json`` config, :func:`zfnet.nn.model.build`'s ``cfg``): what names its graph in
+        the function cache. Give it only for a network built from it.
     """
 
-    def __init__(self, net, method="deconvnet", lrn=None, compile="auto", function_cache=True):
+    def __init__(self, net, method="deconvnet", lrn=None, compile="auto", function_cache=True,
+                 architecture=None):
         self.method = self._check_method(method)
         if compile not in COMPILE_CHOICES:
             raise UsageError("compile=%r: expected one of %s" % (compile, ", ".join(COMPILE_CHOICES)))
@@ -162,6 +167,8 @@ class Projector(object):
         # (False: the dense transposed convolution of the one-hot map; same numbers)
         self.analytic_first_step = True
         self.function_cache = bool(function_cache)
+        self.architecture = architecture if architecture is not None else \
+            (self.model.config if self.model is not None else None)
         self._cache = {}
 
     def lrn_rule(self, method=None):
@@ -404,10 +411,10 @@ class Projector(object):
         (:mod:`zfnet.vis.fncache`, for a checkpoint's network)."""
         from . import fncache
         name = params = None
-        if self.function_cache and self.model is not None and fncache.enabled():
+        if self.function_cache and self.architecture is not None and fncache.enabled():
             params = self._params()
             if params:
-                name = fncache.key(self.model.config, self.model.input_shape, key, list(params))
+                name = fncache.key(self.architecture, self.input_shape, key, list(params))
                 got = fncache.load(name, params)
                 if got is not None:
                     return got[0], list(got[1])
