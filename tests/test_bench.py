@@ -89,3 +89,22 @@ def test_run_peer_reads_the_peers_line_and_names_a_bad_interpreter(tmp_path):
         bench.run_peer(str(fake), "small", 32, 7)  # the fake exits 3 on other arguments
     with pytest.raises(UsageError, match="no-such-python"):
         bench.run_peer(str(tmp_path / "no-such-python"), "small", 16, 7)
+
+
+def test_first_picture_breakdown_with_and_without_a_kept_function(tmp_path, monkeypatch):
+    """The breakdown names the phases a first picture went through: built and optimised the
+    first time, loaded from the function cache the next (the cache is per process here too)."""
+    from PIL import Image
+    from conftest import write_tiny_checkpoint
+    monkeypatch.setenv("ZFNET_FUNCTION_CACHE_DIR", str(tmp_path / "functions"))
+    monkeypatch.delenv("ZFNET_FUNCTION_CACHE", raising=False)
+    ck, _, _ = write_tiny_checkpoint(tmp_path / "ck")
+    img = str(tmp_path / "probe.png")
+    Image.fromarray(np.random.RandomState(0).randint(0, 256, (12, 12)).astype(np.uint8)).save(img)
+    first = bench.first_picture_breakdown(ck, img, ["conv1", "conv2", "fc6"], top=2)
+    again = bench.first_picture_breakdown(ck, img, ["conv1", "conv2", "fc6"], top=2)
+    assert "build the graph" in first and "optimise the graph" in first
+    assert "load the kept graph (function cache)" in again and "optimise the graph" not in again
+    for marks in (first, again):
+        assert all(v >= 0 for k, v in marks.items() if k != "other (first-call bookkeeping)"), marks
+        assert marks["total in process"] >= marks["link (C thunks from the cache)"]
