@@ -7,6 +7,8 @@ Speed is measured here and reported, never asserted in a test. The peak is
 the best of a few float32 4096x4096 matrix products through Theano's own BLAS
 (the same library its convolutions call).
 """
+import os
+import sys
 import time
 from collections import OrderedDict
 
@@ -49,26 +51,75 @@ def flops_per_image(net):
     return fwd, fwd + fwd + (fwd - f[first])
 
 
-def bench_config(name, batch_size, repeats=3, log=info):
+def _steps_for(first_s, repeats, seconds=5.0, cap=200):
+    """How many timed calls: at least ``repeats``, else about ``seconds`` worth (at most ``cap``)."""
+    return max(repeats, min(cap, int(seconds / max(first_s, 1e-4))))
+
+
+def bench_config(name, batch_size, repeats=3, log=info, conv="direct"):
+    """Forward and train-step throughput of configuration ``name``: the best (and the median) of
+    at least ``repeats`` timed calls, about 5 s worth when a call is quick. ``conv``: the
+    Trainer's way of computing 3x3 convolutions (``direct`` or ``winograd``)."""
     from zfnet.nn import configs
     from zfnet.train import TrainSettings, Trainer
     cfg = configs.get_config(name)
-    trainer = Trainer(cfg, TrainSettings(epochs=1, batch_size=batch_size, clip_radius=0.1))
+    trainer = Trainer(cfg, TrainSettings(epochs=1, batch_size=batch_size, clip_radius=0.1), conv=conv)
     fwd_fn = trainer.logits_fn
     c, h, w = cfg["input_shape"]
     x = np.random.rand(batch_size, c, h, w).astype(floatX)
     y = np.random.randint(0, cfg["num_classes"], batch_size).astype(np.int32)
-    fwd_fn(x); trainer.train_fn(x, y)
-    t_fwd = min(_timeit(lambda: fwd_fn(x)) for _ in range(repeats))
-    t_train = min(_timeit(lambda: trainer.train_fn(x, y)) for _ in range(repeats))
+    fwd_fn(x)
+    first = _timeit(lambda: trainer.train_fn(x, y))
+    n = _steps_for(first, repeats)
+    t_fwd = min(_timeit(lambda: fwd_fn(x)) for _ in range(n))
+    ts = sorted(_timeit(lambda: trainer.train_fn(x, y)) for _ in range(n))
+    t_train, t_median = ts[0], ts[len(ts) // 2]
     f_fwd, f_train = flops_per_image(trainer.net)
-    return {"config": name, "input": [c, h, w], "batch_size": batch_size,
+    return {"config": cfg["name"], "input": [c, h, w], "batch_size": batch_size, "steps": n, "conv": conv,
             "forward_images_per_s": batch_size / t_fwd,
             "forward_gflops": f_fwd * batch_size / t_fwd / 1e9,
             "train_images_per_s": batch_size / t_train,
+            "train_median_images_per_s": batch_size / t_median,
             "train_step_s": t_train,
             "train_gflops": f_train * batch_size / t_train / 1e9,
             "forward_mflop_per_image": f_fwd / 1e6, "train_mflop_per_image": f_train / 1e6}
+
+
+PEER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peer_train.py")
+
+
+def run_peer(python, config, batch_size, steps, threads=None):
+    """Images/s (best and median step) of the PyTorch peer (:mod:`benchmarks.peer_train`) for
+    ``config`` at ``batch_size``, run by ``python`` (an interpreter with PyTorch) in a child
+    process with ``threads`` OpenMP threads (default: every core)."""
+    import subprocess
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads or os.cpu_count()))
+    try:
+        out = subprocess.run([python, PEER_SCRIPT, "--config", config, "--batch", str(batch_size),
+                              "--steps", str(steps)], env=env, capture_output=True, text=True, timeout=3600)
+    except OSError as e:
+        raise UsageError("--peer %s cannot be run (%s); give the path of a Python with PyTorch" % (python, e))
+    fields = dict(kv.split("=", 1) for kv in out.stdout.split() if "=" in kv)
+    if out.returncode != 0 or "img_per_s" not in fields:
+        last = (out.stderr or out.stdout).strip().splitlines()[-1:]
+        raise UsageError("the PyTorch peer failed under --peer %s (exit status %d): %s"
+                         % (python, out.returncode, last[0] if last else "no output"))
+    return {"images_per_s": float(fields["img_per_s"]), "median_images_per_s": float(fields["median_img_per_s"]),
+            "threads": int(fields["threads"]), "steps": int(fields["steps"])}
+
+
+class BusyNeighbour(object):
+    """A process that keeps one core busy (a pure-Python loop) while the ``with`` block runs."""
+
+    def __enter__(self):
+        import subprocess
+        self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
 
 
 # what each op class of a training step is, for the profile's table
@@ -156,25 +207,46 @@ def run_profile_bench(config_names=("small",), batch_size=None, repeats=20, json
 
 
 def run_model_bench(config_names=("zf", "small"), batch_size=None, repeats=3, json_path=None,
-                    log=info):
-    """Print a table of forward and train-step throughput for each configuration."""
+                    log=info, peer=None, neighbour=False, convs=("direct",)):
+    """Print a table of forward and train-step throughput for each configuration and batch size
+    (``batch_size``: one or a list; default 32 for zf, 128 for the others). ``peer``: the path of a
+    Python with PyTorch; the PyTorch peer then runs each config and batch size right after ours
+    and the ratio is reported. ``neighbour``: each train step is also timed while another process
+    keeps one core busy (median step, quiet vs busy). ``convs``: each of the Trainer's ways of
+    computing 3x3 convolutions to measure (the peer runs once per config and batch size)."""
     import platform
-    import os
     peak = matmul_peak()
     log("float32 matrix-multiply peak (4096^2, Theano's BLAS): %.0f GFLOP/s on %d cores"
         % (peak, os.cpu_count()))
     rows = []
+    sizes = batch_size if isinstance(batch_size, (list, tuple)) else [batch_size]
     for name in config_names:
-        bs = batch_size or (32 if name == "zf" else 128)
-        r = bench_config(name, bs, repeats)
-        r["forward_pct_peak"] = 100 * r["forward_gflops"] / peak
-        r["train_pct_peak"] = 100 * r["train_gflops"] / peak
-        rows.append(r)
-        log("%-6s %-12s batch %4d | forward %8.1f img/s %6.1f GFLOP/s (%4.1f%% of peak) | "
-            "train step %7.1f img/s %6.1f GFLOP/s (%4.1f%% of peak)"
-            % (name, "x".join(map(str, r["input"])), bs, r["forward_images_per_s"],
-               r["forward_gflops"], r["forward_pct_peak"], r["train_images_per_s"],
-               r["train_gflops"], r["train_pct_peak"]))
+        for b in sizes:
+            bs = b or (32 if name == "zf" else 128)
+            p = None
+            for conv in convs:
+                r = bench_config(name, bs, repeats, conv=conv)
+                r["forward_pct_peak"] = 100 * r["forward_gflops"] / peak
+                r["train_pct_peak"] = 100 * r["train_gflops"] / peak
+                line = ("%-6s %-12s batch %4d %-8s | forward %8.1f img/s %6.1f GFLOP/s (%4.1f%% of peak) | "
+                        "train step %7.1f img/s %6.1f GFLOP/s (%4.1f%% of peak)"
+                        % (r["config"], "x".join(map(str, r["input"])), bs, conv, r["forward_images_per_s"],
+                           r["forward_gflops"], r["forward_pct_peak"], r["train_images_per_s"],
+                           r["train_gflops"], r["train_pct_peak"]))
+                if peer:
+                    p = p or run_peer(peer, name, bs, r["steps"])
+                    r["peer"] = p
+                    r["ratio_to_peer"] = r["train_images_per_s"] / p["images_per_s"]
+                    line += " | PyTorch %7.1f img/s: %.2fx" % (p["images_per_s"], r["ratio_to_peer"])
+                if neighbour:
+                    with BusyNeighbour():
+                        busy = bench_config(name, bs, repeats, conv=conv)
+                    r["busy_neighbour"] = {"train_median_images_per_s": busy["train_median_images_per_s"],
+                                           "slowdown": r["train_median_images_per_s"]
+                                           / busy["train_median_images_per_s"]}
+                    line += " | busy neighbour: step time x%.2f" % r["busy_neighbour"]["slowdown"]
+                rows.append(r)
+                log(line)
     result = {"matmul_peak_gflops": peak, "machine": platform.processor() or platform.machine(),
               "cores": os.cpu_count(), "results": rows}
     if json_path:
@@ -566,18 +638,33 @@ def first_picture_breakdown(checkpoint, image, layers, top=9, import_s=0.0):
     marks["load checkpoint and image"] = time.perf_counter() - t
     proj = Projector(model)
     build = proj._compile
+    from zfnet.vis import fncache
+    load_kept = fncache.load
 
     def timed_build(*a, **kw):
         t = time.perf_counter(); r = build(*a, **kw); spent["build"] = time.perf_counter() - t
         return r
-    proj._compile = timed_build
-    t = time.perf_counter(); res = proj.project(x, layers, top=top); t_first = time.perf_counter() - t
-    marks["build the graph"] = spent["build"] - spent["optimise"] - spent["link"]
-    marks["optimise the graph"] = spent["optimise"]
+
+    def timed_load(*a, **kw):
+        t = time.perf_counter(); r = load_kept(*a, **kw); spent["kept"] = time.perf_counter() - t
+        return r
+    proj._compile, fncache.load = timed_build, timed_load
+    try:
+        t = time.perf_counter(); res = proj.project(x, layers, top=top); t_first = time.perf_counter() - t
+    finally:
+        fncache.load = load_kept
+    # a function kept by an earlier process (zfnet.vis.fncache) is unpickled and linked: no
+    # build, no optimisation; FunctionMaker.__init__ then only wraps the kept graph
+    kept = "build" not in spent and "kept" in spent
+    marks["load the kept graph (function cache)" if kept else "build the graph"] = \
+        (spent["kept"] - spent["link"]) if kept else (spent["build"] - spent["optimise"] - spent["link"])
+    if not kept:
+        marks["optimise the graph"] = spent["optimise"]
     marks["link (C thunks from the cache)"] = spent["link"]
     t = time.perf_counter(); res = proj.project(x, layers, top=top)
     marks["run the projection"] = time.perf_counter() - t
-    marks["other (first-call bookkeeping)"] = t_first - spent["build"] - marks["run the projection"]
+    marks["other (first-call bookkeeping)"] = t_first - spent.get("build", spent.get("kept", 0.0)) \
+        - marks["run the projection"]
     import tempfile
     t = time.perf_counter()
     with tempfile.TemporaryDirectory() as d:

@@ -1,3 +1,5 @@
+import numpy as np
+
 from benchmarks import bench
 from zfnet.nn import configs, model
 
@@ -47,3 +49,62 @@ def test_profile_accounts_for_the_step_and_counts_flops_by_hand(monkeypatch):
     k = kinds["conv forward"]
     assert abs(k["gflops"] - fwd * 8 / k["seconds_per_step"] / 1e9) < 1e-6 * k["gflops"]
     assert conv[0] == "conv1" and "fc6" not in conv  # fc6 covers conv5's pooled map: a matrix product
+
+
+def test_the_pytorch_peer_mirrors_every_config_map_for_map():
+    """The peer's translation (no PyTorch needed) against the Lasagne network: every layer's
+    output size and the parameter count; LRN's alpha scaled by the window, pooling in ceil mode."""
+    import lasagne
+    from benchmarks import peer_train
+    for name in ("small", "zf64", "zf"):
+        cfg = configs.get_config(name)
+        plan = peer_train.plan(cfg)
+        net = model.build(cfg, batch_size=1)
+        shapes = [tuple(net[s["name"]].output_shape[1:]) for s in cfg["layers"] if s["type"] != "softmax"]
+        assert [p[2] for p in plan] == shapes, name
+        want = sum(int(np.prod(p.get_value().shape))
+                   for p in lasagne.layers.get_all_params(net[next(reversed(net))]))
+        assert peer_train.parameter_count(plan) == want, name
+    small = peer_train.plan(configs.get_config("small"))
+    lrn = [kw for kind, kw, _ in small if kind == "LocalResponseNorm"][0]
+    assert lrn == dict(size=5, alpha=5e-4, beta=0.75, k=2.0)  # torch divides alpha by the window
+    assert [kw["ceil_mode"] for kind, kw, _ in small if kind == "MaxPool2d"] == [True] * 3
+    fc6 = [kw for kind, kw, _ in small if kind == "Conv2d"][5]
+    assert fc6["kernel_size"] == (3, 3) and fc6["in_channels"] == 64  # spans pool5's 3x3 map
+
+
+def test_run_peer_reads_the_peers_line_and_names_a_bad_interpreter(tmp_path):
+    import os
+    import pytest
+    from zfnet.errors import UsageError
+    fake = tmp_path / "python"
+    # stands in for a Python with PyTorch: checks the arguments it is given, prints the peer's line
+    fake.write_text('#!/bin/sh\n[ "$2 $3 $4 $5 $6 $7" = "--config small --batch 16 --steps 7" ] || exit 3\n'
+                    'echo "torch small train step batch=16 threads=$OMP_NUM_THREADS params=1 steps=7 '
+                    'best_s=0.1 median_s=0.2 img_per_s=160.0 median_img_per_s=80.0"\n')
+    os.chmod(str(fake), 0o755)
+    got = bench.run_peer(str(fake), "small", 16, 7, threads=2)
+    assert got == {"images_per_s": 160.0, "median_images_per_s": 80.0, "threads": 2, "steps": 7}
+    with pytest.raises(UsageError, match="exit status 3"):
+        bench.run_peer(str(fake), "small", 32, 7)  # the fake exits 3 on other arguments
+    with pytest.raises(UsageError, match="no-such-python"):
+        bench.run_peer(str(tmp_path / "no-such-python"), "small", 16, 7)
+
+
+def test_first_picture_breakdown_with_and_without_a_kept_function(tmp_path, monkeypatch):
+    """The breakdown names the phases a first picture went through: built and optimised the
+    first time, loaded from the function cache the next (the cache is per process here too)."""
+    from PIL import Image
+    from conftest import write_tiny_checkpoint
+    monkeypatch.setenv("ZFNET_FUNCTION_CACHE_DIR", str(tmp_path / "functions"))
+    monkeypatch.delenv("ZFNET_FUNCTION_CACHE", raising=False)
+    ck, _, _ = write_tiny_checkpoint(tmp_path / "ck")
+    img = str(tmp_path / "probe.png")
+    Image.fromarray(np.random.RandomState(0).randint(0, 256, (12, 12)).astype(np.uint8)).save(img)
+    first = bench.first_picture_breakdown(ck, img, ["conv1", "conv2", "fc6"], top=2)
+    again = bench.first_picture_breakdown(ck, img, ["conv1", "conv2", "fc6"], top=2)
+    assert "build the graph" in first and "optimise the graph" in first
+    assert "load the kept graph (function cache)" in again and "optimise the graph" not in again
+    for marks in (first, again):
+        assert all(v >= 0 for k, v in marks.items() if k != "other (first-call bookkeeping)"), marks
+        assert marks["total in process"] >= marks["link (C thunks from the cache)"]

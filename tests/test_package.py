@@ -124,3 +124,22 @@ def test_reproduce_without_the_experiments_says_where_they_are(tmp_path, monkeyp
         err = capsys.readouterr().err
         assert e.value.code == 2 and "experiments/" in err and "clone" in err
         assert len([l for l in err.splitlines() if "error:" in l]) == 1
+
+
+def test_theano_imports_without_mpi_or_setuptools_and_they_still_work(tmp_path):
+    """zfnet.backend imports Theano and Lasagne without initialising MPI and without setuptools'
+    pkg_resources; afterwards Lasagne has its version, and mpi4py, pkg_resources and distutils
+    still import and work."""
+    code = ("import sys, zfnet.backend\n"
+            "loaded = [m for m in ('mpi4py.MPI', 'pkg_resources', 'setuptools') if sys.modules.get(m) is not None]\n"
+            "assert not loaded, loaded\n"
+            "import theano.tensor.io as tio\nassert not tio.mpi_enabled\n"
+            "import lasagne, importlib.metadata\nassert lasagne.__version__ == importlib.metadata.version('Lasagne')\n"
+            "from mpi4py import MPI\nprint(MPI.COMM_WORLD.Get_size())\n"
+            "import pkg_resources\nprint(pkg_resources.get_distribution('numpy').version == "
+            "importlib.metadata.version('numpy'))\n"
+            "import distutils.sysconfig\nprint(bool(distutils.sysconfig.get_python_inc()))\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=ROOT), timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["1", "True", "True"]

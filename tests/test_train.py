@@ -196,3 +196,42 @@ def test_resume_refuses_a_run_with_other_settings(tmp_path):
     r = train.train(tiny_config(), toy_dataset(), s3, out, resume=True, progress=False, log=lambda *a: None)
     assert [h["epoch"] for h in r["history"]] == [1, 2]
     assert os.path.isfile(os.path.join(out, "curves.png"))
+
+
+def test_winograd_training_step_matches_the_direct_one():
+    """Trainer(conv='winograd'): the forward pass and input gradients of the 3x3 stride-1 layers
+    go through Winograd3x3 (the weight gradients stay CorrMM); one step from the same weights
+    gives the direct step's loss, logits and new weights to float32 rounding, and the same
+    step twice gives the same bits."""
+    from zfnet.nn import configs, model
+    cfg = configs.get_config("small", num_classes=5)
+    s = train.TrainSettings(batch_size=8, clip_radius=0.1, seed=3)
+    rng = np.random.RandomState(0)
+    x = rng.rand(8, 1, 28, 28).astype("float32")
+    y = rng.randint(0, 5, 8).astype("int32")
+    direct, wino = train.Trainer(cfg, s), train.Trainer(cfg, s, conv="winograd")
+    ops = [type(n.op).__name__ for n in wino.train_fn.maker.fgraph.toposort()]
+    # conv1 has 32 outputs (forward) and no input gradient; conv2-conv5 forward + input gradient
+    assert ops.count("Winograd3x3") == 9 and ops.count("CorrMM_gradWeights") == 5, ops
+    assert "Winograd3x3" not in [type(n.op).__name__ for n in direct.train_fn.maker.fgraph.toposort()]
+    w0 = model.get_weights(direct.net)
+    model.set_weights(wino.net, w0)
+    np.testing.assert_allclose(wino.logits_fn(x), direct.logits_fn(x), rtol=1e-4, atol=1e-5)
+    for t in (direct, wino):
+        for r in t.srngs:  # the same dropout masks
+            r.seed(7)
+    ld, lw = direct.train_fn(x, y)[0], wino.train_fn(x, y)[0]
+    assert abs(float(ld) - float(lw)) < 1e-5 * max(1.0, abs(float(ld)))
+    wd, ww = model.get_weights(direct.net), model.get_weights(wino.net)
+    for k in wd:
+        assert not np.array_equal(wd[k], w0[k]) or k.endswith(".b"), k  # the step moved the weights
+        np.testing.assert_allclose(ww[k], wd[k], rtol=1e-4, atol=1e-6, err_msg=k)
+    again = train.Trainer(cfg, s, conv="winograd")
+    model.set_weights(again.net, w0)
+    for r in again.srngs:
+        r.seed(7)
+    assert again.train_fn(x, y)[0] == lw
+    for k, v in model.get_weights(again.net).items():
+        assert np.array_equal(v, ww[k]), k
+    with pytest.raises(Exception, match="conv 'fft'"):
+        train.Trainer(cfg, s, conv="fft")

@@ -209,6 +209,9 @@ def _add_train(sub):
     t.add_argument("--distributed", action="store_true",
                    help="data-parallel over MPI: run under `mpirun -n N`; each rank takes 1/N of every "
                         "batch, gradients are averaged, rank 0 writes")
+    t.add_argument("--conv", choices=("direct", "winograd"), default="direct",
+                   help="3x3 stride-1 convolutions: Theano's im2col + matrix product, or Winograd F(2x2, 3x3) "
+                        "for the forward pass and the input gradient (the same results to float32 rounding)")
     t.set_defaults(func=cmd_train)
 
 
@@ -220,7 +223,7 @@ def cmd_train(args):
         from .cluster.mpi import World
         world = World()
     r = train_run(args.config, args.dataset, train_settings(args), args.out, args.resume, not args.quiet,
-                  world=world)
+                  world=world, conv=args.conv)
     h = r["history"][-1] if r["history"] else None
     if h and (world is None or world.root):
         print("test top-1 error %.4f (accuracy %.2f%%), top-5 error %.4f; checkpoint %s"
@@ -520,6 +523,7 @@ def _add_bench(sub):
     b = _command(sub, "bench", "Measure throughput and GFLOP/s against the matrix-multiply peak.", """
   python -m zfnet bench                      # zf at 224x224 and small at 28x28
   python -m zfnet bench model --configs small --batch-size 128 --repeats 5
+  python -m zfnet bench model --configs small zf64 zf --batch-size 32 128 --conv direct winograd --peer PYTHON_WITH_TORCH
   python -m zfnet bench profile --configs small --batch-size 32 --repeats 20   # where a train step goes
   python -m zfnet bench serve --checkpoint runs/demo/final   # the explorer's request latency
   python -m zfnet bench serve-memory --checkpoint runs/demo/final   # its resident memory over 200 requests
@@ -544,7 +548,13 @@ def _add_bench(sub):
         return p
     m = add("model", "forward and train-step throughput of configurations")
     m.add_argument("--configs", nargs="+", default=["zf", "small"], help="configurations (names or JSON files)")
-    m.add_argument("--batch-size", type=count, help="default: 32 for zf, 128 for the others")
+    m.add_argument("--batch-size", type=count, nargs="+", help="one or more (default: 32 for zf, 128 for the others)")
+    m.add_argument("--peer", metavar="PYTHON", help="a Python with PyTorch: run the PyTorch peer "
+                   "(benchmarks/peer_train.py) on each config and batch size right after ours, and give the ratio")
+    m.add_argument("--busy-neighbour", action="store_true", help="also time each train step while another "
+                   "process keeps one core busy")
+    m.add_argument("--conv", nargs="+", choices=("direct", "winograd"), default=["direct"],
+                   help="the trainer's 3x3 convolutions to measure (train --conv): one or both")
     pr = add("profile", "where a training step goes: Theano's profiler per kind of op, its GFLOP/s, and "
                         "the host-side time")
     pr.add_argument("--configs", nargs="+", default=["small"], help="configurations (default small)")
@@ -608,7 +618,9 @@ def cmd_bench(args):
             raise UsageError("bench serve needs --checkpoint (e.g. runs/demo/final)")
         bench.run_serve_bench(args.checkpoint, max(args.repeats, 10), args.json)
     else:
-        bench.run_model_bench(args.configs, args.batch_size, args.repeats, args.json)
+        bench.run_model_bench(args.configs, args.batch_size, args.repeats, args.json,
+                              peer=getattr(args, "peer", None), neighbour=getattr(args, "busy_neighbour", False),
+                              convs=getattr(args, "conv", None) or ["direct"])
 
 
 def _add_data(sub):

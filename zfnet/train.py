@@ -46,6 +46,10 @@ LOG_FIELDS = ["epoch", "lr", "train_loss", "train_err", "val_loss", "val_top1", 
               "test_loss", "test_top1", "test_top5", "seconds"]
 
 
+#: how a Trainer computes 3x3 stride-1 convolutions (see :class:`Trainer`)
+CONVS = ("direct", "winograd")
+
+
 class TrainSettings(object):
     """All training hyper-parameters, recorded in the run folder."""
 
@@ -120,10 +124,22 @@ class Trainer(object):
     distributed : compile the gradient and the update apart (MPI training)
     profile : a ``theano.compile.profiling.ProfileStats`` that times every op of the training
         step (``zfnet bench profile``); None for no profiling
+    conv : how 3x3 stride-1 convolutions are computed (:data:`CONVS`): ``"direct"``, Theano's
+        ``CorrMM`` (im2col + one matrix product); ``"winograd"``, the forward pass and the input
+        gradient by Winograd F(2x2, 3x3) (:mod:`zfnet.nn.winograd`, 2.25x fewer multiply-adds;
+        the weight gradient stays ``CorrMM``). The same results to float32 rounding, so it is not
+        a training setting (not hashed into shared-run keys); every other layer is the same.
     """
 
-    def __init__(self, cfg, settings, distributed=False, profile=None):
-        self.cfg, self.s = cfg, settings
+    def __init__(self, cfg, settings, distributed=False, profile=None, conv="direct"):
+        if conv not in CONVS:
+            raise UsageError("conv %r: expected one of %s" % (conv, ", ".join(CONVS)))
+        self.cfg, self.s, self.conv = cfg, settings, conv
+        if conv == "winograd":
+            from .nn.winograd import mode_with_winograd
+            mode = mode_with_winograd(forward=True)
+        else:
+            mode = None
         lasagne.random.set_rng(np.random.RandomState(settings.seed))
         x = T.tensor4("x"); y = T.ivector("y")
         self.net = modelmod.build(cfg, input_var=x, init=settings.init)
@@ -138,7 +154,7 @@ class Trainer(object):
         self.lr = theano.shared(np.float32(settings.lr), name="lr")
         if distributed:  # the gradient and the update apart: the ranks average in between
             self.params = params
-            self.grad_fn = theano.function([x, y], [loss, err] + theano.grad(cost, params))
+            self.grad_fn = theano.function([x, y], [loss, err] + theano.grad(cost, params), mode=mode)
             grads = [T.TensorType(p.dtype, p.broadcastable)("g_" + p.name) for p in params]
             updates = lasagne.updates.nesterov_momentum(grads, params, self.lr, settings.momentum)
         else:
@@ -154,9 +170,9 @@ class Trainer(object):
             self.apply_fn = theano.function(grads, [], updates=updates)
         else:
             # profile: a theano ProfileStats that times each op of the step (zfnet bench profile)
-            self.train_fn = theano.function([x, y], [loss, err], updates=updates, profile=profile)
+            self.train_fn = theano.function([x, y], [loss, err], updates=updates, profile=profile, mode=mode)
         test_logits = lasagne.layers.get_output(fc8, deterministic=True)[:, :, 0, 0]
-        self.logits_fn = theano.function([x], test_logits)
+        self.logits_fn = theano.function([x], test_logits, mode=mode)
         self.srngs = [l._srng for l in self.net.values() if hasattr(l, "_srng")]
 
     def reseed(self, epoch):
@@ -221,7 +237,7 @@ def _distributed_step(trainer, world, xb, yb):
 
 def _check_same_run(out, run_info):
     """Refuse to resume a run folder whose recorded settings differ (but for the number of
-    epochs, which a resumed run may extend) from this run's."""
+    epochs, which a resumed run may extend, and ``conv``) from this run's."""
     path = os.path.join(out, "settings.json")
     if not os.path.isfile(path):
         return
@@ -230,6 +246,7 @@ def _check_same_run(out, run_info):
     now = json.loads(json.dumps(run_info))
     for d in (before, now):
         d.get("settings", {}).pop("epochs", None)
+        d.pop("conv", None)  # how convolutions are computed, not what is trained: may change on resume
     diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
     diff += sorted("settings." + k for k in set(before.get("settings", {})) | set(now.get("settings", {}))
                    if before.get("settings", {}).get(k) != now.get("settings", {}).get(k))
@@ -286,7 +303,7 @@ def holdout(dataset, settings):
     return dataset.split_validation(n_val, seed=0)
 
 
-def train(cfg, dataset, settings, out, resume=False, progress=True, log=info, world=None):
+def train(cfg, dataset, settings, out, resume=False, progress=True, log=info, world=None, conv="direct"):
     """Train ``cfg`` on ``dataset`` with ``settings``; write the run folder ``out``.
 
     Returns a dict with the history and the final checkpoint path. Files in
@@ -295,6 +312,7 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=info, wo
 
     ``world``: a :class:`zfnet.cluster.mpi.World` for data-parallel training over MPI: each rank
     takes its share of every global batch, the gradients are averaged, and only rank 0 writes.
+    ``conv``: see :class:`Trainer` (recorded in ``run.json``, not a setting).
     """
     s = settings
     root = world is None or world.root
@@ -316,8 +334,8 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=info, wo
     ckdir = os.path.join(out, "checkpoints")
     run_info = {"config": cfg, "settings": s.to_dict(), "dataset": dataset.name,
                 "train_images": len(x_tr), "val_images": len(x_val),
-                "test_images": len(dataset.x_test)}
-    trainer = Trainer(cfg, s, distributed=world is not None)
+                "test_images": len(dataset.x_test), "conv": conv}
+    trainer = Trainer(cfg, s, distributed=world is not None, conv=conv)
     start, history = 0, []
     if resume:
         if root:
@@ -415,7 +433,7 @@ def train(cfg, dataset, settings, out, resume=False, progress=True, log=info, wo
     return {"history": history, "checkpoint": os.path.join(out, "final"), "out": out}
 
 
-def train_run(config, dataset, settings, out, resume=False, progress=True, world=None):
+def train_run(config, dataset, settings, out, resume=False, progress=True, world=None, conv="direct"):
     """Train configuration ``config`` (a name or JSON path) on ``dataset`` (a name, folder or
     :class:`~zfnet.data.dataset.Dataset`) into the run folder ``out``; returns
     :func:`zfnet.train.train`'s result. The configuration's classes and (for ``small``)
@@ -426,4 +444,4 @@ def train_run(config, dataset, settings, out, resume=False, progress=True, world
     cfg = configs.get_config(config, num_classes=len(ds.class_names))
     if config == "small" and ds.image_shape[0] != 1:
         cfg["input_shape"][0] = ds.image_shape[0]
-    return train(cfg, ds, settings, out, resume=resume, progress=progress, world=world)
+    return train(cfg, ds, settings, out, resume=resume, progress=progress, world=world, conv=conv)

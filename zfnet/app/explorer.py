@@ -61,7 +61,7 @@ class Explorer(object):
         self.lock = THEANO_LOCK
         with self.lock:  # compiling: no other explorer thread may compile meanwhile
             self._logits = logits_function(self.net)
-            self._projector = Projector(self.net)
+            self._projector = Projector(self.net, architecture=self.model.config)
             self._smoothgrad = SmoothGrad(self._projector, samples=8)
             self.layers = [l for l in self._projector.projectable_layers()
                            if len(self.net[l].output_shape) == 4 and self.net[l].output_shape[2] > 1]

@@ -14,6 +14,7 @@ from ..backend import lasagne, floatX
 from .configs import validate
 from .shapes import conv_output_hw, pool_output_length
 from .layers import ChannelSoftmaxLayer, Conv2DLayer, MaxPool2DLayer
+from .lrn import LRNLayer
 from ..errors import CheckpointError, ConfigError
 from .configs import INITS  # the one list, Theano-free for the command line
 
@@ -88,9 +89,8 @@ def build(cfg, input_shape=None, batch_size=None, input_var=None, init="he"):
             train_hw = tuple(pool_output_length(n, spec["pool_size"], spec["stride"], 0,
                                                 spec["ignore_border"]) for n in train_hw)
         elif kind == "lrn":
-            layer = lasagne.layers.LocalResponseNormalization2DLayer(
-                layer, alpha=spec["alpha"], k=spec["k"], beta=spec["beta"],
-                n=spec["n"], name=name)
+            layer = LRNLayer(layer, alpha=spec["alpha"], k=spec["k"], beta=spec["beta"],
+                             n=spec["n"], name=name)
         elif kind == "dropout":
             layer = lasagne.layers.DropoutLayer(layer, p=spec["p"], name=name)
         elif kind == "softmax":

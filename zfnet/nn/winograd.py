@@ -204,9 +204,9 @@ def _eligible(op, transposed):
             and takes(getattr(op, "kshp", None), op.subsample, _corr_pad(op.border_mode), transposed))
 
 
-def local_winograd_conv(node):
-    """Theano local rewrite: a 3x3 stride-1 ``AbstractConv2d`` (forward) or
-    ``AbstractConv2d_gradInputs`` (transposed) -> :class:`Winograd3x3`."""
+def local_winograd_conv(node, forward=None):
+    """Theano local rewrite: a 3x3 stride-1 ``AbstractConv2d`` (forward; only when ``forward``,
+    default :data:`FORWARD`) or ``AbstractConv2d_gradInputs`` (transposed) -> :class:`Winograd3x3`."""
     from theano.tensor.nnet.abstract_conv import AbstractConv2d, AbstractConv2d_gradInputs
     op = node.op
     if not isinstance(op, (AbstractConv2d, AbstractConv2d_gradInputs)) \
@@ -215,7 +215,7 @@ def local_winograd_conv(node):
     if node.outputs[0].dtype != "float32" or any(i.dtype != "float32" for i in node.inputs[:2]):
         return False
     pad = _corr_pad(op.border_mode)
-    if isinstance(op, AbstractConv2d) and not FORWARD:
+    if isinstance(op, AbstractConv2d) and not (FORWARD if forward is None else forward):
         return False
     if isinstance(op, AbstractConv2d):
         img, kern = node.inputs
@@ -227,21 +227,31 @@ def local_winograd_conv(node):
     return [Winograd3x3(pad, True, not op.filter_flip)(top, kern)]
 
 
+#: the tag of the rewrite that also takes forward convolutions (training: the forward pass and
+#: the input gradient; the weight gradient stays Theano's)
+TAG_ALL = TAG + "_all"
+
+
 def register():
-    """Register :func:`local_winograd_conv` under :data:`TAG` (idempotent), before
+    """Register :func:`local_winograd_conv` under :data:`TAG` (transposed convolutions, and
+    forward ones if :data:`FORWARD`) and under :data:`TAG_ALL` (both), idempotent, before
     Theano's own conversion of abstract convolutions to CorrMM."""
     from theano.compile import optdb
     from theano.gof.opt import TopoOptimizer, local_optimizer
     if TAG + "_rewrite" in optdb.__db__:
         return
     from theano.tensor.nnet.abstract_conv import AbstractConv2d, AbstractConv2d_gradInputs
-    lopt = local_optimizer([AbstractConv2d, AbstractConv2d_gradInputs])(local_winograd_conv)
+    ops = [AbstractConv2d, AbstractConv2d_gradInputs]
+    lopt = local_optimizer(ops)(local_winograd_conv)
+    lopt_all = local_optimizer(ops)(lambda node: local_winograd_conv(node, forward=True))
     # specialize_device (where AbstractConv2d becomes CorrMM) is at 48.6
     optdb.register(TAG + "_rewrite", TopoOptimizer(lopt), 48.55, TAG)
+    optdb.register(TAG_ALL + "_rewrite", TopoOptimizer(lopt_all), 48.56, TAG_ALL)
 
 
-def mode_with_winograd(mode=None):
-    """``mode`` (default: Theano's) with the Winograd rewrite included."""
+def mode_with_winograd(mode=None, forward=False):
+    """``mode`` (default: Theano's) with the Winograd rewrite included: transposed
+    convolutions, and with ``forward`` the forward ones too."""
     register()
     mode = mode or theano.compile.mode.get_default_mode()
-    return mode.including(TAG)
+    return mode.including(TAG_ALL if forward else TAG)

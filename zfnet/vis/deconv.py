@@ -67,7 +67,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..backend import T, theano, floatX
+from ..backend import T, theano, floatX, lasagne
 from ..errors import UsageError
 from .methods import MODES, RANKS, check_method
 from .network import Step, as_chain
@@ -137,9 +137,16 @@ class Projector(object):
     lrn : 'identity' or 'gradient' for every method (default: each method's own, see
         :meth:`lrn_rule`)
     compile : 'auto' (the default: see the module's docstring), 'fast' or 'full'
+    function_cache : keep each compiled function for later processes (:mod:`zfnet.vis.fncache`),
+        when the network's architecture is known: ``net`` is a
+        :class:`~zfnet.io.checkpoint.Model`, or ``architecture`` is given
+    architecture : the configuration the network was built from (a checkpoint's
+        ``model.json`` config, :func:`zfnet.nn.model.build`'s ``cfg``): what names its graph in
+        the function cache. Give it only for a network built from it.
     """
 
-    def __init__(self, net, method="deconvnet", lrn=None, compile="auto"):
+    def __init__(self, net, method="deconvnet", lrn=None, compile="auto", function_cache=True,
+                 architecture=None):
         self.method = self._check_method(method)
         if compile not in COMPILE_CHOICES:
             raise UsageError("compile=%r: expected one of %s" % (compile, ", ".join(COMPILE_CHOICES)))
@@ -159,6 +166,9 @@ class Projector(object):
         # 'max' projections of conv layers start with v * W[c] placed directly
         # (False: the dense transposed convolution of the one-hot map; same numbers)
         self.analytic_first_step = True
+        self.function_cache = bool(function_cache)
+        self.architecture = architecture if architecture is not None else \
+            (self.model.config if self.model is not None else None)
         self._cache = {}
 
     def lrn_rule(self, method=None):
@@ -386,8 +396,32 @@ class Projector(object):
     def _function(self, key, order, seeder, rule):
         key = key + (tuple(order), rule, self.compile, self.winograd)
         if key not in self._cache:
-            self._cache[key] = self._compile(order, seeder, rule)
+            self._cache[key] = self._load_or_compile(key, order, seeder, rule)
         return self._cache[key]
+
+    def _params(self):
+        """The network's parameters by name, or None when names repeat (no disk cache then)."""
+        params = lasagne.layers.get_all_params(list(self.net.values()) if isinstance(self.net, dict)
+                                               else self.net)
+        named = OrderedDict((p.name, p) for p in params)
+        return named if len(named) == len(params) and None not in named else None
+
+    def _load_or_compile(self, key, order, seeder, rule):
+        """:meth:`_compile`, or the same function kept by an earlier process
+        (:mod:`zfnet.vis.fncache`, for a checkpoint's network)."""
+        from . import fncache
+        name = params = None
+        if self.function_cache and self.architecture is not None and fncache.enabled():
+            params = self._params()
+            if params:
+                name = fncache.key(self.architecture, self.input_shape, key, list(params))
+                got = fncache.load(name, params)
+                if got is not None:
+                    return got[0], list(got[1])
+        fn, walked = self._compile(order, seeder, rule)
+        if name is not None:
+            fncache.save(name, fn, list(walked), params)
+        return fn, walked
 
     # ----------------------------------------------------------- public API
     def project(self, images, layers, top=9, mode="max", rank="max", channels=None, method=None,

@@ -83,7 +83,8 @@ def visualize(checkpoint, images, layers, out, top=9, method="deconvnet", mode="
     ``out/<stem>/...`` for each. Returns the list of written npz paths.
     """
     model = as_model(checkpoint)
-    proj = for_method(projector or Projector(model.net), method, smooth_samples, smooth_noise)
+    proj = for_method(projector or Projector(model.net, architecture=model.config), method, smooth_samples,
+                      smooth_noise)
     x_u8 = model.load_images(images)  # inputs are checked before the output folder is made
     layers = [layers] if isinstance(layers, str) else list(layers)
     valid = proj.projectable_layers()
@@ -136,7 +137,7 @@ def topk(checkpoint, layers, out, dataset=None, split="test", maps=8, channels=N
                          "most %d" % (k, split, len(x), " (--limit %d)" % limit if limit else "", len(x)))
     x = crop_batch(x, (h, w))
     layers = [layers] if isinstance(layers, str) else list(layers)
-    proj = for_method(Projector(net), method, smooth_samples, smooth_noise)
+    proj = for_method(Projector(net, architecture=model.config), method, smooth_samples, smooth_noise)
     valid = proj.projectable_layers()
     rng = np.random.RandomState(seed)
     chans = {}

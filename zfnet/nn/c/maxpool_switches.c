@@ -46,16 +46,23 @@ for (npy_intp p = 0; p < planes; ++p) {
         const npy_intp y0 = i * st, y1 = (y0 + ws < H) ? y0 + ws : H;
         for (npy_intp j = 0; j < wo; ++j) {
             const npy_intp x0 = j * st, x1 = (x0 + ws < W) ? x0 + ws : W;
-            /* NaN wins its window (the first one); else the maximum of the rest */
+            /* one pass without branches: the maximum of the non-NaN values (v > m is false
+               for a NaN) and whether the window holds a NaN at all */
             float m = -INFINITY;
-            npy_intp nanpos = -1;
-            for (npy_intp y = y0; y < y1; ++y)
+            int has_nan = 0;
+            for (npy_intp y = y0; y < y1; ++y) {
+                const float* row = xp + y * W;
                 for (npy_intp xx = x0; xx < x1; ++xx) {
-                    const float v = xp[y * W + xx];
-                    if (isnan(v)) { if (nanpos < 0) nanpos = y * W + xx; }
-                    else if (v > m) m = v;
+                    const float v = row[xx];
+                    m = (v > m) ? v : m;
+                    has_nan |= (v != v);
                 }
-            if (nanpos >= 0) {
+            }
+            if (has_nan) {  /* NaN wins its window (the first one), as numpy's max propagates it */
+                npy_intp nanpos = -1;
+                for (npy_intp y = y0; y < y1 && nanpos < 0; ++y)
+                    for (npy_intp xx = x0; xx < x1; ++xx)
+                        if (isnan(xp[y * W + xx])) { nanpos = y * W + xx; break; }
                 zp[i * wo + j] = xp[nanpos];
                 sp[i * wo + j] = (npy_int32)nanpos;
                 continue;
@@ -63,10 +70,14 @@ for (npy_intp p = 0; p < planes; ++p) {
             /* the first value within the tie tolerance of the maximum wins; an
                infinite maximum is matched exactly (inf - rtol * inf is NaN) */
             const float floor_ = isinf(m) ? m : m - (float)@rtol@ * fabsf(m);
+            /* backwards without branches: the last candidate written is the first in row-major
+               order (the maximum itself qualifies, so one always does) */
             npy_intp best = -1;
-            for (npy_intp y = y0; y < y1 && best < 0; ++y)
-                for (npy_intp xx = x0; xx < x1; ++xx)
-                    if (xp[y * W + xx] >= floor_) { best = y * W + xx; break; }
+            for (npy_intp y = y1 - 1; y >= y0; --y) {
+                const float* row = xp + y * W;
+                for (npy_intp xx = x1 - 1; xx >= x0; --xx)
+                    best = (row[xx] >= floor_) ? y * W + xx : best;
+            }
             zp[i * wo + j] = m;
             sp[i * wo + j] = (npy_int32)best;
         }
