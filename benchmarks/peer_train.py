@@ -75,13 +75,14 @@ def parameter_count(layers):
 
 
 def build(layers, torch):
-    """The ``torch.nn.Sequential`` of :func:`plan`'s layers, each map's size checked on a probe."""
+    """The ``torch.nn.Sequential`` of :func:`plan`'s layers (:func:`check_shapes` checks its maps)."""
     nn = torch.nn
     mods = [getattr(nn, kind)(**kw) for kind, kw, _ in layers]
     return nn.Sequential(*mods, nn.Flatten())
 
 
 def check_shapes(net, layers, input_shape, torch):
+    """Raise unless each layer of ``net`` gives the map size :func:`plan` computed by zfnet's rule."""
     x = torch.zeros((1,) + tuple(input_shape))
     with torch.no_grad():
         for mod, (kind, _, shape) in zip(net, layers):

@@ -98,6 +98,14 @@ def test_fashion_mnist_from_a_folder_names_the_files_and_checks_them(tmp_path):
         fetch_fashion_mnist(str(tmp_path / "fm"), verbose=False, source=str(src))
 
 
+def _fresh_python(code, cwd):
+    """Run ``code`` in a fresh Python with this clone on its path; it must succeed."""
+    r = subprocess.run([sys.executable, "-c", code], cwd=str(cwd), capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=ROOT), timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r
+
+
 def test_import_zfnet_then_lasagne_works_and_imports_no_theano_before(tmp_path):
     """Lasagne 0.1 cannot import on Theano 1.0 by itself; after `import zfnet` a plain
     `import lasagne` goes through zfnet.backend and gets the one Lasagne module it imported.
@@ -107,9 +115,7 @@ def test_import_zfnet_then_lasagne_works_and_imports_no_theano_before(tmp_path):
             "assert lasagne is ours and sys.modules['lasagne'] is ours\n"
             "net = lasagne.layers.InputLayer((None, 1, 8, 8))\n"
             "net = lasagne.layers.MaxPool2DLayer(net, 2)\nprint(net.output_shape)")
-    r = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), capture_output=True, text=True,
-                       env=dict(os.environ, PYTHONPATH=ROOT), timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
+    r = _fresh_python(code, tmp_path)
     assert r.stdout.strip().splitlines()[-1] == "(None, 1, 4, 4)"
 
 
@@ -139,7 +145,5 @@ def test_theano_imports_without_mpi_or_setuptools_and_they_still_work(tmp_path):
             "import pkg_resources\nprint(pkg_resources.get_distribution('numpy').version == "
             "importlib.metadata.version('numpy'))\n"
             "import distutils.sysconfig\nprint(bool(distutils.sysconfig.get_python_inc()))\n")
-    r = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), capture_output=True, text=True,
-                       env=dict(os.environ, PYTHONPATH=ROOT), timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
+    r = _fresh_python(code, tmp_path)
     assert r.stdout.split() == ["1", "True", "True"]

@@ -29,7 +29,6 @@ logging.getLogger("theano.gof.cmodule").setLevel(logging.ERROR)
 sys.modules.setdefault("theano.scan_module.scan_perform_ext", None)
 
 
-
 def _pkg_resources_stand_in():
     """What Lasagne 0.1 asks of ``pkg_resources`` (its own version), from ``importlib.metadata``."""
     import importlib.metadata
