@@ -131,13 +131,25 @@ OP_KINDS = OrderedDict([
     ("Elemwise", "elementwise (ReLU, LRN, dropout, update)"), ("mrg_uniform", "dropout masks (random)"),
     ("CAReduce", "reductions"), ("Sum", "reductions"), ("MaxAndArgmax", "reductions"),
 ])
+#: BatchedCorr (``--conv batched``) by its kind
+BATCHED_KINDS = {"forward": "conv forward", "grad_weights": "conv weight gradient",
+                 "grad_inputs": "conv input gradient"}
 
 
-def profile_train_step(name, batch_size, steps=20, log=info):
+def op_kind(op):
+    """The profile's kind of an op (:data:`OP_KINDS`, "other" for the rest)."""
+    name = type(op).__name__
+    if name == "BatchedCorr":
+        return BATCHED_KINDS[op.kind]
+    return OP_KINDS.get(name, "other")
+
+
+def profile_train_step(name, batch_size, steps=20, log=info, conv="direct"):
     """Where one training step of configuration ``name`` goes: Theano's profiler on ``steps``
     calls after a warm-up call. Returns per kind of op (:data:`OP_KINDS`; anything else is
     "other") its seconds per step, share of the step, and for the convolution passes and the
-    fc products their GFLOP/s; and the host-side time (a call's wall time outside the ops)."""
+    fc products their GFLOP/s; and the host-side time (a call's wall time outside the ops).
+    ``conv``: the Trainer's way of computing convolutions (``train --conv``)."""
     from theano.compile.profiling import ProfileStats
     from zfnet.nn import configs
     from zfnet.nn import flops as flopsmod
@@ -145,7 +157,8 @@ def profile_train_step(name, batch_size, steps=20, log=info):
     from zfnet.train import TrainSettings, Trainer
     cfg = configs.get_config(name)
     prof = ProfileStats(atexit_print=False, message="zfnet train step")
-    trainer = Trainer(cfg, TrainSettings(epochs=1, batch_size=batch_size, clip_radius=0.1), profile=prof)
+    trainer = Trainer(cfg, TrainSettings(epochs=1, batch_size=batch_size, clip_radius=0.1), profile=prof,
+                      conv=conv)
     c, h, w = cfg["input_shape"]
     rng = np.random.RandomState(0)
     x = rng.rand(batch_size, c, h, w).astype(floatX)
@@ -159,47 +172,49 @@ def profile_train_step(name, batch_size, steps=20, log=info):
     wall = (time.perf_counter() - t0) / steps
     by_kind = OrderedDict()
     for node, t in prof.apply_time.items():
-        kind = OP_KINDS.get(type(node.op).__name__, "other")
+        kind = op_kind(node.op)
         by_kind[kind] = by_kind.get(kind, 0.0) + t / steps
     ops = sum(by_kind.values())
     # FLOPs per step: conv layers that are convolutions, and fc layers (one matrix product each)
     net = trainer.net
     per_layer = flopsmod.layer_flops(net)
-    conv = OrderedDict((n, f) for n, f in per_layer.items()
+    convs = OrderedDict((n, f) for n, f in per_layer.items()
                        if isinstance(net[n], Conv2DLayer) and not net[n].covers_input())
-    fc = sum(f for n, f in per_layer.items() if n not in conv)
-    first = next(iter(conv)) if conv else None
-    kind_flops = {"conv forward": sum(conv.values()), "conv weight gradient": sum(conv.values()),
-                  "conv input gradient": sum(conv.values()) - (conv[first] if first else 0),
+    fc = sum(f for n, f in per_layer.items() if n not in convs)
+    first = next(iter(convs)) if convs else None
+    kind_flops = {"conv forward": sum(convs.values()), "conv weight gradient": sum(convs.values()),
+                  "conv input gradient": sum(convs.values()) - (convs[first] if first else 0),
                   "fc (matrix products)": 3 * fc}
     rows = []
     for kind, t in sorted(by_kind.items(), key=lambda kv: -kv[1]):
         f = kind_flops.get(kind)
         rows.append({"kind": kind, "seconds_per_step": t, "share_of_step": t / wall,
                      "gflops": f * batch_size / t / 1e9 if f and t > 0 else None})
-    return {"config": name, "batch_size": batch_size, "steps": steps, "step_seconds": wall,
+    return {"config": name, "batch_size": batch_size, "conv": conv, "steps": steps, "step_seconds": wall,
             "images_per_s": batch_size / wall, "ops_seconds": ops, "host_seconds": max(wall - ops, 0.0),
             "host_share": max(wall - ops, 0.0) / wall, "kinds": rows}
 
 
-def run_profile_bench(config_names=("small",), batch_size=None, repeats=20, json_path=None, log=info):
+def run_profile_bench(config_names=("small",), batch_size=None, repeats=20, json_path=None, log=info,
+                      convs=("direct",)):
     """Print where a training step of each configuration goes (:func:`profile_train_step`),
-    each kind's GFLOP/s against the matrix-multiply peak."""
+    each kind's GFLOP/s against the matrix-multiply peak, for each of ``convs``."""
     peak = matmul_peak()
     log("float32 matrix-multiply peak (4096^2, Theano's BLAS): %.0f GFLOP/s" % peak)
     out = []
     for name in config_names:
-        bs = batch_size or (32 if name == "zf" else 128)
-        r = profile_train_step(name, bs, steps=repeats)
-        log("%s, batch %d: %.4f s per step (%.1f img/s); ops %.4f s, host side %.4f s (%.0f%%)" % (
-            name, bs, r["step_seconds"], r["images_per_s"], r["ops_seconds"], r["host_seconds"],
-            100 * r["host_share"]))
-        for k in r["kinds"]:
-            k["pct_peak"] = 100 * k["gflops"] / peak if k["gflops"] else None
-            log("  %-42s %8.4f s  %5.1f%%%s" % (k["kind"], k["seconds_per_step"], 100 * k["share_of_step"],
-                                               "  %6.1f GFLOP/s (%4.1f%% of peak)" % (k["gflops"], k["pct_peak"])
-                                               if k["gflops"] else ""))
-        out.append(r)
+        for conv in convs:
+            bs = batch_size or (32 if name == "zf" else 128)
+            r = profile_train_step(name, bs, steps=repeats, conv=conv)
+            log("%s, batch %d, --conv %s: %.4f s per step (%.1f img/s); ops %.4f s, host side %.4f s (%.0f%%)" % (
+                name, bs, conv, r["step_seconds"], r["images_per_s"], r["ops_seconds"], r["host_seconds"],
+                100 * r["host_share"]))
+            for k in r["kinds"]:
+                k["pct_peak"] = 100 * k["gflops"] / peak if k["gflops"] else None
+                log("  %-42s %8.4f s  %5.1f%%%s" % (k["kind"], k["seconds_per_step"], 100 * k["share_of_step"],
+                                                   "  %6.1f GFLOP/s (%4.1f%% of peak)" % (k["gflops"], k["pct_peak"])
+                                                   if k["gflops"] else ""))
+            out.append(r)
     result = {"matmul_peak_gflops": peak, "results": out}
     if json_path:
         atomic_write_json(json_path, result)

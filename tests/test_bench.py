@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from benchmarks import bench
 from zfnet.nn import configs, model
@@ -35,10 +36,13 @@ def test_first_picture_layers():
     assert got == ["block1_conv1", "block3_conv1", "block4_conv2", "block5_conv3"]
 
 
-def test_profile_accounts_for_the_step_and_counts_flops_by_hand(monkeypatch):
+@pytest.mark.parametrize("conv", ["direct", "batched"])
+def test_profile_accounts_for_the_step_and_counts_flops_by_hand(conv):
     """The profile's kinds add up to the ops' time, and a kind's GFLOP/s is its FLOPs (counted by
-    hand here for `small`'s convolutions) over its time; nothing about speed is asserted."""
-    r = bench.profile_train_step("small", 8, steps=2)
+    hand here for `small`'s convolutions) over its time, whichever op computes them (with
+    --conv batched conv1 stays CorrMM, conv2-5 are BatchedCorr); nothing about speed is asserted."""
+    r = bench.profile_train_step("small", 8, steps=2, conv=conv)
+    assert r["conv"] == conv
     assert abs(sum(k["seconds_per_step"] for k in r["kinds"]) - r["ops_seconds"]) < 1e-9
     assert r["ops_seconds"] <= r["step_seconds"] + 1e-9
     kinds = {k["kind"]: k for k in r["kinds"]}

@@ -235,3 +235,33 @@ def test_winograd_training_step_matches_the_direct_one():
         assert np.array_equal(v, ww[k]), k
     with pytest.raises(Exception, match="conv 'fft'"):
         train.Trainer(cfg, s, conv="fft")
+
+
+def test_batched_training_step_matches_the_direct_one():
+    """Trainer(conv='batched'): conv2-conv5's forward pass and both gradients go through
+    BatchedCorr (conv1, one input channel, stays CorrMM); one step from the same weights gives
+    the direct step's loss and new weights to float32 rounding, and the same bits twice."""
+    from zfnet.nn import configs, model
+    cfg = configs.get_config("small", num_classes=5)
+    s = train.TrainSettings(batch_size=8, clip_radius=0.1, seed=3)
+    rng = np.random.RandomState(1)
+    x = rng.rand(8, 1, 28, 28).astype("float32")
+    y = rng.randint(0, 5, 8).astype("int32")
+    direct, batched = train.Trainer(cfg, s), train.Trainer(cfg, s, conv="batched")
+    ops = [type(n.op).__name__ for n in batched.train_fn.maker.fgraph.toposort()]
+    assert ops.count("BatchedCorr") == 12 and ops.count("CorrMM_gradWeights") == 1, ops
+    w0 = model.get_weights(direct.net)
+    model.set_weights(batched.net, w0)
+    np.testing.assert_allclose(batched.logits_fn(x), direct.logits_fn(x), rtol=1e-4, atol=1e-5)
+    steps = []
+    for t in (direct, batched, train.Trainer(cfg, s, conv="batched")):
+        model.set_weights(t.net, w0)
+        for r in t.srngs:  # the same dropout masks
+            r.seed(7)
+        steps.append((float(t.train_fn(x, y)[0]), model.get_weights(t.net)))
+    (ld, wd), (lb, wb), (lb2, wb2) = steps
+    assert abs(ld - lb) < 1e-5 * max(1.0, abs(ld)) and lb2 == lb
+    for k in wd:
+        assert not np.array_equal(wd[k], w0[k]) or k.endswith(".b"), k
+        np.testing.assert_allclose(wb[k], wd[k], rtol=1e-4, atol=1e-6, err_msg=k)
+        assert np.array_equal(wb2[k], wb[k]), k

@@ -209,9 +209,12 @@ def _add_train(sub):
     t.add_argument("--distributed", action="store_true",
                    help="data-parallel over MPI: run under `mpirun -n N`; each rank takes 1/N of every "
                         "batch, gradients are averaged, rank 0 writes")
-    t.add_argument("--conv", choices=("direct", "winograd"), default="direct",
-                   help="3x3 stride-1 convolutions: Theano's im2col + matrix product, or Winograd F(2x2, 3x3) "
-                        "for the forward pass and the input gradient (the same results to float32 rounding)")
+    t.add_argument("--conv", choices=("direct", "winograd", "batched"), default="direct",
+                   help="how convolutions are computed: direct (Theano's CorrMM, one matrix product per "
+                        "image), winograd (Winograd F(2x2, 3x3) for the forward pass and input gradient of "
+                        "3x3 stride-1 layers; best for zf64 and zf) or batched (one matrix product per chunk "
+                        "of images; best for small maps such as small's); the same results to float32 "
+                        "rounding")
     t.set_defaults(func=cmd_train)
 
 
@@ -553,12 +556,14 @@ def _add_bench(sub):
                    "(benchmarks/peer_train.py) on each config and batch size right after ours, and give the ratio")
     m.add_argument("--busy-neighbour", action="store_true", help="also time each train step while another "
                    "process keeps one core busy")
-    m.add_argument("--conv", nargs="+", choices=("direct", "winograd"), default=["direct"],
-                   help="the trainer's 3x3 convolutions to measure (train --conv): one or both")
+    m.add_argument("--conv", nargs="+", choices=("direct", "winograd", "batched"), default=["direct"],
+                   help="how the trainer computes convolutions (train --conv): one or more")
     pr = add("profile", "where a training step goes: Theano's profiler per kind of op, its GFLOP/s, and "
                         "the host-side time")
     pr.add_argument("--configs", nargs="+", default=["small"], help="configurations (default small)")
     pr.add_argument("--batch-size", type=count, help="default: 32 for zf, 128 for the others")
+    pr.add_argument("--conv", nargs="+", choices=("direct", "winograd", "batched"), default=["direct"],
+                    help="how the trainer computes convolutions (train --conv): one or more")
     d = add("deconv", "top-k projections of every conv layer of a network with random He weights")
     d.add_argument("--config", default="zf", choices=sorted(CONFIGS), help="the network")
     d.add_argument("--mode", default="max", choices=MODES, help="'max' or 'map'")
@@ -612,7 +617,7 @@ def cmd_bench(args):
             raise UsageError("bench serve-memory needs --checkpoint (e.g. runs/demo/final)")
         bench.run_serve_memory_bench(args.checkpoint, args.requests, args.json)
     elif args.what == "profile":
-        bench.run_profile_bench(args.configs, args.batch_size, max(args.repeats, 5), args.json)
+        bench.run_profile_bench(args.configs, args.batch_size, max(args.repeats, 5), args.json, convs=args.conv)
     elif args.what == "serve":
         if not args.checkpoint:
             raise UsageError("bench serve needs --checkpoint (e.g. runs/demo/final)")

@@ -47,7 +47,7 @@ LOG_FIELDS = ["epoch", "lr", "train_loss", "train_err", "val_loss", "val_top1", 
 
 
 #: how a Trainer computes 3x3 stride-1 convolutions (see :class:`Trainer`)
-CONVS = ("direct", "winograd")
+CONVS = ("direct", "winograd", "batched")
 
 
 class TrainSettings(object):
@@ -124,10 +124,12 @@ class Trainer(object):
     distributed : compile the gradient and the update apart (MPI training)
     profile : a ``theano.compile.profiling.ProfileStats`` that times every op of the training
         step (``zfnet bench profile``); None for no profiling
-    conv : how 3x3 stride-1 convolutions are computed (:data:`CONVS`): ``"direct"``, Theano's
+    conv : how convolutions are computed (:data:`CONVS`): ``"direct"``, Theano's
         ``CorrMM`` (im2col + one matrix product); ``"winograd"``, the forward pass and the input
         gradient by Winograd F(2x2, 3x3) (:mod:`zfnet.nn.winograd`, 2.25x fewer multiply-adds;
-        the weight gradient stays ``CorrMM``). The same results to float32 rounding, so it is not
+        the weight gradient stays ``CorrMM``); ``"batched"``, every convolution with at least
+        64 rows of im2col columns as one matrix product per chunk of images
+        (:mod:`zfnet.nn.batched_conv`). The same results to float32 rounding, so it is not
         a training setting (not hashed into shared-run keys); every other layer is the same.
     """
 
@@ -138,6 +140,9 @@ class Trainer(object):
         if conv == "winograd":
             from .nn.winograd import mode_with_winograd
             mode = mode_with_winograd(forward=True)
+        elif conv == "batched":
+            from .nn.batched_conv import mode_with_batched
+            mode = mode_with_batched()
         else:
             mode = None
         lasagne.random.set_rng(np.random.RandomState(settings.seed))
