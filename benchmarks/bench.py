@@ -203,8 +203,8 @@ def run_profile_bench(config_names=("small",), batch_size=None, repeats=20, json
     log("float32 matrix-multiply peak (4096^2, Theano's BLAS): %.0f GFLOP/s" % peak)
     out = []
     for name in config_names:
+        bs = batch_size or (32 if name == "zf" else 128)
         for conv in convs:
-            bs = batch_size or (32 if name == "zf" else 128)
             r = profile_train_step(name, bs, steps=repeats, conv=conv)
             log("%s, batch %d, --conv %s: %.4f s per step (%.1f img/s); ops %.4f s, host side %.4f s (%.0f%%)" % (
                 name, bs, conv, r["step_seconds"], r["images_per_s"], r["ops_seconds"], r["host_seconds"],

@@ -198,70 +198,49 @@ def test_resume_refuses_a_run_with_other_settings(tmp_path):
     assert os.path.isfile(os.path.join(out, "curves.png"))
 
 
-def test_winograd_training_step_matches_the_direct_one():
-    """Trainer(conv='winograd'): the forward pass and input gradients of the 3x3 stride-1 layers
-    go through Winograd3x3 (the weight gradients stay CorrMM); one step from the same weights
-    gives the direct step's loss, logits and new weights to float32 rounding, and the same
-    step twice gives the same bits."""
+def _check_step_matches_the_direct_one(conv, seed, op_counts):
+    """Trainer(conv=conv) on `small` against the direct Trainer: its graph holds ``op_counts``
+    (op name -> count); from the same weights it gives the direct logits, and one step the direct
+    loss and new weights, to float32 rounding; a second Trainer's step gives the same bits.
+    Returns the direct Trainer."""
     from zfnet.nn import configs, model
     cfg = configs.get_config("small", num_classes=5)
     s = train.TrainSettings(batch_size=8, clip_radius=0.1, seed=3)
-    rng = np.random.RandomState(0)
+    rng = np.random.RandomState(seed)
     x = rng.rand(8, 1, 28, 28).astype("float32")
     y = rng.randint(0, 5, 8).astype("int32")
-    direct, wino = train.Trainer(cfg, s), train.Trainer(cfg, s, conv="winograd")
-    ops = [type(n.op).__name__ for n in wino.train_fn.maker.fgraph.toposort()]
-    # conv1 has 32 outputs (forward) and no input gradient; conv2-conv5 forward + input gradient
-    assert ops.count("Winograd3x3") == 9 and ops.count("CorrMM_gradWeights") == 5, ops
-    assert "Winograd3x3" not in [type(n.op).__name__ for n in direct.train_fn.maker.fgraph.toposort()]
+    direct, other = train.Trainer(cfg, s), train.Trainer(cfg, s, conv=conv)
+    ops = [type(n.op).__name__ for n in other.train_fn.maker.fgraph.toposort()]
+    assert {name: ops.count(name) for name in op_counts} == op_counts, ops
     w0 = model.get_weights(direct.net)
-    model.set_weights(wino.net, w0)
-    np.testing.assert_allclose(wino.logits_fn(x), direct.logits_fn(x), rtol=1e-4, atol=1e-5)
-    for t in (direct, wino):
-        for r in t.srngs:  # the same dropout masks
-            r.seed(7)
-    ld, lw = direct.train_fn(x, y)[0], wino.train_fn(x, y)[0]
-    assert abs(float(ld) - float(lw)) < 1e-5 * max(1.0, abs(float(ld)))
-    wd, ww = model.get_weights(direct.net), model.get_weights(wino.net)
-    for k in wd:
-        assert not np.array_equal(wd[k], w0[k]) or k.endswith(".b"), k  # the step moved the weights
-        np.testing.assert_allclose(ww[k], wd[k], rtol=1e-4, atol=1e-6, err_msg=k)
-    again = train.Trainer(cfg, s, conv="winograd")
-    model.set_weights(again.net, w0)
-    for r in again.srngs:
-        r.seed(7)
-    assert again.train_fn(x, y)[0] == lw
-    for k, v in model.get_weights(again.net).items():
-        assert np.array_equal(v, ww[k]), k
-    with pytest.raises(Exception, match="conv 'fft'"):
-        train.Trainer(cfg, s, conv="fft")
-
-
-def test_batched_training_step_matches_the_direct_one():
-    """Trainer(conv='batched'): conv2-conv5's forward pass and both gradients go through
-    BatchedCorr (conv1, one input channel, stays CorrMM); one step from the same weights gives
-    the direct step's loss and new weights to float32 rounding, and the same bits twice."""
-    from zfnet.nn import configs, model
-    cfg = configs.get_config("small", num_classes=5)
-    s = train.TrainSettings(batch_size=8, clip_radius=0.1, seed=3)
-    rng = np.random.RandomState(1)
-    x = rng.rand(8, 1, 28, 28).astype("float32")
-    y = rng.randint(0, 5, 8).astype("int32")
-    direct, batched = train.Trainer(cfg, s), train.Trainer(cfg, s, conv="batched")
-    ops = [type(n.op).__name__ for n in batched.train_fn.maker.fgraph.toposort()]
-    assert ops.count("BatchedCorr") == 12 and ops.count("CorrMM_gradWeights") == 1, ops
-    w0 = model.get_weights(direct.net)
-    model.set_weights(batched.net, w0)
-    np.testing.assert_allclose(batched.logits_fn(x), direct.logits_fn(x), rtol=1e-4, atol=1e-5)
+    model.set_weights(other.net, w0)
+    np.testing.assert_allclose(other.logits_fn(x), direct.logits_fn(x), rtol=1e-4, atol=1e-5)
     steps = []
-    for t in (direct, batched, train.Trainer(cfg, s, conv="batched")):
+    for t in (direct, other, train.Trainer(cfg, s, conv=conv)):
         model.set_weights(t.net, w0)
         for r in t.srngs:  # the same dropout masks
             r.seed(7)
         steps.append((float(t.train_fn(x, y)[0]), model.get_weights(t.net)))
-    (ld, wd), (lb, wb), (lb2, wb2) = steps
-    assert abs(ld - lb) < 1e-5 * max(1.0, abs(ld)) and lb2 == lb
+    (ld, wd), (lo, wo), (lo2, wo2) = steps
+    assert abs(ld - lo) < 1e-5 * max(1.0, abs(ld)) and lo2 == lo
     for k in wd:
-        assert not np.array_equal(wd[k], w0[k]) or k.endswith(".b"), k
-        np.testing.assert_allclose(wb[k], wd[k], rtol=1e-4, atol=1e-6, err_msg=k)
-        assert np.array_equal(wb2[k], wb[k]), k
+        assert not np.array_equal(wd[k], w0[k]) or k.endswith(".b"), k  # the step moved the weights
+        np.testing.assert_allclose(wo[k], wd[k], rtol=1e-4, atol=1e-6, err_msg=k)
+        assert np.array_equal(wo2[k], wo[k]), k
+    return direct
+
+
+def test_winograd_training_step_matches_the_direct_one():
+    """Trainer(conv='winograd'): the forward pass and input gradients of the 3x3 stride-1 layers
+    go through Winograd3x3 (the weight gradients stay CorrMM); conv1 has 32 outputs (forward)
+    and no input gradient, conv2-conv5 forward + input gradient."""
+    direct = _check_step_matches_the_direct_one("winograd", 0, {"Winograd3x3": 9, "CorrMM_gradWeights": 5})
+    assert "Winograd3x3" not in [type(n.op).__name__ for n in direct.train_fn.maker.fgraph.toposort()]
+    with pytest.raises(Exception, match="conv 'fft'"):
+        train.Trainer(direct.cfg, direct.s, conv="fft")
+
+
+def test_batched_training_step_matches_the_direct_one():
+    """Trainer(conv='batched'): conv2-conv5's forward pass and both gradients go through
+    BatchedCorr (conv1, one input channel, stays CorrMM)."""
+    _check_step_matches_the_direct_one("batched", 1, {"BatchedCorr": 12, "CorrMM_gradWeights": 1})

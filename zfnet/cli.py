@@ -13,7 +13,7 @@ import sys
 
 from .errors import ZfnetError, UsageError
 from .io.onnx import PREPROCESSING
-from .nn.configs import CONFIGS, DEFAULT_INIT, INITS, SCHEDULES
+from .nn.configs import CONFIGS, CONVS, DEFAULT_INIT, INITS, SCHEDULES
 from .vis.methods import METHODS, MODES, RANKS
 from .vis.render import SCALES
 
@@ -209,7 +209,7 @@ def _add_train(sub):
     t.add_argument("--distributed", action="store_true",
                    help="data-parallel over MPI: run under `mpirun -n N`; each rank takes 1/N of every "
                         "batch, gradients are averaged, rank 0 writes")
-    t.add_argument("--conv", choices=("direct", "winograd", "batched"), default="direct",
+    t.add_argument("--conv", choices=CONVS, default="direct",
                    help="how convolutions are computed: direct (Theano's CorrMM, one matrix product per "
                         "image), winograd (Winograd F(2x2, 3x3) for the forward pass and input gradient of "
                         "3x3 stride-1 layers; best for zf64 and zf) or batched (one matrix product per chunk "
@@ -556,13 +556,13 @@ def _add_bench(sub):
                    "(benchmarks/peer_train.py) on each config and batch size right after ours, and give the ratio")
     m.add_argument("--busy-neighbour", action="store_true", help="also time each train step while another "
                    "process keeps one core busy")
-    m.add_argument("--conv", nargs="+", choices=("direct", "winograd", "batched"), default=["direct"],
+    m.add_argument("--conv", nargs="+", choices=CONVS, default=["direct"],
                    help="how the trainer computes convolutions (train --conv): one or more")
     pr = add("profile", "where a training step goes: Theano's profiler per kind of op, its GFLOP/s, and "
                         "the host-side time")
     pr.add_argument("--configs", nargs="+", default=["small"], help="configurations (default small)")
     pr.add_argument("--batch-size", type=count, help="default: 32 for zf, 128 for the others")
-    pr.add_argument("--conv", nargs="+", choices=("direct", "winograd", "batched"), default=["direct"],
+    pr.add_argument("--conv", nargs="+", choices=CONVS, default=["direct"],
                     help="how the trainer computes convolutions (train --conv): one or more")
     d = add("deconv", "top-k projections of every conv layer of a network with random He weights")
     d.add_argument("--config", default="zf", choices=sorted(CONFIGS), help="the network")

@@ -34,7 +34,7 @@ from .files import atomic_write_bytes, atomic_write_json
 from .io.checkpoint import model_json, read_checkpoint, write_checkpoint
 from .data import dataset as datamod
 from .nn import model as modelmod
-from .nn.configs import DEFAULT_INIT
+from .nn.configs import CONVS, DEFAULT_INIT
 from .backend import T, lasagne, theano
 from .evaluate import evaluate_logits
 from .nn.layers import log_softmax_channels
@@ -44,10 +44,6 @@ from .report import info, progress_bar
 PAPER_EPOCHS = (1, 2, 5, 10, 20, 30, 40, 64)
 LOG_FIELDS = ["epoch", "lr", "train_loss", "train_err", "val_loss", "val_top1", "val_top5",
               "test_loss", "test_top1", "test_top5", "seconds"]
-
-
-#: how a Trainer computes 3x3 stride-1 convolutions (see :class:`Trainer`)
-CONVS = ("direct", "winograd", "batched")
 
 
 class TrainSettings(object):

@@ -3,7 +3,7 @@ import itertools
 import pytest
 
 from zfnet.backend import lasagne
-from zfnet.nn.shapes import conv_output_hw, conv_output_length, pool_output_length
+from zfnet.nn.shapes import border_padding, conv_output_hw, conv_output_length, pool_output_length
 
 
 def test_pool_output_length_is_lasagnes_rule():
@@ -23,3 +23,13 @@ def test_conv_output_length_by_hand():
     assert conv_output_length(224, 7, 2, 1) == 110
     assert conv_output_length(227, 11, 4, 0) == 55
     assert conv_output_hw((13, 9), 3, 1, 1) == (13, 9)
+
+
+def test_border_padding_by_hand():
+    assert border_padding("valid", (3, 5)) == (0, 0)
+    assert border_padding("half", (3, 5)) == (1, 2)
+    assert border_padding("full", (3, 5)) == (2, 4)
+    assert border_padding(2, (3, 3)) == (2, 2)
+    assert border_padding((1, 0), (3, 3)) == (1, 0)
+    for bad in ("same", -1, (1, -1), (1, 2, 3), (1.0, 1)):
+        assert border_padding(bad, (3, 3)) is None, bad

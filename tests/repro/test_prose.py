@@ -82,3 +82,11 @@ def test_what_the_numbers_say_marks_every_measured_number(name):
     block = prose.MARKER.sub("", rest[:end.start()] if end else rest)
     unmarked = [n for n in NUMBER.findall(block) if n not in stated and n.rstrip("%") not in source]
     assert unmarked == [], "%s: measured numbers written by hand: %s" % (name, unmarked)
+
+
+def test_a_missing_key_is_named_even_among_integer_keys():
+    """results.json written from Python dicts can hold int keys; the error still lists them."""
+    from zfnet.errors import UsageError
+    from zfnet.repro.prose import lookup
+    with pytest.raises(UsageError, match=r"no key '7' \(keys: 15, 30\)"):
+        lookup({"a": {15: 1, 30: 2}}, "/a/7")

@@ -28,9 +28,10 @@ import numpy as np
 
 from ..backend import T, theano
 from . import csource
-from theano.gof import Apply, OpenMPOp
-from theano.tensor import blas_headers
-from theano.tensor.blas import blas_header_version, ldflags
+from .blas_op import BlasOp
+from .shapes import border_padding, conv_output_length
+from theano.gof import Apply
+from theano.tensor.blas import blas_header_version
 
 TAG = "zfnet_batched_conv"
 KINDS = ("forward", "grad_weights", "grad_inputs")
@@ -46,8 +47,7 @@ def _patches(x, kshape, stride, pad):
     """float64 (N, C, kh, kw, Ho, Wo): the input under each filter position."""
     (kh, kw), (sh, sw), (ph, pw) = kshape, stride, pad
     x = np.pad(np.asarray(x, np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    Ho = (x.shape[2] - kh) // sh + 1
-    Wo = (x.shape[3] - kw) // sw + 1
+    Ho, Wo = conv_output_length(x.shape[2], kh, sh, 0), conv_output_length(x.shape[3], kw, sw, 0)
     out = np.empty(x.shape[:2] + (kh, kw, Ho, Wo))
     for i in range(kh):
         for j in range(kw):
@@ -80,7 +80,7 @@ def reference_grad_inputs(w, dy, in_shape, stride, pad):
     return dxp[:, :, ph:ph + H, pw:pw + W]
 
 
-class BatchedCorr(OpenMPOp):
+class BatchedCorr(BlasOp):
     """See the module docstring. ``BatchedCorr("forward", (kh, kw), stride, pad)(x, w)``,
     ``BatchedCorr("grad_weights", ...)(x, dy)``, ``BatchedCorr("grad_inputs", ...)(w, dy, (H, W))``;
     float32 4D tensors."""
@@ -135,7 +135,7 @@ class BatchedCorr(OpenMPOp):
         (kh, kw), (sh, sw), (ph, pw) = self.kshape, self.stride, self.pad
         a, b = shapes[:2]
         if self.kind == "forward":
-            return [(a[0], b[0], (a[2] + 2 * ph - kh) // sh + 1, (a[3] + 2 * pw - kw) // sw + 1)]
+            return [(a[0], b[0], conv_output_length(a[2], kh, sh, ph), conv_output_length(a[3], kw, sw, pw))]
         if self.kind == "grad_weights":
             return [(b[1], a[1], kh, kw)]
         size = node.inputs[2]
@@ -147,27 +147,6 @@ class BatchedCorr(OpenMPOp):
     # ---------------------------------------------------------------- C
     def c_code_cache_version(self):
         return (csource.source_version("batched_corr.c"), self.openmp, CHUNK_FLOATS, blas_header_version())
-
-    def c_support_code(self):
-        code = blas_headers.blas_header_text()
-        if self.openmp and "openblas" in theano.config.blas.ldflags:
-            code += blas_headers.openblas_threads_text()
-        return code
-
-    def c_libraries(self):
-        return ldflags()
-
-    def c_compile_args(self):
-        return super(BatchedCorr, self).c_compile_args() + ldflags(libs=False, flags=True)
-
-    def c_lib_dirs(self):
-        return ldflags(libs=False, libs_dir=True)
-
-    def c_header_dirs(self):
-        return ldflags(libs=False, include_dir=True)
-
-    def c_headers(self):
-        return super(BatchedCorr, self).c_headers() + ["<string.h>", "<stdlib.h>"]
 
     def c_code(self, node, name, inp, out, sub):
         a, b = inp[:2]
@@ -181,35 +160,14 @@ class BatchedCorr(OpenMPOp):
                           "\"BatchedCorr: the input size must have 2 entries\"); ok = 0; } "
                           "else { H = (npy_intp)*(dtype_%(s)s*)PyArray_GETPTR1(%(s)s, 0); "
                           "W = (npy_intp)*(dtype_%(s)s*)PyArray_GETPTR1(%(s)s, 1); }" % {"s": s})
-        openblas = self.openmp and "openblas" in theano.config.blas.ldflags
         values = dict(
             kind=kind, kh=kh, kw=kw, sh=sh, sw=sw, ph=ph, pw=pw, a=a, b=b, o=o, fail=sub["fail"],
             read_shape=read_shape, chunk_floats="((npy_intp)%d)" % CHUNK_FLOATS,
-            set1="openblas_set_num_threads(1);" if openblas else "",
-            restore="openblas_set_num_threads(saved_threads);" if openblas else "",
-            get_threads="openblas_get_num_threads()" if openblas else "0",
             omp_parallel="#pragma omp parallel" if self.openmp else "",
             omp_for="#pragma omp for schedule(static)" if self.openmp else "",
             get_max_threads="nthreads = omp_get_max_threads();" if self.openmp else "",
-            thread_id="tid = omp_get_thread_num();" if self.openmp else "")
+            thread_id="tid = omp_get_thread_num();" if self.openmp else "", **self.blas_thread_values())
         return csource.render("batched_corr.c", values)
-
-
-def _pad(border_mode, kshape):
-    """A layer's zero padding (ph, pw) from Theano's ``border_mode``, or None if not expressible."""
-    kh, kw = kshape
-    if border_mode == "valid":
-        return (0, 0)
-    if border_mode == "half":
-        return (kh // 2, kw // 2)
-    if border_mode == "full":
-        return (kh - 1, kw - 1)
-    if isinstance(border_mode, int) and border_mode >= 0:
-        return (border_mode, border_mode)
-    if isinstance(border_mode, tuple) and len(border_mode) == 2 \
-            and all(isinstance(v, int) and v >= 0 for v in border_mode):
-        return tuple(border_mode)
-    return None
 
 
 def _kshape(op):
@@ -231,11 +189,11 @@ def local_batched_conv(node):
             or getattr(op, "unshared", False):
         return False
     kshape = _kshape(op)
-    pad = _pad(op.border_mode, kshape) if kshape else None
+    pad = border_padding(op.border_mode, kshape) if kshape else None
     if pad is None or node.outputs[0].dtype != "float32" or any(i.dtype != "float32" for i in node.inputs[:2]):
         return False
-    kern_shape = op.kshp
-    if kern_shape[1] is not None and kern_shape[1] * kshape[0] * kshape[1] < MIN_K:
+    channels = op.kshp[1]
+    if channels is not None and channels * kshape[0] * kshape[1] < MIN_K:
         return False
     stride = tuple(int(s) for s in op.subsample)
     flip = bool(op.filter_flip)  # a true convolution: the correlation with flipped filters

@@ -37,6 +37,9 @@ INITS = ("he", "gauss", "gauss-conv1")
 #: clipping radius, He elsewhere (see zfnet.nn.model.initializer)
 DEFAULT_INIT = "gauss-conv1"
 SCHEDULES = ("none", "step", "plateau")
+#: how a Trainer computes convolutions (:class:`zfnet.train.Trainer`, ``train --conv``): the one
+#: list, which the command line offers
+CONVS = ("direct", "winograd", "batched")
 
 
 def _conv(name, n, f, s=1, p=0):

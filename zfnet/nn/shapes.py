@@ -10,6 +10,25 @@ def conv_output_length(n, filter_size, stride, pad):
     return (n + 2 * pad - filter_size) // stride + 1
 
 
+def border_padding(border_mode, kshape):
+    """The zero padding ``(ph, pw)`` of a Theano convolution's ``border_mode`` for filters of
+    ``kshape (kh, kw)`` ("valid", "half", "full", an int or a pair of ints), or None if it is
+    none of these."""
+    kh, kw = kshape
+    if border_mode == "valid":
+        return (0, 0)
+    if border_mode == "half":
+        return (kh // 2, kw // 2)
+    if border_mode == "full":
+        return (kh - 1, kw - 1)
+    if isinstance(border_mode, int) and border_mode >= 0:
+        return (border_mode, border_mode)
+    if isinstance(border_mode, tuple) and len(border_mode) == 2 \
+            and all(isinstance(v, int) and v >= 0 for v in border_mode):
+        return tuple(border_mode)
+    return None
+
+
 def conv_output_hw(hw, filter_size, stride, pad):
     """(H, W) of a square-filter convolution's output for input (H, W)."""
     return tuple(conv_output_length(n, filter_size, stride, pad) for n in hw)

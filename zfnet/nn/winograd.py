@@ -35,9 +35,10 @@ import numpy as np
 
 from ..backend import T, theano
 from . import csource
-from theano.gof import Apply, OpenMPOp
-from theano.tensor import blas_headers
-from theano.tensor.blas import blas_header_version, ldflags
+from .blas_op import BlasOp
+from .shapes import border_padding
+from theano.gof import Apply
+from theano.tensor.blas import blas_header_version
 
 TAG = "zfnet_winograd"
 #: also rewrite forward convolutions (off: a projection's forward pass, hence its
@@ -57,7 +58,7 @@ def reference_correlate(x, F, pad):
     return out
 
 
-class Winograd3x3(OpenMPOp):
+class Winograd3x3(BlasOp):
     """See the module docstring. Inputs ``x (N, Cin, H, W)``, ``W (K, C, 3, 3)``, float32."""
 
     __props__ = ("pad", "transposed", "flip")
@@ -125,27 +126,6 @@ class Winograd3x3(OpenMPOp):
     def c_code_cache_version(self):
         return (csource.source_version("winograd.c"), self.openmp, blas_header_version())
 
-    def c_support_code(self):
-        code = blas_headers.blas_header_text()
-        if self.openmp and "openblas" in theano.config.blas.ldflags:
-            code += blas_headers.openblas_threads_text()
-        return code
-
-    def c_libraries(self):
-        return ldflags()
-
-    def c_compile_args(self):
-        return super(Winograd3x3, self).c_compile_args() + ldflags(libs=False, flags=True)
-
-    def c_lib_dirs(self):
-        return ldflags(libs=False, libs_dir=True)
-
-    def c_header_dirs(self):
-        return ldflags(libs=False, include_dir=True)
-
-    def c_headers(self):
-        return super(Winograd3x3, self).c_headers() + ["<string.h>", "<stdlib.h>"]
-
     def c_code(self, node, name, inp, out, sub):
         xs, w = inp[:-1], inp[-1]
         o, = out
@@ -155,29 +135,17 @@ class Winograd3x3(OpenMPOp):
         q = self.corr_pad
         transposed = int(self.transposed)
         flip = int(self.flip)
-        openblas = self.openmp and "openblas" in theano.config.blas.ldflags
-        set1 = "openblas_set_num_threads(1);" if openblas else ""
-        restore = "openblas_set_num_threads(saved_threads);" if openblas else ""
-        get_threads = "openblas_get_num_threads()" if openblas else "0"
         omp_parallel = "#pragma omp parallel" if self.openmp else ""
         omp_for = "#pragma omp for schedule(dynamic, 1)" if self.openmp else ""
         omp_for_static = "#pragma omp parallel for schedule(static)" if self.openmp else ""
         take = "\n".join("xc[%d] = PyArray_GETCONTIGUOUS(%s);" % (i, x) for i, x in enumerate(xs))
-        return csource.render("winograd.c", locals())
+        return csource.render("winograd.c", dict(locals(), **self.blas_thread_values()))
 
 
 def _corr_pad(border_mode):
     """Padding of a 3x3 layer as an int, or None if it is not one padding on all sides."""
-    if border_mode == "valid":
-        return 0
-    if border_mode == "half":
-        return 1
-    if border_mode == "full":
-        return 2
-    if isinstance(border_mode, tuple) and len(border_mode) == 2 and border_mode[0] == border_mode[1] \
-            and isinstance(border_mode[0], int) and 0 <= border_mode[0] <= 2:
-        return border_mode[0]
-    return None
+    pad = border_padding(border_mode, (3, 3))
+    return pad[0] if pad is not None and pad[0] == pad[1] else None
 
 
 #: fewer output channels than this: the direct convolution is faster (its output is small,

@@ -47,7 +47,7 @@ def lookup(doc, pointer):
                 raise UsageError("JSON pointer %r: no item %r in a list of %d" % (pointer, s, len(node)))
         if not isinstance(node, dict) or s not in node:
             raise UsageError("JSON pointer %r: no key %r (keys: %s)" % (
-                pointer, s, ", ".join(sorted(node)[:12]) if isinstance(node, dict) else type(node).__name__))
+                pointer, s, ", ".join(sorted(str(k) for k in node)[:12]) if isinstance(node, dict) else type(node).__name__))
         return walk(node[s], rest)
     return walk(doc, _segments(pointer))
 
