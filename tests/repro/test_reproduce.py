@@ -66,6 +66,21 @@ def test_reproduce_writes_results_and_the_table(tmp_path, monkeypatch):
     assert "| [alpha](alpha/) |" in (root / "README.md").read_text()
 
 
+def test_the_readme_prose_reads_the_json_as_written(tmp_path, monkeypatch):
+    """A result keyed by ints (a dict of classes per count, say) is written to results.json with
+    string keys; the README's numbers are rendered from that file, so a pointer like /by/6 works."""
+    root = tmp_path / "experiments"
+    _fake_tree(root, {"alpha": ({6: 0.25, 12: 0.5}, GOOD)})
+    monkeypatch.setenv("ZFNET_EXPERIMENTS_DIR", str(root))
+    marker = "<!--= .0%% | j('/results/value/%s') -->?<!--/=-->"
+    (root / "alpha" / "README.md").write_text("# alpha\n%s\n%s\nsix: %s, twelve: %s\n" % (
+        rep.RESULTS_START, rep.RESULTS_END, marker % 6, marker % 12))
+    rep.reproduce("alpha", log=lambda *a: None)
+    own = (root / "alpha" / "README.md").read_text()
+    assert own.endswith("six: %s, twelve: %s\n" % ((marker % 6).replace("?", "25%"),
+                                                    (marker % 12).replace("?", "50%")))
+
+
 def test_quick_runs_never_touch_committed_results(tmp_path, monkeypatch):
     root = tmp_path / "experiments"
     _fake_tree(root, {"alpha": (1, GOOD)})
