@@ -212,37 +212,46 @@ def run(ctx):
     C, N, H = names
     share = lambda r: r["conv1"]["top10pct_norm_share"]
     dom = lambda r: r["conv1"]["dominating"]
-    clip_share = rep.seed_effect(per(N, share), per(C, share))
-    clip_dom = all(a > b for a, b in zip(per(N, dom), per(C, dom)))
-    clip_holds = clip_share["beyond_spread"] and clip_share["mean"] > 0 and clip_dom
+    clip_tests = {"top-10% conv1 norm share": rep.effect(per(N, share), per(C, share), ">"),
+                  "dominating conv1 filters": rep.effect(per(N, dom), per(C, dom), ">")} if len(seeds) > 1 else {}
+    clip_outcome = rep.combine_outcomes(e["outcome"] for e in clip_tests.values())
     A, B = GEOMETRIES
-    parts = {
-        "aliasing (conv1 energy above its output's Nyquist)": rep.seed_effect(
-            per(A, lambda r: r["alias_output_nyquist"]), per(B, lambda r: r["alias_output_nyquist"])),
-        "checkerboard energy in conv2 maps": rep.seed_effect(
-            per(A, lambda r: r["checkerboard_conv2"]), per(B, lambda r: r["checkerboard_conv2"])),
-        "dead conv1+conv2 filters": rep.seed_effect(per(A, lambda r: r["dead"]), per(B, lambda r: r["dead"])),
-        "test error": rep.seed_effect(per(A, lambda r: r["test_top1"]), per(B, lambda r: r["test_top1"])),
-    }
-    geo_ok = {k: bool(e["beyond_spread"] and e["mean"] > 0) for k, e in parts.items()}
+    # Aliasing in conv1's filters can only show on inputs that hold energy above the stride-2
+    # output's Nyquist: Fashion-MNIST drawn up from 28 px holds almost none, so that part is
+    # not judged; the inputs' share is recorded as the reason. Aliased layer-2 maps are
+    # measured on the maps themselves (checkerboard energy).
+    input_power = {"above 0.25 cycles/px": analysis.map_high_frequency_share(x_val64[:200], 0.25),
+                   "above 0.125 cycles/px": analysis.map_high_frequency_share(x_val64[:200], 0.125)}
+    geo_tests = {
+        "aliased layer-2 maps (checkerboard energy)": rep.effect(
+            per(A, lambda r: r["checkerboard_conv2"]), per(B, lambda r: r["checkerboard_conv2"]), ">"),
+        "dead conv1+conv2 filters": rep.effect(per(A, lambda r: r["dead"]), per(B, lambda r: r["dead"]), ">"),
+        "test error": rep.effect(per(A, lambda r: r["test_top1"]), per(B, lambda r: r["test_top1"]), ">"),
+    } if len(seeds) > 1 else {}
+    geo_outcomes = dict({k: e["outcome"] for k, e in geo_tests.items()},
+                        **{"aliased conv1 filters": "not shown"})
+    geo_outcome = rep.combine_outcomes(geo_outcomes.values())
     above = {i: init_share_above_radius(rep.base_config(ctx), i, seeds) for i in ("he", "gauss-conv1")}
-    default = rep.seed_effect(per(C, lambda r: r["test_top1"]), per(H, lambda r: r["test_top1"]))
+    default = rep.effect(per(C, lambda r: r["test_top1"]), per(H, lambda r: r["test_top1"]), "<") \
+        if len(seeds) > 1 else None
     mean = lambda k, f: float(np.mean(per(k, f)))
     ours = ("clipping (from conv1 RMS 0.01): top-10%% conv1 norm share %.2f without vs %.2f with, "
-            "dominating filters %s vs %s per seed; 11x11/4 vs 7x7/2 at 64 px: aliasing %.2f vs %.2f, "
-            "conv2 checkerboard %.3f vs %.3f, dead %.1f vs %.1f, test error %s vs %s" % (
-                mean(N, share), mean(C, share), per(N, dom), per(C, dom),
+            "dominating filters %s vs %s per seed (%s); 11x11/4 vs 7x7/2 at 64 px: filter energy above the "
+            "output's Nyquist %.2f vs %.2f (not judged: the inputs hold %.1f%% of their power above 0.25 "
+            "cycles/px), conv2 checkerboard %.3f vs %.3f, dead %.1f vs %.1f, test error %s vs %s (%s)" % (
+                mean(N, share), mean(C, share), per(N, dom), per(C, dom), clip_outcome,
                 mean(A, lambda r: r["alias_output_nyquist"]), mean(B, lambda r: r["alias_output_nyquist"]),
+                100 * input_power["above 0.25 cycles/px"],
                 mean(A, lambda r: r["checkerboard_conv2"]), mean(B, lambda r: r["checkerboard_conv2"]),
                 mean(A, lambda r: r["dead"]), mean(B, lambda r: r["dead"]),
-                rep.fmt_pct(mean(A, lambda r: r["test_top1"])), rep.fmt_pct(mean(B, lambda r: r["test_top1"]))))
-    n_ok = int(clip_holds) + sum(geo_ok.values())
+                rep.fmt_pct(mean(A, lambda r: r["test_top1"])), rep.fmt_pct(mean(B, lambda r: r["test_top1"])),
+                geo_outcome))
     compact = lambda r: {k: v for k, v in r.items() if k not in ("conv1_rms_by_epoch",)}
     return {"seeds": seeds, "measures": {k: {s: compact(r) for s, r in v.items()} for k, v in m.items()},
             "conv1_rms_by_epoch_seed1": {k: m[k][seeds[0]]["conv1_rms_by_epoch"] for k in m},
-            "clipping": {"top10pct_share_noclip_minus_clip": clip_share, "more_dominating_every_seed": clip_dom,
-                         "holds": bool(clip_holds)},
-            "geometry": {"11x11/4 minus 7x7/2": parts, "holds": geo_ok},
+            "clipping": {"no clipping minus clipping": clip_tests, "outcome": clip_outcome},
+            "geometry": {"11x11/4 minus 7x7/2": geo_tests, "outcomes": geo_outcomes, "outcome": geo_outcome,
+                         "input_power_share": input_power},
             "default_pairing": {"conv1_share_above_radius_at_init": above,
                                 "test_error_gauss_conv1_clip_minus_he_clip": default},
             "figures": pngs,
@@ -251,7 +260,7 @@ def run(ctx):
                          "dead and aliased filters (and aliased layer-2 maps), the 7x7/2 one does "
                          "not, and is better (1.7% in top-5)",
                 "ours": ours,
-                "holds": rep.verdict(n_ok == 1 + len(geo_ok), partly=n_ok > 0),
+                "holds": rep.verdict_of([clip_outcome, geo_outcome]),
                 "deviation": "Fashion-MNIST, 10 epochs on 18,000 images, %d seeds; conv1 from "
                              "N(0, 0.01^2) but deeper layers He-initialised; geometry at 64x64 grey"
                              % len(seeds)}}

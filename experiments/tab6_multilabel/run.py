@@ -14,6 +14,16 @@ precision on the test mosaics, and mean AP over the 5 classes.
 * pre-trained: the networks pre-trained on classes 0-4 (``transfer_classes``, seeds 1-3);
 * from scratch: the same architecture trained on 60 single images per held-out class with
   early stopping (as in ``transfer_classes``; init seeds 1-3), used the same way.
+
+Each arm is also scored on single items (:data:`N_TRAIN` / :data:`N_TEST` single images of
+the held-out classes, one label each, the same classifier). The paper's Table 6 makes two
+claims, judged separately over the seeds at 95% with three outcomes:
+
+* **single objects carry over to multi-object images**: features trained on single items of
+  these classes (the scratch arm) lose less than :data:`MARGIN` of mean AP on mosaics against
+  single items (a non-inferiority test, paired over seeds: mosaic - single > -MARGIN);
+* **pre-trained features transfer**: the pre-trained arm's mosaic mean AP beats the scratch
+  arm's (Welch's t: the arms are different networks).
 """
 
 PAPER_ITEMS = ["Table 6"]
@@ -32,6 +42,7 @@ from zfnet.vis import plots, render
 
 N_TRAIN, N_TEST, CELL = 1000, 1000, 28
 SCRATCH_PER_CLASS = 60
+MARGIN = 0.05  # "carries over": at most 5 points of mean AP lost on mosaics
 PAPER = {"PASCAL 2012 mean AP": {"ours (ImageNet-pretrained)": 79.0, "best published (Yan et al. 2012, NUS-PSL)": 82.2}}
 
 
@@ -95,18 +106,27 @@ def run(ctx):
                       features="max over the 5x5 positions of relu7 on the 56x56 mosaic",
                       classifier="one-vs-rest LogisticRegression C=1 on standardised features",
                       scratch_images_per_class=SCRATCH_PER_CLASS)
+    # single items of the same classes, one label each
+    rng = np.random.RandomState(2)
+    s_tr = rng.choice(pool, n_tr, replace=False)
+    s_te = rng.choice(len(held.x_test), n_te, replace=False)
+    one_hot = lambda y: np.eye(nc, dtype=np.int32)[y]
+    single = lambda model: ap_scores(*_interleave(spatial_max_relu7(model, held.x_train[s_tr], held.x_test[s_te]),
+                                                  one_hot(held.y_train[s_tr]), one_hot(held.y_test[s_te])))
     res = {"pretrained": {}, "scratch": {}}
+    res_single = {"pretrained": {}, "scratch": {}}
     for s in seeds:
         model = load_model(os.path.join(tc.pretrained_run(ctx, s), "final"))
         f_tr, f_te = spatial_max_relu7(model, x_tr, x_te)
         res["pretrained"][s] = ap_scores(f_tr, lab_tr, f_te, lab_te)
+        res_single["pretrained"][s] = single(model)
         ctx.log("[tab6] pretrained seed %d: mAP %.3f" % (s, np.mean(res["pretrained"][s])))
     # from scratch on single images of the held-out classes, then used the same way
     per_class = SCRATCH_PER_CLASS if not ctx.quick else 5
     mu, mx, pat = (tc.MAX_UPDATES, tc.EVERY, tc.PATIENCE) if not ctx.quick else (40, 10, 20)
     idx = tc.draw(pool, held.y_train, per_class, 0)
     for s in seeds:
-        settings = TrainSettings(batch_size=32, lr=0.01, clip_radius=0.1, init="he", seed=s)
+        settings = TrainSettings(batch_size=32, lr=0.01, clip_radius=0.1, seed=s)
         trainer = Trainer(tc.network(nc), settings)
         init = modelmod.get_weights(trainer.net)
         mean, std, _, _ = train_from_scratch(trainer, init, held.x_train[idx], held.y_train[idx], s, mu,
@@ -114,10 +134,16 @@ def run(ctx):
         model = _Scratch(tc.network(nc), trainer.net, mean, std)
         f_tr, f_te = spatial_max_relu7(model, x_tr, x_te)
         res["scratch"][s] = ap_scores(f_tr, lab_tr, f_te, lab_te)
+        res_single["scratch"][s] = single(model)
         ctx.log("[tab6] scratch seed %d: mAP %.3f" % (s, np.mean(res["scratch"][s])))
 
     m = {k: [float(np.mean(v[s])) for s in seeds] for k, v in res.items()}
-    eff = rep.seed_effect(m["pretrained"], m["scratch"])
+    m1 = {k: [float(np.mean(v[s])) for s in seeds] for k, v in res_single.items()}
+    tests = {}
+    if len(seeds) > 1:
+        tests["carries over"] = rep.effect(m["scratch"], [v - MARGIN for v in m1["scratch"]], ">")
+        tests["pre-trained transfers"] = rep.effect(m["pretrained"], m["scratch"], ">", paired=False)
+    outcome = {k: tests[k]["outcome"] if k in tests else "not shown" for k in ("carries over", "pre-trained transfers")}
     per_class_ap = {k: {c: float(np.mean([v[s][i] for s in seeds])) for i, c in enumerate(held.class_names)}
                     for k, v in res.items()}
     ctx.write_csv("ap.csv", ["class", "pretrained AP (mean over seeds)", "scratch AP (mean over seeds)"],
@@ -137,21 +163,29 @@ def run(ctx):
     ax.set_xticks(xs); ax.set_xticklabels(held.class_names + ["mean AP"], rotation=20, fontsize=8)
     ax.set_ylabel("average precision (%)"); ax.legend(fontsize=8); ax.grid(alpha=.3, axis="y")
     plots.save_figure(fig, ctx.path("ap.png"), dpi=100)
-    holds = bool(eff["beyond_spread"] and eff["mean"] > 0)
     return {"seeds": seeds, "mAP": {k: {"mean": float(np.mean(v)), "per_seed": v} for k, v in m.items()},
-            "per_class_AP": per_class_ap, "AP_runs": res, "pretrained_minus_scratch_mAP": eff,
+            "mAP_single_items": {k: {"mean": float(np.mean(v)), "per_seed": v} for k, v in m1.items()},
+            "per_class_AP": per_class_ap, "AP_runs": res, "AP_runs_single_items": res_single,
+            "tests": tests, "outcomes": outcome, "margin": MARGIN,
             "paper": PAPER, "figures": ["mosaics.png", "ap.png"],
             "summary": {
                 "paper": "PASCAL 2012 (several objects per image) with ImageNet features: mean AP 79.0%, "
                          "close to the best published 82.2%, though ImageNet images hold mostly one object",
-                "ours": "mean AP on 2-4-item mosaics of unseen classes: pre-trained %.1f%% vs from scratch "
-                        "%.1f%% (difference %+.1f, per seed %s)" % (
-                            100 * np.mean(m["pretrained"]), 100 * np.mean(m["scratch"]), 100 * eff["mean"],
-                            ", ".join("%+.1f" % (100 * (a - b)) for a, b in zip(m["pretrained"], m["scratch"]))),
-                "holds": rep.verdict(holds, partly=eff["mean"] > 0),
+                "ours": "mean AP on 2-4-item mosaics of unseen classes vs single items: from scratch on single "
+                        "items %.1f%% vs %.1f%% (carries over within %.0f points: %s); pre-trained on classes "
+                        "0-4 %.1f%% vs from scratch %.1f%% (pre-trained transfers: %s)" % (
+                            100 * np.mean(m["scratch"]), 100 * np.mean(m1["scratch"]), 100 * MARGIN,
+                            outcome["carries over"], 100 * np.mean(m["pretrained"]), 100 * np.mean(m["scratch"]),
+                            outcome["pre-trained transfers"]),
+                "holds": rep.verdict_of(outcome.values()),
                 "deviation": "Fashion-MNIST mosaics of held-out classes instead of PASCAL; the published "
                              "baseline is replaced by our network trained from scratch on single items; "
                              "%d seeds" % len(seeds)}}
+
+
+def _interleave(feats, lab_tr, lab_te):
+    """(f_tr, f_te), labels -> the argument order of :func:`ap_scores`."""
+    return feats[0], lab_tr, feats[1], lab_te
 
 
 class _Scratch(object):

@@ -6,7 +6,7 @@ from zfnet.errors import UsageError
 
 from zfnet.data.digits import digits_as_fashion_mnist
 from zfnet.evaluate import batched, features_function, softmax
-from zfnet.repro.analysis import correlation, correspondence_delta, filter_health, linear_probe, per_class_split, relative_distance, rotate_image, scale_image, small_changes, translate_vertical
+from zfnet.repro.analysis import centred_gram, linear_cka, correlation, correspondence_delta, filter_health, linear_probe, per_class_split, relative_distance, rotate_image, scale_image, small_changes, translate_vertical
 from zfnet.vis.occlusion import occlusion_batch, occlusion_grid
 from zfnet.nn import model as modelmod
 from ref import forward
@@ -217,3 +217,16 @@ def test_map_high_frequency_share_by_hand():
     assert map_high_frequency_share(np.ones((1, 1, 4, 4))) == 0.0
     with pytest.raises(ValueError, match="expected maps"):
         map_high_frequency_share(np.ones((4, 4)))
+
+
+def test_linear_cka_against_its_feature_space_formula_and_invariances():
+    rng = np.random.RandomState(0)
+    x, y = rng.randn(40, 7), rng.randn(40, 12)
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    want = np.linalg.norm(yc.T.dot(xc)) ** 2 / (np.linalg.norm(xc.T.dot(xc)) * np.linalg.norm(yc.T.dot(yc)))
+    assert linear_cka(centred_gram(x), centred_gram(y)) == pytest.approx(want, rel=1e-10)
+    q, _ = np.linalg.qr(rng.randn(7, 7))
+    assert linear_cka(centred_gram(x), centred_gram(3.0 * x.dot(q) + 5.0)) == pytest.approx(1.0, abs=1e-12)
+    assert 0 <= linear_cka(centred_gram(x), centred_gram(y)) < 0.5
+    with pytest.raises(ValueError, match="Gram"):
+        linear_cka(np.eye(3), np.eye(4))

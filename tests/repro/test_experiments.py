@@ -26,22 +26,46 @@ def test_fig2_top9(runs, tmp_path, monkeypatch):
     assert set(doc["results"]["tests"]) == {"class_specific", "invariant"}
 
 
+def test_tab3_lesson_parts_on_made_up_errors():
+    """Each of the six parts can hold and can fail: errors made so that the paper's lesson holds,
+    then each part broken in turn."""
+    mod = rep.load_experiment("tab3_ablation")
+    j = np.array([-0.002, 0.0, 0.002])  # seed-to-seed jitter
+    good = {"ZF model (ours: small)": 0.10, "fc6, fc7 halved": 0.101, "fc6, fc7 doubled": 0.099,
+            "conv3-5 widened": 0.09, "- conv3, conv4": 0.12, "- fc7": 0.10, "- fc6, fc7": 0.11,
+            "- conv3, conv4, fc6, fc7": 0.30, "conv3-5 widened + fc6, fc7 doubled": 0.095}
+    train = {n: 0.05 for n in good}
+    train["conv3-5 widened + fc6, fc7 doubled"] = 0.0
+
+    def res(err, tr):
+        return {n: {"test_top1": list(err[n] + j), "train_top1": list(tr[n] + j[::-1])} for n in err}
+    _, out = mod.lesson(res(good, train), "ZF model (ours: small)")
+    assert list(out.values()) == ["holds"] * 6, out
+    broken = {"removing fc6-7 costs little": ("- fc6, fc7", 0.40), "removing both is much worse": ("- conv3, conv4, fc6, fc7", 0.05),
+              "fc width matters little": ("fc6, fc7 halved", 0.15), "a wider conv part helps": ("conv3-5 widened", 0.12)}
+    for part, (n, v) in broken.items():
+        _, out = mod.lesson(res(dict(good, **{n: v}), train), "ZF model (ours: small)")
+        assert out[part] in ("contradicted", "partly"), (part, out)
+    _, out = mod.lesson(res(good, dict(train, **{"conv3-5 widened + fc6, fc7 doubled": 0.09})), "ZF model (ours: small)")
+    assert out["widening both overfits"] == "contradicted"
+
+
 def test_fig4_evolution(runs, tmp_path, monkeypatch):
     out, doc = _run("fig4_evolution", runs, tmp_path, monkeypatch, base_run=False)
     r = doc["results"]
     assert r["epochs"] == [1, 2] and r["seeds"] == [1, 2]
+    layers = r["seed1_per_map"]["layers"]
+    assert sorted(layers) == ["conv%d" % i for i in range(1, 6)]
+    for l, d in layers.items():
+        assert d["weight_distance_to_final"][-1] == 0.0 and d["weight_distance_to_final"][0] > 0
+        assert all(e in (1, 2) for e in d["settle_epochs"]) and len(d["settle_epochs"]) == 16
+        assert d["median_settle_epoch"] == float(np.median(d["settle_epochs"]))
     for seed in ("1", "2"):
-        layers = r["per_seed"][seed]["layers"]
-        assert sorted(layers) == ["conv%d" % i for i in range(1, 6)]
-        for l, d in layers.items():
-            assert d["weight_distance_to_final"][-1] == 0.0 and d["weight_distance_to_final"][0] > 0
-            assert all(e in (1, 2) for e in d["settle_epochs"]) and len(d["settle_epochs"]) == 16
-            assert d["median_settle_epoch"] == float(np.median(d["settle_epochs"]))
-            for c in d["projection_correlation_same_unit"]:
-                assert len(c) == 1 and -1 - 1e-9 <= c[0] <= 1 + 1e-9
-        assert r["median_settle_epoch"][seed] == {l: d["median_settle_epoch"] for l, d in layers.items()}
-    assert set(r["ordering"]) == {"1", "2"}
-    assert os.path.exists(os.path.join(out, "evolution.png")) and _csv(os.path.join(out, "settle.csv"))
+        for l, p in r["progress"][seed].items():
+            assert p[-1] == pytest.approx(1.0)  # the final epoch against itself
+            assert 0 <= r["noise_floor"][l] <= 1
+    assert set(r["outcomes"]) == {"lower layers converge within a few epochs", "upper layers develop late"}
+    assert os.path.exists(os.path.join(out, "evolution.png")) and _csv(os.path.join(out, "progress.csv"))
 
 
 def test_settle_epoch_by_hand():
@@ -50,8 +74,21 @@ def test_settle_epoch_by_hand():
     assert mod.settle_epoch(epochs, [True, True, True]) == 1
     assert mod.settle_epoch(epochs, [True, False, True]) == 5      # steady from 5 on
     assert mod.settle_epoch(epochs, [True, True, False]) == 10     # not within the run
-    assert mod.ordering({"conv1": 1, "conv2": 2, "conv3": 2, "conv4": 5, "conv5": 10})[:2] == (True, True)
-    assert mod.ordering({"conv1": 5, "conv2": 2, "conv3": 2, "conv4": 5, "conv5": 10})[:2] == (False, True)
+
+
+def test_fig4_progress_by_hand():
+    """Progress is 1 for the final form, 0 for another seed's final form, and in between for a mix."""
+    from zfnet.repro.analysis import centred_gram, linear_cka
+    mod = rep.load_experiment("fig4_evolution")
+    rng = np.random.RandomState(0)
+    fa, fb = rng.randn(30, 6), rng.randn(30, 6)
+    g = lambda x: {l: centred_gram(x) for l in mod.LAYERS}
+    grams = {1: {1: g(fb), 2: g(0.5 * fa + 0.5 * fb), 3: g(fa)}, 2: {1: g(fa), 2: g(fb), 3: g(fb)}}
+    floor, prog = mod.progress(grams, [1, 2], [1, 2, 3])
+    assert floor["conv1"] == pytest.approx(linear_cka(centred_gram(fa), centred_gram(fb)))
+    p = prog[1]["conv3"]
+    assert p[0] == pytest.approx(0.0, abs=1e-12) and p[2] == pytest.approx(1.0) and 0 < p[1] < 1
+    assert prog[2]["conv5"][0] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_fig5_invariance(runs, tmp_path, monkeypatch):
@@ -86,6 +123,8 @@ def test_fig6_filters(runs, tmp_path, monkeypatch):
     # radius; N(0, 0.01^2) none
     above = r["default_pairing"]["conv1_share_above_radius_at_init"]
     assert above["he"] == 1.0 and above["gauss-conv1"] == 0.0
+    assert all(0 <= v <= 1 for v in r["geometry"]["input_power_share"].values())
+    assert r["geometry"]["outcomes"]["aliased conv1 filters"] == "not shown"
     for f in r["figures"]:
         assert os.path.exists(os.path.join(out, f))
 

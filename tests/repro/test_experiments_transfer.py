@@ -66,6 +66,9 @@ def test_tab6_multilabel(runs, tmp_path, monkeypatch):
     for k in ("pretrained", "scratch"):
         assert r["mAP"][k]["mean"] == pytest.approx(np.mean([np.mean(v) for v in r["AP_runs"][k].values()]))
         assert all(0 <= a <= 1 for v in r["AP_runs"][k].values() for a in v)
+        assert r["mAP_single_items"][k]["mean"] == pytest.approx(
+            np.mean([np.mean(v) for v in r["AP_runs_single_items"][k].values()]))
+    assert set(r["outcomes"]) == {"carries over", "pre-trained transfers"}
 
 
 def test_mosaics_hold_their_labelled_items():

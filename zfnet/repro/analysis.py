@@ -182,6 +182,26 @@ def map_high_frequency_share(maps, cutoff=0.25):
     return float((P * _beyond(a.shape[2:], cutoff)).sum() / tot) if tot > 0 else 0.0
 
 
+# ------------------------------------------------------------------ representation similarity (Fig. 4)
+def centred_gram(x):
+    """The doubly centred Gram matrix of features ``x`` (n, ...) of n probe images, in float64:
+    what :func:`linear_cka` compares (keep it, not the features, when the features are large)."""
+    x = np.asarray(x, np.float64).reshape(len(x), -1)
+    x = x - x.mean(axis=0, keepdims=True)
+    return x.dot(x.T)
+
+
+def linear_cka(a, b):
+    """Linear centred kernel alignment of two representations of the same n probe images, from
+    their :func:`centred_gram` matrices: <A, B> / (|A| |B|), in [0, 1]; 1 for representations that
+    differ by a rotation and a scale, whatever their widths (Kornblith et al. 2019)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise UsageError("linear_cka needs two n x n Gram matrices, got %r and %r" % (a.shape, b.shape))
+    den = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / den) if den > 0 else 0.0
+
+
 # ------------------------------------------------------------------ projections (Fig. 4)
 # ------------------------------------------------------------------ few-shot splits (Tables 4, 7)
 def per_class_split(y, n_per_class, seed, n_test_per_class=None):

@@ -29,12 +29,6 @@ def base_settings(quick, **overrides):
     return TrainSettings(**kw)
 
 
-# He-uniform throughout: how the base models were first trained. fig6_filters measured that it
-# pins conv1 at the clipping radius from the first update; the experiments whose committed
-# results were trained this way (fig4_evolution, tab3_ablation, the five-class pre-training of
-# transfer_classes and tab6_multilabel) keep it, by name, until they are re-run.
-EARLIER_INIT = "he"
-
 SHORT_EPOCHS = {False: 3, True: 2}  # the short protocol of Fig. 6 and Table 3
 
 

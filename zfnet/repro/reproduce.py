@@ -294,6 +294,8 @@ def reproduce(name, quick=False, out=None, log=info, progress=True, run=None, da
     log("[%s] results in %s (%.0f s)" % (name, out, doc["seconds"]))
     if not quick and os.path.abspath(out) == os.path.abspath(
             os.path.join(experiments_dir(), name, "results")):
-        write_experiment_readme(name, doc)
+        # from the file as written (its keys are strings, as the prose test reads them)
+        with open(ctx.path("results.json")) as f:
+            write_experiment_readme(name, json.load(f))
         write_summary_table()
     return doc

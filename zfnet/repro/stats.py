@@ -4,43 +4,9 @@ import numpy as np
 from ..errors import UsageError
 
 
-def verdict(ok, partly=False):
-    """'yes', 'partly' or 'no' for the summary table, from a computed test."""
-    return "yes" if ok else ("partly" if partly else "no")
-
-
 def fmt_pct(x, digits=1):
     """A fraction as a percentage string (0.123 -> '12.3%')."""
     return ("%." + str(digits) + "f%%") % (100.0 * x)
-
-
-def error_gap_significant(err_a, err_b, n_a, n_b=None):
-    """True when error rate ``err_a`` exceeds ``err_b`` by more than two standard errors of
-    the difference (binomial, independent test sets of ``n_a`` and ``n_b`` images): the
-    smallest gap the verdicts count as real."""
-    n_b = n_b or n_a
-    se = np.sqrt(err_a * (1 - err_a) / float(n_a) + err_b * (1 - err_b) / float(n_b))
-    return bool(err_a - err_b > 2 * se)
-
-
-def seed_effect(a, b):
-    """An effect ``a - b`` measured in several training seeds (``a[i]``, ``b[i]`` from seed i):
-    the per-seed differences, their mean, standard deviation and standard error, and whether it
-    is **beyond the seed spread** by the rule the experiments state: the mean difference exceeds
-    two standard errors *and* has the same sign in every seed. One seed is never enough."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if a.shape != b.shape or a.ndim != 1:
-        raise UsageError("seed_effect needs two equally long lists of per-seed values, got %r and %r"
-                         % (a.shape, b.shape))
-    d = a - b
-    n = len(d)
-    mean = float(d.mean()) if n else float("nan")
-    sd = float(d.std(ddof=1)) if n > 1 else float("nan")
-    se = sd / np.sqrt(n) if n > 1 else float("nan")
-    same_sign = bool(n > 0 and (np.all(d > 0) or np.all(d < 0)))
-    beyond = bool(n > 1 and same_sign and abs(mean) > 2 * se)
-    return {"per_seed": d.tolist(), "mean": mean, "sd": sd, "se": float(se), "same_sign": same_sign,
-            "beyond_spread": beyond}
 
 
 def effect(a, b, claim=">", paired=True, level=0.95):
@@ -82,6 +48,20 @@ def effect(a, b, claim=">", paired=True, level=0.95):
     return {"test": test, "level": level, "claim": "a %s b" % claim, "mean": mean, "se": se, "df": df,
             "t_critical": t, "ci": [lo, hi], "outcome": outcome,
             "a": a.tolist(), "b": b.tolist()}
+
+
+def equivalence(a, b, margin, paired=True, level=0.95):
+    """A claim that ``a - b`` is *small*: within ``+-margin``. The interval of :func:`effect`
+    at ``level``; ``holds`` when it lies wholly inside (-margin, margin), ``contradicted``
+    when wholly outside it (the difference is larger than the margin, either way), ``not
+    shown`` otherwise (with few measurements, the usual answer)."""
+    if not margin > 0:
+        raise UsageError("equivalence margin must be > 0, got %r" % (margin,))
+    e = effect(a, b, ">", paired=paired, level=level)
+    lo, hi = e["ci"]
+    inside, outside = -margin < lo and hi < margin, lo > margin or hi < -margin
+    return dict(e, claim="|a - b| < %g" % margin, margin=margin,
+                outcome="holds" if inside else ("contradicted" if outside else "not shown"))
 
 
 def combine_outcomes(outcomes):
