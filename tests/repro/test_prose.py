@@ -58,12 +58,10 @@ def test_every_marked_number_in_a_readme_agrees_with_its_results_json(name):
     assert prose.disagreements(text, doc) == []
 
 
-#: READMEs whose measured sentences are rewritten by a pending re-run, and why
-PENDING = {}
 NUMBER = re.compile(r"(?<![\w.~/^])(\d+\.\d+%?|\d+%)")
 
 
-@pytest.mark.parametrize("name", [n for n in experiment_names() if n not in PENDING])
+@pytest.mark.parametrize("name", experiment_names())
 def test_what_the_numbers_say_marks_every_measured_number(name):
     """In the "What the numbers say" bullet, a number with a decimal point or a % sign is a
     marker, unless it is a constant the experiment states before its results (its rule, the
