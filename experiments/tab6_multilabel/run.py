@@ -111,8 +111,10 @@ def run(ctx):
     s_tr = rng.choice(pool, n_tr, replace=False)
     s_te = rng.choice(len(held.x_test), n_te, replace=False)
     one_hot = lambda y: np.eye(nc, dtype=np.int32)[y]
-    single = lambda model: ap_scores(*_interleave(spatial_max_relu7(model, held.x_train[s_tr], held.x_test[s_te]),
-                                                  one_hot(held.y_train[s_tr]), one_hot(held.y_test[s_te])))
+
+    def single(model):
+        f_tr, f_te = spatial_max_relu7(model, held.x_train[s_tr], held.x_test[s_te])
+        return ap_scores(f_tr, one_hot(held.y_train[s_tr]), f_te, one_hot(held.y_test[s_te]))
     res = {"pretrained": {}, "scratch": {}}
     res_single = {"pretrained": {}, "scratch": {}}
     for s in seeds:
@@ -181,11 +183,6 @@ def run(ctx):
                 "deviation": "Fashion-MNIST mosaics of held-out classes instead of PASCAL; the published "
                              "baseline is replaced by our network trained from scratch on single items; "
                              "%d seeds" % len(seeds)}}
-
-
-def _interleave(feats, lab_tr, lab_te):
-    """(f_tr, f_te), labels -> the argument order of :func:`ap_scores`."""
-    return feats[0], lab_tr, feats[1], lab_te
 
 
 class _Scratch(object):
