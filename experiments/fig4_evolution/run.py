@@ -7,13 +7,19 @@ schedule, so nothing freezes learning early), checkpoints kept at the paper's ep
 epoch: the training image with the strongest activation of the map, the unit, and its
 deconvnet projection cropped to the unit's receptive field.
 
-**How far a layer is from its final form** (the measure the rule uses): the layer's whole
-output on :data:`PROBES` fixed held-out probe images at a kept epoch against its output at the
-last epoch, by linear CKA (centred kernel alignment; invariant to rotations and scale, so
-layers of any width and receptive field compare). Its **noise floor** is the CKA between the
-final outputs of two training seeds (two solutions of the same problem). The layer's
-**progress** at epoch e is (CKA(e, final) - floor) / (1 - floor): 0 as far as another seed's
-network, 1 identical to its final form; a layer counts as converged at :data:`CONVERGED`.
+**How far a layer is from its final form** (the measure the rule uses), on :data:`PROBES` fixed
+held-out probe images: each unit's responses (every probe, every position) at a kept epoch
+against the same unit's at the last epoch, by correlation, averaged over the layer's units.
+Its **noise floor** is the same average between two training seeds' final layers, their units
+paired one to one for the largest total correlation (two solutions of the same problem, whose
+units come in another order). The layer's **progress** at epoch e is (r(e, final) - floor) /
+(1 - floor): 0 as far as another seed's network, 1 identical to its final form; a layer counts
+as converged at :data:`CONVERGED`.
+
+Reported beside, the first measure of this rule: the same progress from linear CKA of the whole
+layer (centred kernel alignment, invariant to rotations of the features). It was replaced
+because at conv1 two seeds' final layers agree at a CKA of 0.9999: any conv1 with more maps
+than its filter has pixels spans nearly the same space, so CKA left conv1 no range to measure.
 
 The paper's claim has two parts, each a paired t test over the seeds at 95% (three outcomes):
 (1) the lower layers converge within a few epochs: conv1's progress at epoch :data:`FEW` is
@@ -132,28 +138,46 @@ def analyse_run(ctx, run_dir, s, rng_seed=0):
             "x": x_tr, "model": model, "tops": tops, "recs": recs, "boxes": boxes}
 
 
-def probe_grams(ctx, run_dir, epochs, probes):
-    """{epoch: {layer: centred Gram matrix of the layer's output on ``probes``}}."""
+def probe_outputs(ctx, run_dir, epochs, probes):
+    """One run's layers on ``probes`` at every kept epoch: ``grams`` {epoch: {layer: centred Gram
+    matrix}} (for CKA), ``same_unit`` {epoch: {layer: mean over units of each unit's response
+    correlation with its own at the last epoch}}, and ``final`` {layer: unit responses at the last
+    epoch} (for the pairing across seeds)."""
     from zfnet.evaluate import batched, features_function
     model = load_model(rep.checkpoint_at(run_dir, epochs[0]))
     fn = features_function(model.net, LAYERS)
-    out = {}
-    for e in epochs:
+    grams, same, final = {}, {}, None
+    for e in [epochs[-1]] + list(epochs[:-1]):
         edoc, arrays = ckpt.read_checkpoint(rep.checkpoint_at(run_dir, e))
         modelmod.set_weights(model.net, arrays, source=run_dir)
         feats = batched(fn, model.preprocess(probes))
-        out[e] = {l: analysis.centred_gram(f) for l, f in zip(LAYERS, feats)}
-    return out
+        units = {l: analysis.unit_responses(f, model.net[l].output_shape[1]) for l, f in zip(LAYERS, feats)}
+        if final is None:
+            final = units
+        grams[e] = {l: analysis.centred_gram(f) for l, f in zip(LAYERS, feats)}
+        same[e] = {l: float(np.nanmean(analysis.unit_correlations(units[l], final[l]))) for l in LAYERS}
+    return {"grams": grams, "same_unit": same, "final": final}
 
 
 def progress(grams, seeds, epochs):
-    """Per layer: the noise floor (mean CKA between final outputs of two seeds) and, per seed and
-    kept epoch, the progress (CKA(e, final) - floor) / (1 - floor)."""
+    """The first measure, CKA. Per layer: the noise floor (mean CKA between final outputs of two
+    seeds) and, per seed and kept epoch, the progress (CKA(e, final) - floor) / (1 - floor)."""
     last = epochs[-1]
     floor = {l: float(np.mean([analysis.linear_cka(grams[a][last][l], grams[b][last][l])
                                for i, a in enumerate(seeds) for b in seeds[i + 1:]])) for l in LAYERS}
     prog = {s: {l: [(analysis.linear_cka(grams[s][e][l], grams[s][last][l]) - floor[l]) / max(1 - floor[l], 1e-12)
                     for e in epochs] for l in LAYERS} for s in seeds}
+    return floor, prog
+
+
+def unit_progress(same, final, seeds, epochs):
+    """The rule's measure. Per layer: the noise floor (the mean paired-unit correlation between
+    two seeds' final layers, averaged over the seed pairs) and, per seed and kept epoch, the
+    progress (r(e, final) - floor) / (1 - floor), r the mean same-unit correlation."""
+    floor = {l: float(np.mean([np.mean(analysis.matched_unit_correlations(final[a][l], final[b][l]))
+                               for i, a in enumerate(seeds) for b in seeds[i + 1:]])) for l in LAYERS}
+    prog = {s: {l: [(same[s][e][l] - floor[l]) / max(1 - floor[l], 1e-12) for e in epochs] for l in LAYERS}
+            for s in seeds}
     return floor, prog
 
 
@@ -187,7 +211,7 @@ def run(ctx):
     s1 = settings(ctx, seeds[0])
     _, _, x_val, _ = holdout(ctx.dataset().limit(s1.limit), s1)
     probes = x_val[:PROBES if not ctx.quick else 50]
-    grams, runs, first = {}, {}, None
+    grams, same, final, runs, first = {}, {}, {}, {}, None
     for seed in seeds:
         s = settings(ctx, seed)
         run_dir = ctx.trained("fig4-small", cfg, s, ctx.dataset().limit(s.limit))
@@ -195,10 +219,12 @@ def run(ctx):
         if first is None:  # seed 1: the pictures and the per-map settle epochs
             first = analyse_run(ctx, run_dir, s)
             draw(ctx, first)
-        grams[seed] = probe_grams(ctx, run_dir, first["epochs"], probes)
+        o = probe_outputs(ctx, run_dir, first["epochs"], probes)
+        grams[seed], same[seed], final[seed] = o["grams"], o["same_unit"], o["final"]
         ctx.log("[fig4] seed %d: probe outputs at %d epochs" % (seed, len(first["epochs"])))
     epochs = first["epochs"]
-    floor, prog = progress(grams, seeds, epochs)
+    floor, prog = unit_progress(same, final, seeds, epochs)
+    floor_cka, prog_cka = progress(grams, seeds, epochs)
     few = max(e for e in epochs if e <= FEW) if not ctx.quick else epochs[0]
     late = max(e for e in epochs if e <= LATE) if not ctx.quick else epochs[0]
     at = lambda l, e: [prog[sd][l][epochs.index(e)] for sd in seeds]
@@ -207,25 +233,30 @@ def run(ctx):
     outcomes = {k: t["outcome"] for k, t in tests.items()}
     ctx.params.update(seeds=list(seeds), epochs=epochs, probes=len(probes), converged=CONVERGED, few=few,
                       late=late, maps_per_layer=MAPS, train_subset=SUBSET,
-                      measure="linear CKA of the layer's output on the probes against the final epoch's, "
-                              "relative to the CKA between two seeds' final outputs",
+                      measure="each unit's responses on the probes against its own at the final epoch (correlation, "
+                              "mean over the layer's units), relative to two seeds' final units paired one to one",
+                      reported_measure="linear CKA of the layer's output on the probes against the final epoch's, "
+                                       "relative to the CKA between two seeds' final outputs",
                       settled="(seed 1, reported) top image unchanged and projection correlation >= %.2f at "
                               "every later kept step" % SETTLED_CORR,
                       settings={k: v for k, v in settings(ctx, seeds[0]).to_dict().items() if k != "seed"})
     medians = {l: first["layers"][l]["median_settle_epoch"] for l in LAYERS}
-    ctx.write_csv("progress.csv", ["seed", "layer"] + ["epoch %d" % e for e in epochs],
-                  [[sd, l] + prog[sd][l] for sd in seeds for l in LAYERS])
+    ctx.write_csv("progress.csv", ["measure", "seed", "layer"] + ["epoch %d" % e for e in epochs],
+                  [[name, sd, l] + p[sd][l] for name, p in (("units", prog), ("cka", prog_cka))
+                   for sd in seeds for l in LAYERS])
     ctx.write_csv("settle.csv", ["seed", "layer", "median_settle_epoch", "mean_settle_epoch"],
                   [[seeds[0], l, medians[l], float(np.mean(first["layers"][l]["settle_epochs"]))] for l in LAYERS])
 
     plt = plots.pyplot()
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for l in LAYERS:
-        v = np.array([prog[sd][l] for sd in seeds])
-        a.errorbar(epochs, v.mean(0), yerr=v.std(0, ddof=1) if len(seeds) > 1 else None, fmt="o-", capsize=2, label=l)
-    a.axhline(CONVERGED, color="grey", ls="--", label="converged")
-    a.set_xscale("log"); a.set_xlabel("epoch"); a.set_ylabel("progress to the final layer (CKA, floor = other seed)")
-    a.grid(alpha=.3); a.legend(fontsize=7)
+    fig, (a, c, b) = plt.subplots(1, 3, figsize=(15, 3.8))
+    for ax, p, name in ((a, prog, "units (the rule)"), (c, prog_cka, "CKA (reported)")):
+        for l in LAYERS:
+            v = np.array([p[sd][l] for sd in seeds])
+            ax.errorbar(epochs, v.mean(0), yerr=v.std(0, ddof=1) if len(seeds) > 1 else None, fmt="o-", capsize=2, label=l)
+        ax.axhline(CONVERGED, color="grey", ls="--", label="converged")
+        ax.set_xscale("log"); ax.set_xlabel("epoch"); ax.set_ylabel("progress to the final layer")
+        ax.set_title("%s; 0 = another seed's layer" % name, fontsize=9)
+        ax.grid(alpha=.3); ax.legend(fontsize=7)
     for l in LAYERS:
         b.plot(epochs, first["layers"][l]["weight_distance_to_final"], "o-", label=l)
     b.set_xscale("log"); b.set_xlabel("epoch"); b.set_ylabel("||W_e - W_final|| / ||W_final|| (seed %d)" % seeds[0])
@@ -233,7 +264,7 @@ def run(ctx):
     plots.save_figure(fig, ctx.path("stability.png"), dpi=100)
 
     mean_at = lambda l, e: float(np.mean(at(l, e)))
-    ours = ("progress to the final layer (CKA on %d probes; 0 = another seed's net, 1 = final), mean over seeds "
+    ours = ("progress to the final layer (units' responses on %d probes; 0 = another seed's net, 1 = final), mean over seeds "
             "%s: at epoch %d conv1..conv5 %s; at epoch %d %s; noise floors %s; conv1 converged by epoch %d: %s; "
             "conv5 not yet at epoch %d: %s" % (
                 len(probes), ", ".join(map(str, seeds)), few, " / ".join("%.2f" % mean_at(l, few) for l in LAYERS),
@@ -241,6 +272,8 @@ def run(ctx):
                 " / ".join("%.2f" % floor[l] for l in LAYERS), few, outcomes["lower layers converge within a few epochs"],
                 late, outcomes["upper layers develop late"]))
     return {"epochs": epochs, "seeds": list(seeds), "runs": runs, "noise_floor": floor, "progress": prog,
+            "noise_floor_cka": floor_cka, "progress_cka": prog_cka,
+            "same_unit_correlation": {sd: {l: [same[sd][e][l] for e in epochs] for l in LAYERS} for sd in seeds},
             "tests": tests, "outcomes": outcomes,
             "seed1_per_map": {"channels": first["channels"], "layers": first["layers"]},
             "seed1_median_settle_epoch": medians,

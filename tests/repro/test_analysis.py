@@ -6,7 +6,7 @@ from zfnet.errors import UsageError
 
 from zfnet.data.digits import digits_as_fashion_mnist
 from zfnet.evaluate import batched, features_function, softmax
-from zfnet.repro.analysis import centred_gram, linear_cka, correlation, correspondence_delta, filter_health, linear_probe, per_class_split, relative_distance, rotate_image, scale_image, small_changes, translate_vertical
+from zfnet.repro.analysis import centred_gram, linear_cka, matched_unit_correlations, unit_correlations, unit_responses, correlation, correspondence_delta, filter_health, linear_probe, per_class_split, relative_distance, rotate_image, scale_image, small_changes, translate_vertical
 from zfnet.vis.occlusion import occlusion_batch, occlusion_grid
 from zfnet.nn import model as modelmod
 from ref import forward
@@ -230,3 +230,42 @@ def test_linear_cka_against_its_feature_space_formula_and_invariances():
     assert 0 <= linear_cka(centred_gram(x), centred_gram(y)) < 0.5
     with pytest.raises(ValueError, match="Gram"):
         linear_cka(np.eye(3), np.eye(4))
+
+
+def test_unit_responses_rows_are_each_channels_maps_over_all_probes():
+    f = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 2, 2)       # (n, C, H, W)
+    u = unit_responses(f.reshape(2, -1), 3)
+    assert u.shape == (3, 8) and u.dtype == np.float64
+    np.testing.assert_array_equal(u[1], np.concatenate([f[0, 1].ravel(), f[1, 1].ravel()]))
+    with pytest.raises(ValueError, match="5 channels"):
+        unit_responses(f.reshape(2, -1), 5)
+
+
+def test_unit_correlations_against_numpy_corrcoef_and_dead_units():
+    rng = np.random.RandomState(1)
+    a, b = rng.randn(5, 30), rng.randn(5, 30)
+    b[2] = 2 * a[2] + 1                                        # the same pattern, rescaled: 1
+    b[4] = 0.0                                                  # dead in b: undefined
+    r = unit_correlations(a, b)
+    for i in (0, 1, 3):
+        assert r[i] == pytest.approx(np.corrcoef(a[i], b[i])[0, 1], rel=1e-12)
+    assert r[2] == pytest.approx(1.0) and np.isnan(r[4])
+    with pytest.raises(ValueError, match="one shape"):
+        unit_correlations(a, b[:4])
+
+
+def test_matched_unit_correlations_recovers_a_permutation_and_beats_any_other_pairing():
+    rng = np.random.RandomState(2)
+    a = rng.randn(6, 50)
+    perm = rng.permutation(6)
+    b = a[perm] * 3.0 + rng.randn(6, 50) * 0.3                  # seed b: the same units, reordered, noisier
+    got = matched_unit_correlations(a, b)
+    inv = np.argsort(perm)                                      # a's unit i is b's row inv[i]
+    want = [np.corrcoef(a[i], b[inv[i]])[0, 1] for i in range(6)]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert np.all(got > 0.9)
+    # no other one-to-one pairing has a larger total (brute force over all 720)
+    import itertools
+    c = np.corrcoef(a, b)[:6, 6:]
+    best = max(sum(c[i, p[i]] for i in range(6)) for p in itertools.permutations(range(6)))
+    assert got.sum() == pytest.approx(best, rel=1e-12)

@@ -64,6 +64,7 @@ def test_fig4_evolution(runs, tmp_path, monkeypatch):
         for l, p in r["progress"][seed].items():
             assert p[-1] == pytest.approx(1.0)  # the final epoch against itself
             assert 0 <= r["noise_floor"][l] <= 1
+            assert r["progress_cka"][seed][l][-1] == pytest.approx(1.0)
     assert set(r["outcomes"]) == {"lower layers converge within a few epochs", "upper layers develop late"}
     assert os.path.exists(os.path.join(out, "evolution.png")) and _csv(os.path.join(out, "progress.csv"))
 
@@ -89,6 +90,25 @@ def test_fig4_progress_by_hand():
     p = prog[1]["conv3"]
     assert p[0] == pytest.approx(0.0, abs=1e-12) and p[2] == pytest.approx(1.0) and 0 < p[1] < 1
     assert prog[2]["conv5"][0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_fig4_unit_progress_by_hand():
+    """The rule's measure: the floor pairs two seeds' units whatever their order; progress is 0 at
+    the floor's correlation and 1 at the final form."""
+    from zfnet.repro.analysis import matched_unit_correlations
+    mod = rep.load_experiment("fig4_evolution")
+    rng = np.random.RandomState(0)
+    ua = rng.randn(8, 200)
+    ub = ua[rng.permutation(8)] + 0.5 * rng.randn(8, 200)        # seed 2: the same units, shuffled, noisier
+    final = {1: {l: ua for l in mod.LAYERS}, 2: {l: ub for l in mod.LAYERS}}
+    floor = float(np.mean(matched_unit_correlations(ua, ub)))
+    assert 0.85 < floor < 0.95                                     # 1/sqrt(1.25) = 0.894: the pairing found them
+    same = {1: {1: {l: floor for l in mod.LAYERS}, 2: {l: (1 + floor) / 2 for l in mod.LAYERS},
+                3: {l: 1.0 for l in mod.LAYERS}},
+            2: {e: {l: 1.0 for l in mod.LAYERS} for e in (1, 2, 3)}}
+    got_floor, prog = mod.unit_progress(same, final, [1, 2], [1, 2, 3])
+    assert got_floor["conv2"] == pytest.approx(floor)
+    assert prog[1]["conv4"] == pytest.approx([0.0, 0.5, 1.0])
 
 
 def test_fig5_invariance(runs, tmp_path, monkeypatch):

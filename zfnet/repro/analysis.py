@@ -1,7 +1,7 @@
 """Measurements behind the paper's figures and tables (used by ``experiments/``).
 
 Pure numpy functions, no Theano: image transforms (Fig. 5), the correspondence score
-(Table 1), filter health (Fig. 6), projection similarity (Fig. 4), few-shot splits and
+(Table 1), filter health (Fig. 6), projection similarity and unit stability (Fig. 4), few-shot splits and
 linear probes (Tables 4, 5, 7). Occlusion lives in :mod:`zfnet.vis.occlusion`, the
 digits in :mod:`zfnet.data.digits`, compiled feature functions in :mod:`zfnet.evaluate`.
 Each is tested on its own in ``tests/repro/test_analysis.py``.
@@ -200,6 +200,53 @@ def linear_cka(a, b):
         raise UsageError("linear_cka needs two n x n Gram matrices, got %r and %r" % (a.shape, b.shape))
     den = np.sqrt((a * a).sum() * (b * b).sum())
     return float((a * b).sum() / den) if den > 0 else 0.0
+
+
+def unit_responses(f, channels):
+    """A layer's output ``f`` on n probe images, (n, channels * positions) as
+    :func:`zfnet.evaluate.features_function` gives it, as one row per unit: (channels, n * positions)
+    in float64, every response of the unit to every probe at every position."""
+    f = np.asarray(f, np.float64)
+    if f.ndim != 2 or f.shape[1] % channels:
+        raise UsageError("unit_responses needs (n, channels * positions) with %d channels, got %r" % (channels, f.shape))
+    return f.reshape(len(f), channels, -1).transpose(1, 0, 2).reshape(channels, -1)
+
+
+def _standardised_rows(u):
+    u = np.asarray(u, np.float64)
+    u = u - u.mean(axis=1, keepdims=True)
+    n = np.linalg.norm(u, axis=1, keepdims=True)
+    return u / np.where(n > 0, n, 1.0), n[:, 0] > 0
+
+
+def unit_correlations(a, b):
+    """Per unit: the Pearson correlation of row i of ``a`` with row i of ``b`` (the same unit's
+    responses in two versions of a network, e.g. two epochs of one run). NaN for a unit whose
+    responses are constant in either (a dead unit has no pattern to compare)."""
+    if np.shape(a) != np.shape(b) or np.ndim(a) != 2:
+        raise UsageError("unit_correlations needs two (units, responses) arrays of one shape, got %r and %r"
+                         % (np.shape(a), np.shape(b)))
+    za, la = _standardised_rows(a)
+    zb, lb = _standardised_rows(b)
+    r = (za * zb).sum(axis=1)
+    r[~(la & lb)] = np.nan
+    return r
+
+
+def matched_unit_correlations(a, b):
+    """The units of two networks (rows of ``a`` and ``b``, responses to the same probes) paired one
+    to one so that the summed correlation is largest (the Hungarian method): the paired
+    correlations, in the order of ``a``'s units. Two training seeds learn the same units in
+    another order; this is how close their best pairing is. A constant row correlates 0 with all."""
+    if np.ndim(a) != 2 or np.shape(a) != np.shape(b):
+        raise UsageError("matched_unit_correlations needs two (units, responses) arrays of one shape, got %r and %r"
+                         % (np.shape(a), np.shape(b)))
+    from scipy.optimize import linear_sum_assignment
+    za, _ = _standardised_rows(a)
+    zb, _ = _standardised_rows(b)
+    c = za.dot(zb.T)
+    rows, cols = linear_sum_assignment(-c)
+    return c[rows, cols]
 
 
 # ------------------------------------------------------------------ projections (Fig. 4)
