@@ -2,7 +2,7 @@
 
 Every network here is trained for 10 epochs on a 20,000-image subset of Fashion-MNIST's
 training split (18,000 to train, 2,000 held out), constant lr 0.01 (nothing freezes early),
-otherwise the base protocol; training seeds 1, 2, 3; per-filter RMS of every conv layer
+otherwise the base protocol; training seeds 1 to 5 (:data:`EXTRA_SEEDS`); per-filter RMS of every conv layer
 logged after every epoch.
 
 **(a) Clipping.** ``small`` at 28x28 from the paper's small start for the first layer: conv1
@@ -46,6 +46,10 @@ SUBSET, EPOCHS, KEEP, SIZE = 20000, 10, (1, 2, 5, 10), 64
 RADIUS = 0.1
 CLIP_ARMS = [("gauss-conv1", True), ("gauss-conv1", False), ("he", True)]
 GEOMETRIES = ["11x11/4", "7x7/2"]
+# Seeds 4 and 5 were added to the base protocol's 1-3 after the three-seed run, where the
+# dominating-filter test came out at t = 4.0 against a critical 4.30 (issue 23: where a verdict
+# is close, more seeds). The three-seed outcomes are kept in results.json ("first_three_seeds").
+EXTRA_SEEDS = (4, 5)
 
 
 def settings(ctx, seed, init="gauss-conv1", clip=True):
@@ -135,6 +139,12 @@ def measure(run, x_val):
                                                                  >= 0.999 * RADIUS)) for r in hist}}
 
 
+def first_seeds(tests, n):
+    """The same paired tests (``rep.effect`` results) on the first ``n`` seeds alone: the
+    outcomes before :data:`EXTRA_SEEDS` were added."""
+    return {k: rep.effect(e["a"][:n], e["b"][:n], e["claim"].split()[1]) for k, e in tests.items()}
+
+
 def init_share_above_radius(cfg, init, seeds):
     """Share of conv1 filters whose RMS at initialisation exceeds the clipping radius (clipping
     rescales exactly these at the first update), over the networks of ``seeds``."""
@@ -151,6 +161,8 @@ def init_share_above_radius(cfg, init, seeds):
 def run(ctx):
     ctx.require_default_data("its arms are fixed variants of the project's small network on Fashion-MNIST")
     seeds = rep.seeds_for(ctx)
+    if len(seeds) > 1:
+        seeds = seeds + [s for s in EXTRA_SEEDS if s not in seeds]
     ds = ctx.fashion_mnist()
     s1 = settings(ctx, seeds[0])
     from zfnet.train import holdout
@@ -250,6 +262,8 @@ def run(ctx):
     return {"seeds": seeds, "measures": {k: {s: compact(r) for s, r in v.items()} for k, v in m.items()},
             "conv1_rms_by_epoch_seed1": {k: m[k][seeds[0]]["conv1_rms_by_epoch"] for k in m},
             "clipping": {"no clipping minus clipping": clip_tests, "outcome": clip_outcome},
+            "first_three_seeds": {"no clipping minus clipping": first_seeds(clip_tests, 3),
+                                  "11x11/4 minus 7x7/2": first_seeds(geo_tests, 3)} if len(seeds) > 3 else {},
             "geometry": {"11x11/4 minus 7x7/2": geo_tests, "outcomes": geo_outcomes, "outcome": geo_outcome,
                          "input_power_share": input_power},
             "default_pairing": {"conv1_share_above_radius_at_init": above,

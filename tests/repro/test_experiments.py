@@ -149,6 +149,20 @@ def test_fig6_filters(runs, tmp_path, monkeypatch):
         assert os.path.exists(os.path.join(out, f))
 
 
+def test_fig6_first_seeds_recomputes_the_tests_on_the_first_three():
+    """Two more seeds turn a close 'not shown' into 'holds' (t 4.0 on 2 df, against 4.30; on 4 df
+    the critical t is 2.78); the first three seeds' outcome is recomputed, in the claimed direction."""
+    mod = rep.load_experiment("fig6_filters")
+    tests = {"up": rep.effect([2, 1, 1, 2, 1], [0] * 5, ">"), "down": rep.effect([0] * 5, [2, 1, 1, 2, 1], "<")}
+    assert tests["up"]["outcome"] == "holds" and tests["down"]["outcome"] == "holds"
+    got = mod.first_seeds(tests, 3)
+    for k in tests:
+        assert got[k]["outcome"] == "not shown" and got[k]["df"] == 2
+        assert got[k]["a"] == tests[k]["a"][:3] and got[k]["claim"] == tests[k]["claim"]
+    # by hand: differences 2, 1, 1: mean 4/3, sd 0.577, se 1/3, t = 4.0
+    assert got["up"]["mean"] == pytest.approx(4 / 3) and got["up"]["se"] == pytest.approx(1 / 3)
+
+
 def test_fig6_geometry_reaches_the_same_map_at_conv2():
     from zfnet.nn import model as modelmod
     mod = rep.load_experiment("fig6_filters")
