@@ -159,26 +159,31 @@ def probe_outputs(ctx, run_dir, epochs, probes):
     return {"grams": grams, "same_unit": same, "final": final}
 
 
-def progress(grams, seeds, epochs):
-    """The first measure, CKA. Per layer: the noise floor (mean CKA between final outputs of two
-    seeds) and, per seed and kept epoch, the progress (CKA(e, final) - floor) / (1 - floor)."""
-    last = epochs[-1]
-    floor = {l: float(np.mean([analysis.linear_cka(grams[a][last][l], grams[b][last][l])
+def relative_progress(to_final, final_layers, similarity, seeds, epochs):
+    """Per layer: the noise floor, ``similarity`` between two seeds' final layers (the mean over
+    the seed pairs), and, per seed and kept epoch, the progress (s(e, final) - floor) / (1 - floor)
+    from ``to_final`` {seed: {epoch: {layer: s(e, final)}}}."""
+    floor = {l: float(np.mean([similarity(final_layers[a][l], final_layers[b][l])
                                for i, a in enumerate(seeds) for b in seeds[i + 1:]])) for l in LAYERS}
-    prog = {s: {l: [(analysis.linear_cka(grams[s][e][l], grams[s][last][l]) - floor[l]) / max(1 - floor[l], 1e-12)
-                    for e in epochs] for l in LAYERS} for s in seeds}
+    prog = {s: {l: [(to_final[s][e][l] - floor[l]) / max(1 - floor[l], 1e-12) for e in epochs] for l in LAYERS}
+            for s in seeds}
     return floor, prog
+
+
+def progress(grams, seeds, epochs):
+    """The first measure, CKA: :func:`relative_progress` of the linear CKA of each epoch's Gram
+    matrices against the last epoch's, the floor between two seeds' final outputs."""
+    last = epochs[-1]
+    to_final = {s: {e: {l: analysis.linear_cka(grams[s][e][l], grams[s][last][l]) for l in LAYERS} for e in epochs}
+                for s in seeds}
+    return relative_progress(to_final, {s: grams[s][last] for s in seeds}, analysis.linear_cka, seeds, epochs)
 
 
 def unit_progress(same, final, seeds, epochs):
-    """The rule's measure. Per layer: the noise floor (the mean paired-unit correlation between
-    two seeds' final layers, averaged over the seed pairs) and, per seed and kept epoch, the
-    progress (r(e, final) - floor) / (1 - floor), r the mean same-unit correlation."""
-    floor = {l: float(np.mean([np.mean(analysis.matched_unit_correlations(final[a][l], final[b][l]))
-                               for i, a in enumerate(seeds) for b in seeds[i + 1:]])) for l in LAYERS}
-    prog = {s: {l: [(same[s][e][l] - floor[l]) / max(1 - floor[l], 1e-12) for e in epochs] for l in LAYERS}
-            for s in seeds}
-    return floor, prog
+    """The rule's measure: :func:`relative_progress` of the mean same-unit correlation with the
+    last epoch, the floor the mean correlation of two seeds' final units paired one to one."""
+    paired = lambda a, b: float(np.mean(analysis.matched_unit_correlations(a, b)))
+    return relative_progress(same, final, paired, seeds, epochs)
 
 
 def draw(ctx, res):

@@ -212,22 +212,26 @@ def unit_responses(f, channels):
     return f.reshape(len(f), channels, -1).transpose(1, 0, 2).reshape(channels, -1)
 
 
-def _standardised_rows(u):
-    u = np.asarray(u, np.float64)
-    u = u - u.mean(axis=1, keepdims=True)
-    n = np.linalg.norm(u, axis=1, keepdims=True)
-    return u / np.where(n > 0, n, 1.0), n[:, 0] > 0
+def _standardised_pair(name, a, b):
+    """Two (units, responses) arrays of one shape, each row centred and scaled to unit length
+    (a constant row stays 0), with the masks of the rows that are not constant."""
+    if np.ndim(a) != 2 or np.shape(a) != np.shape(b):
+        raise UsageError("%s needs two (units, responses) arrays of one shape, got %r and %r"
+                         % (name, np.shape(a), np.shape(b)))
+    out = []
+    for u in (a, b):
+        u = np.asarray(u, np.float64)
+        u = u - u.mean(axis=1, keepdims=True)
+        n = np.linalg.norm(u, axis=1, keepdims=True)
+        out += [u / np.where(n > 0, n, 1.0), n[:, 0] > 0]
+    return out
 
 
 def unit_correlations(a, b):
     """Per unit: the Pearson correlation of row i of ``a`` with row i of ``b`` (the same unit's
     responses in two versions of a network, e.g. two epochs of one run). NaN for a unit whose
     responses are constant in either (a dead unit has no pattern to compare)."""
-    if np.shape(a) != np.shape(b) or np.ndim(a) != 2:
-        raise UsageError("unit_correlations needs two (units, responses) arrays of one shape, got %r and %r"
-                         % (np.shape(a), np.shape(b)))
-    za, la = _standardised_rows(a)
-    zb, lb = _standardised_rows(b)
+    za, la, zb, lb = _standardised_pair("unit_correlations", a, b)
     r = (za * zb).sum(axis=1)
     r[~(la & lb)] = np.nan
     return r
@@ -238,12 +242,8 @@ def matched_unit_correlations(a, b):
     to one so that the summed correlation is largest (the Hungarian method): the paired
     correlations, in the order of ``a``'s units. Two training seeds learn the same units in
     another order; this is how close their best pairing is. A constant row correlates 0 with all."""
-    if np.ndim(a) != 2 or np.shape(a) != np.shape(b):
-        raise UsageError("matched_unit_correlations needs two (units, responses) arrays of one shape, got %r and %r"
-                         % (np.shape(a), np.shape(b)))
     from scipy.optimize import linear_sum_assignment
-    za, _ = _standardised_rows(a)
-    zb, _ = _standardised_rows(b)
+    za, _, zb, _ = _standardised_pair("matched_unit_correlations", a, b)
     c = za.dot(zb.T)
     rows, cols = linear_sum_assignment(-c)
     return c[rows, cols]
